@@ -1,0 +1,7 @@
+"""``python -m aevb`` runs the command line."""
+
+import sys
+
+from aevb.cli import main
+
+sys.exit(main())

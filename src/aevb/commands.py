@@ -1,0 +1,245 @@
+"""What each ``aevb`` command does, given its parsed arguments: calls into the API.
+
+Kept apart from :mod:`aevb.cli` (argument definitions) so each piece reads on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aevb import data as aevb_data
+from aevb import evaluate as ev
+from aevb import io as aevb_io
+from aevb import viz
+from aevb.atomic import atomic_path, write_text
+from aevb.models import VAE, VAEConfig
+from aevb.training import TrainConfig, resume, seed_everything, train as train_run
+
+
+def _load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_data.Dataset:
+    name = args.data or fallback
+    if name is None:
+        raise ValueError("--data: expected a dataset name or path (none stored with the model)")
+    kw: dict[str, Any] = {}
+    if getattr(args, "image_size", None):
+        kw["image_size"] = tuple(args.image_size)
+    return aevb_data.load(name, data_dir=args.data_dir, **kw)
+
+
+def _trained_on(model_path: str) -> str | None:
+    """The dataset a run was trained on, from its checkpoint's trainer.json, if known."""
+    for folder in (Path(model_path), Path(model_path) / "checkpoint", Path(model_path).parent):
+        meta = folder / "trainer.json"
+        if meta.is_file():
+            return aevb_io.read_json(meta).get("data")
+    return None
+
+
+def _weight_decay(value: str, n_train: int) -> float:
+    if value == "prior":
+        return 1.0 / n_train
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"--weight-decay={value!r}: expected a number >= 0 or 'prior'") from None
+
+
+def train(args: argparse.Namespace) -> str:
+    """``aevb train``: fresh run or ``--resume``; then pictures."""
+    out = Path(args.out or f"runs/{Path(args.data).stem}")
+    if args.resume:
+        data = _load_data(args, _trained_on(str(out)))
+        result = resume(out, data, epochs=None, max_samples=args.max_samples, quiet=args.quiet)
+    else:
+        data = _load_data(args)
+        seed_everything(args.seed)
+        model_config = VAEConfig(
+            input_dim=data.dim,
+            latent_dim=args.latent_dim,
+            hidden=tuple(args.hidden),
+            activation=args.activation,
+            likelihood=args.likelihood or data.likelihood,
+            gaussian_variance=args.gaussian_variance,
+            gaussian_mean=args.gaussian_mean,
+            gaussian_std=args.gaussian_std,
+            init=args.init,
+            init_std=args.init_std,
+            image_shape=data.image_shape,
+        )
+        aevb_data.validate_for_likelihood(data.train, model_config.likelihood, data.name)
+        config = TrainConfig(
+            optimizer=args.optimizer,
+            lr=args.lr,
+            weight_decay=_weight_decay(args.weight_decay, len(data.train)),
+            batch_size=args.batch_size,
+            estimator=args.estimator,
+            n_samples=args.samples,
+            epochs=args.epochs,
+            max_samples=args.max_samples,
+            eval_every=args.eval_every,
+            eval_max_examples=args.eval_max_examples,
+            patience=args.patience,
+            clip_grad_norm=args.clip_grad_norm,
+            nonfinite=args.nonfinite,
+            seed=args.seed,
+            device=args.device,
+        )
+        result = train_run(
+            VAE(model_config), data, config, out, quiet=args.quiet, overwrite=args.overwrite
+        )
+    lines = [f"run folder: {out}"]
+    last = result.history[-1]
+    bounds = ", ".join(f"{k[:-6]} {v:.2f}" for k, v in last.items() if k.endswith("_bound"))
+    lines.append(f"lower bound (nats): {bounds}; {result.images_per_second:,.0f} img/s")
+    if result.skipped:
+        lines.append(f"skipped {result.skipped} non-finite updates")
+    lines.append(f"metrics: {out / 'metrics.csv'}")
+    if not args.no_pictures:
+        model = aevb_io.load_model(out)
+        if model.config.image_shape is not None:
+            for name, path in write_pictures(model, data, result.history, out).items():
+                lines.append(f"{name}: {path}")
+    return "\n".join(lines)
+
+
+def write_pictures(model, data: aevb_data.Dataset, history, out: Path) -> dict[str, Path]:
+    """The standard pictures of a run: samples, reconstructions, manifold, curve."""
+    x = torch.as_tensor(data.test if data.test is not None else data.train)
+    return {
+        "samples": viz.plot_samples(model, out / "samples.png", n=100),
+        "reconstructions": viz.plot_reconstructions(model, x[:10], out / "reconstructions.png"),
+        "manifold": viz.plot_manifold(model, out / "manifold.png", n=20),
+        "interpolation": viz.plot_interpolation(model, x[0], x[1], out / "interpolation.png"),
+        "training curve": viz.plot_training_curve(history, out / "training_curve.png"),
+    }
+
+
+def _model_and_split(args: argparse.Namespace):
+    model = aevb_io.load_model(args.model, device=_device(args.device))
+    data = _load_data(args, _trained_on(args.model))
+    if data.dim != model.config.input_dim:
+        raise ValueError(
+            f"--data {data.name}: has dimension {data.dim}, the model expects "
+            f"{model.config.input_dim}"
+        )
+    return model, data
+
+
+def _device(name: str) -> torch.device:
+    from aevb.training import resolve_device
+
+    return resolve_device(name)
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """``aevb evaluate``: bound, IS log-likelihood, active units, KL per dimension."""
+    model, data = _model_and_split(args)
+    model.eval()
+    x = torch.as_tensor(data.split(args.split))[: args.max_examples]
+    aevb_data.validate_for_likelihood(x.numpy(), model.config.likelihood, data.name)
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
+    bound = ev.Estimate.of(ev.lower_bound(model, x, generator=gen))
+    result: dict[str, Any] = {
+        "model": str(args.model),
+        "data": data.name,
+        "split": args.split,
+        "examples": int(x.shape[0]),
+        "lower_bound": dataclass_dict(bound),
+    }
+    if args.k > 0:
+        ll = ev.Estimate.of(
+            ev.log_likelihood(model, x, k=args.k, batch_size=args.batch_size, generator=gen,
+                              progress=True)
+        )
+        result["log_likelihood"] = {**dataclass_dict(ll), "k": args.k}
+        if model.config.likelihood == "gaussian":
+            result["log_likelihood"]["bits_per_dim"] = ev.bits_per_dim(
+                ll.mean, model.config.input_dim, scale=255.0
+            )
+    active, variances = ev.active_units(model, x)
+    result["active_units"] = active
+    result["latent_dim"] = model.config.latent_dim
+    result["kl_per_dim"] = [round(v, 4) for v in ev.kl_per_dim(model, x).tolist()]
+    if args.json:
+        write_text(args.json, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def dataclass_dict(e: ev.Estimate) -> dict[str, float]:
+    return {"mean": e.mean, "stderr": e.stderr}
+
+
+def sample(args: argparse.Namespace) -> str:
+    """``aevb sample``: a PNG grid (and optionally .npy) of prior samples."""
+    model = aevb_io.load_model(args.model, device=_device(args.device))
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
+    x = model.sample(args.n, generator=gen, temperature=args.temperature).cpu()
+    lines = []
+    if args.npy:
+        with atomic_path(args.npy) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, x.numpy())
+        lines.append(f"samples: {args.npy}")
+    if model.config.image_shape is not None:
+        nrow = max(1, int(math.sqrt(args.n)))
+        viz.save_image_grid(x, model.config.image_shape, args.out, nrow=nrow)
+        lines.append(f"grid: {args.out}")
+    elif not args.npy:
+        raise ValueError("this model has no image_shape: pass --npy to save the samples")
+    return "\n".join(lines)
+
+
+def reconstruct(args: argparse.Namespace) -> str:
+    """``aevb reconstruct``: inputs above reconstructions."""
+    model, data = _model_and_split(args)
+    x = torch.as_tensor(data.split(args.split))[: args.n]
+    return str(viz.plot_reconstructions(model, x, args.out, n=args.n))
+
+
+def manifold(args: argparse.Namespace) -> str:
+    """``aevb manifold``: the 2-D latent manifold."""
+    model = aevb_io.load_model(args.model, device=_device(args.device))
+    return str(viz.plot_manifold(model, args.out, n=args.n, dims=tuple(args.dims)))
+
+
+def interpolate(args: argparse.Namespace) -> str:
+    """``aevb interpolate``: decode a line between two inputs."""
+    model, data = _model_and_split(args)
+    x = torch.as_tensor(data.split(args.split))
+    for i in args.index:
+        if not 0 <= i < x.shape[0]:
+            raise ValueError(f"--index {i}: expected 0 <= index < {x.shape[0]}")
+    a, b = args.index
+    return str(viz.plot_interpolation(model, x[a], x[b], args.out, steps=args.steps))
+
+
+def info(args: argparse.Namespace) -> dict[str, Any]:
+    """``aevb info``: model config, parameter count, training state, last metrics."""
+    folder = aevb_io.find_model_folder(args.model)
+    model = aevb_io.load_model(folder)
+    out: dict[str, Any] = {
+        "folder": str(folder),
+        "model_class": type(model).__name__,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "config": aevb_io.read_json(folder / aevb_io.CONFIG_FILE)["config"],
+    }
+    trainer = next(
+        (f / "trainer.json" for f in (folder, folder.parent / "checkpoint")
+         if (f / "trainer.json").is_file()),
+        None,
+    )
+    if trainer is not None:
+        meta = aevb_io.read_json(trainer)
+        st = meta.get("state", {})
+        out["data"] = meta.get("data")
+        out["train_config"] = meta.get("train_config")
+        out["training_samples"] = st.get("samples")
+        out["last_evaluation"] = (st.get("history") or [None])[-1]
+        out["best_valid_bound"] = st.get("best_valid")
+    return out

@@ -1,0 +1,56 @@
+"""Configs are frozen dataclasses that round-trip through JSON-compatible dicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-compatible dict of a config dataclass (tuples become lists)."""
+    return {
+        f.name: list(v) if isinstance(v := getattr(config, f.name), tuple) else v
+        for f in dataclasses.fields(config)
+    }
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild ``cls`` from :func:`to_dict` output; unknown keys are a one-line error."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(
+            f"{cls.__name__}: unknown field(s) {unknown}; expected some of {sorted(names)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: _tuple_if_declared(hints[k], v) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _tuple_if_declared(hint: Any, value: Any) -> Any:
+    """JSON has no tuples: turn a list back into a tuple where the field is a tuple."""
+    if not isinstance(value, list):
+        return value
+    origins = {typing.get_origin(hint)}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        origins = {typing.get_origin(a) for a in typing.get_args(hint)}
+    return tuple(value) if tuple in origins else value
+
+
+def check_choice(owner: str, name: str, value: Any, choices: typing.Iterable[Any]) -> None:
+    """Raise ``ValueError`` naming the field when ``value`` is not one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{owner}.{name}={value!r}: expected one of {list(choices)}")
+
+
+def check_positive(owner: str, name: str, value: float | int | None, *, allow_none=False) -> None:
+    """Raise ``ValueError`` naming the field when ``value`` is not > 0."""
+    if value is None and allow_none:
+        return
+    if value is None or not value > 0:
+        raise ValueError(f"{owner}.{name}={value!r}: expected a number > 0")

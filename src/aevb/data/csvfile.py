@@ -1,0 +1,60 @@
+"""Reader for CSV files of numbers, one example per row, with an optional header row."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from aevb.data.errors import DataError
+
+
+def read_csv(path: str | os.PathLike) -> np.ndarray:
+    """Parse a comma-separated file of numbers.
+
+    The first row is taken as a header when none of its cells is a number. Blank lines
+    are skipped. Row numbers in messages are line numbers of the file (1-based).
+
+    Returns:
+        float32 ``(N, D)``.
+
+    Raises:
+        DataError: empty file, a cell that is not a number (naming row and column), or
+            rows with different numbers of cells.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    rows = [(i + 1, row) for i, row in enumerate(csv.reader(io.StringIO(text))) if row]
+    rows = [(n, row) for n, row in rows if any(cell.strip() for cell in row)]
+    if rows and not any(_is_number(cell) for cell in rows[0][1]):
+        rows = rows[1:]
+    if not rows:
+        raise DataError(f"{path.name}: empty file, expected rows of comma-separated numbers")
+    width = len(rows[0][1])
+    out = np.empty((len(rows), width), dtype=np.float32)
+    for r, (line, row) in enumerate(rows):
+        if len(row) != width:
+            raise DataError(
+                f"{path.name}: expected {width} columns in every row (as in row {rows[0][0]}), "
+                f"row {line} has {len(row)}"
+            )
+        try:
+            out[r] = [float(cell) for cell in row]
+        except ValueError:
+            col = next(c for c, cell in enumerate(row) if not _is_number(cell))
+            raise DataError(
+                f"{path.name}: row {line}, column {col + 1}: expected a number, "
+                f"found {row[col].strip()!r}"
+            ) from None
+    return out
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,115 @@
+"""A :class:`Dataset` from the user's own files: ``.npy``, ``.npz``, ``.csv`` or an image folder.
+
+- ``.npy``/``.npz``: a 2-D ``(N, D)`` array, or N images ``(N, H, W)`` / ``(N, H, W, C)``
+  which are flattened row-major (``image_shape`` records the image shape). uint8 arrays are
+  read as 8-bit intensities and scaled to [0, 1]; other dtypes are kept as values. An
+  ``.npz`` holds a single array, or examples ``x`` with optional integer labels ``y``.
+- ``.csv``: numbers, one example per row, optional header row.
+- a folder of PNG/JPEG images: scaled to [0, 1], greyscale ``(H, W)`` or RGB ``(H, W, 3)``.
+
+The rows are split into train / valid / test by a seeded permutation; the suggested
+likelihood is ``"bernoulli"`` when every value lies in [0, 1], else ``"gaussian"``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from aevb.data.csvfile import read_csv
+from aevb.data.dataset import Dataset
+from aevb.data.errors import DataError
+from aevb.data.images import read_image_folder
+from aevb.data.npyfile import read_npy, read_npz
+from aevb.data.splits import split_indices, split_sizes
+from aevb.data.validation import check_finite, suggest_likelihood
+
+USER_SUFFIXES = (".npy", ".npz", ".csv")
+
+
+def load_user_data(
+    path: str | os.PathLike,
+    *,
+    image_size: tuple[int, int] | None = None,
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    name: str | None = None,
+) -> Dataset:
+    """Load examples from a file or image folder and split them.
+
+    Args:
+        path: a ``.npy``, ``.npz`` or ``.csv`` file, or a folder of PNG/JPEG images.
+        image_size: ``(H, W)`` to resize folder images to; only for image folders.
+        valid_fraction: share of the rows for the validation split (rounded; 0 for none).
+        test_fraction: share of the rows for the test split (rounded; 0 for none).
+        seed: seed of the ``np.random.default_rng`` permutation that assigns rows to splits.
+        name: the dataset name (default: the file or folder stem).
+
+    Raises:
+        DataError: missing path, unsupported type, empty or corrupt content, NaN/inf,
+            wrong array rank, bad fractions; the message names the file or option.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if image_size is not None and not path.is_dir():
+        raise DataError(f"image_size: applies to image folders only, {path.name} is a file")
+    labels = None
+    if path.is_dir():
+        x = read_image_folder(path, image_size=image_size)
+    elif path.suffix.lower() == ".npy":
+        x = read_npy(path)
+    elif path.suffix.lower() == ".npz":
+        x, labels = read_npz(path)
+    elif path.suffix.lower() == ".csv":
+        x = read_csv(path)
+    else:
+        raise DataError(
+            f"{path.name}: unsupported file type {path.suffix!r}: expected .npy, .npz, .csv "
+            f"or a folder of PNG/JPEG images"
+        )
+    x, image_shape = _as_examples(x, path.name)
+    y = None if labels is None else _as_labels(labels, len(x), path.name)
+    n_train, n_valid, n_test = split_sizes(len(x), valid_fraction, test_fraction)
+    train, valid, test = split_indices(len(x), n_train, n_valid, seed)
+    parts = {"train": train, "valid": valid, "test": test}
+    return Dataset(
+        name=name or path.stem,
+        train=x[parts["train"]],
+        valid=x[parts["valid"]] if n_valid else None,
+        test=x[parts["test"]] if n_test else None,
+        image_shape=image_shape,
+        likelihood=suggest_likelihood(x),
+        labels={} if y is None else {s: y[i] for s, i in parts.items() if len(i)},
+    )
+
+
+def _as_examples(x: np.ndarray, name: str) -> tuple[np.ndarray, tuple[int, ...] | None]:
+    """float32 ``(N, D)`` rows and the image shape (None for 2-D input)."""
+    if x.ndim not in (2, 3, 4):
+        raise DataError(
+            f"{name}: expected a 2-D (N, D) array or N images (N, H, W) / (N, H, W, C), "
+            f"found shape {x.shape}"
+        )
+    if x.size == 0:
+        raise DataError(f"{name}: empty array of shape {x.shape}, expected at least one example")
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    image_shape = tuple(int(s) for s in x.shape[1:]) if x.ndim > 2 else None
+    check_finite(x, name)
+    rows = x.reshape(len(x), -1)
+    if rows.dtype == np.uint8:
+        return rows.astype(np.float32) / 255.0, image_shape
+    return np.ascontiguousarray(rows, dtype=np.float32), image_shape
+
+
+def _as_labels(y: np.ndarray, n: int, name: str) -> np.ndarray:
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+        raise DataError(
+            f"{name}: expected labels 'y' as {n} integers (one per example), "
+            f"found {y.dtype} {y.shape}"
+        )
+    return y.astype(np.int64)

@@ -1,0 +1,115 @@
+"""Distributions of the model: posterior q(z|x), prior p(z) and likelihoods p(x|z).
+
+Light classes instead of ``torch.distributions`` because every sampler here takes an
+explicit ``torch.Generator`` (reproducible, resumable runs) and because ``log_prob``
+returns one number per example: the event (last) dimension is summed, in nats.
+
+Shapes: a distribution built from parameters of shape ``(*batch, D)`` has batch shape
+``batch`` and event size ``D``. ``log_prob(v)`` takes ``(*sample, *batch, D)`` and returns
+``(*sample, *batch)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+class DiagonalGaussian:
+    """N(mean, diag(exp(logvar))), used for q(z|x) and for Gaussian p(x|z).
+
+    Args:
+        mean: ``(*batch, D)``.
+        logvar: ``(*batch, D)`` or broadcastable to it (a per-dimension parameter works).
+    """
+
+    def __init__(self, mean: Tensor, logvar: Tensor) -> None:
+        self.mean = mean
+        self.logvar = logvar.expand_as(mean) if logvar.shape != mean.shape else logvar
+
+    @property
+    def std(self) -> Tensor:
+        """Standard deviation, ``(*batch, D)``."""
+        return torch.exp(0.5 * self.logvar)
+
+    def rsample(self, n: int = 1, *, generator: torch.Generator | None = None) -> Tensor:
+        """Reparameterised draws ``mean + std * eps``, ``eps ~ N(0, I)``: ``(n, *batch, D)``.
+
+        Gradients flow to ``mean`` and ``logvar`` (the reparameterisation trick).
+        """
+        eps = torch.randn(
+            (n, *self.mean.shape),
+            generator=generator,
+            device=self.mean.device,
+            dtype=self.mean.dtype,
+        )
+        return self.mean + self.std * eps
+
+    def log_prob(self, v: Tensor) -> Tensor:
+        """log N(v; mean, var) summed over the last dim: ``(*sample, *batch)``."""
+        return -0.5 * (
+            LOG_2PI + self.logvar + (v - self.mean) ** 2 * torch.exp(-self.logvar)
+        ).sum(-1)
+
+    def kl_standard_normal_per_dim(self) -> Tensor:
+        """KL(q || N(0, I)) per dimension in closed form: ``(*batch, D)``."""
+        return 0.5 * (self.mean**2 + torch.exp(self.logvar) - 1.0 - self.logvar)
+
+    def kl_standard_normal(self) -> Tensor:
+        """KL(q || N(0, I)) summed over dimensions (the paper's Appendix B): ``(*batch,)``."""
+        return self.kl_standard_normal_per_dim().sum(-1)
+
+
+class StandardNormal:
+    """The prior p(z) = N(0, I) over ``dim`` latent dimensions."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log N(z; 0, I) summed over the last dim: ``(*sample, *batch)``."""
+        return -0.5 * (LOG_2PI + z**2).sum(-1)
+
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
+        """``n`` draws, ``(n, dim)``; ``temperature`` scales the standard deviation."""
+        return temperature * torch.randn((n, self.dim), generator=generator, device=device)
+
+
+class Bernoulli:
+    """Independent Bernoulli p(x|z) parameterised by logits ``(*batch, D)``.
+
+    ``log_prob`` uses ``binary_cross_entropy_with_logits``: stable for any logit, and it
+    accepts targets anywhere in [0, 1] (the usual relaxation for grey-level data).
+    """
+
+    def __init__(self, logits: Tensor) -> None:
+        self.logits = logits
+
+    @property
+    def mean(self) -> Tensor:
+        """Pixel probabilities, ``(*batch, D)``."""
+        return torch.sigmoid(self.logits)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Sum over the last dim of log Bernoulli(x; sigmoid(logits)): ``(*batch,)``.
+
+        ``x`` of shape ``(B, D)`` broadcasts against logits ``(L, B, D)``.
+        """
+        x = x.expand_as(self.logits)
+        return -F.binary_cross_entropy_with_logits(self.logits, x, reduction="none").sum(-1)
+
+    def sample(self, *, generator: torch.Generator | None = None) -> Tensor:
+        """Binary draws, ``(*batch, D)``."""
+        return torch.bernoulli(self.mean, generator=generator)

@@ -1,0 +1,153 @@
+"""Evaluation: lower bound, importance-sampled log-likelihood, active units, KL per dim.
+
+Every function takes a model and data ``x`` of shape ``(N, D)`` and works through it in
+batches under ``torch.no_grad()``, so memory stays bounded whatever N and k are.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from aevb.objectives import elbo, terms_from_posterior
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Mean of per-example values with its standard error (nats per example)."""
+
+    mean: float
+    stderr: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Tensor) -> Estimate:
+        """Summarise per-example values ``(N,)``."""
+        v = values.double()
+        n = v.numel()
+        se = v.std(unbiased=True).item() / math.sqrt(n) if n > 1 else float("nan")
+        return cls(mean=v.mean().item(), stderr=se, n=n)
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} ± {self.stderr:.3f} nats (n={self.n})"
+
+
+def bits_per_dim(log_px: float, dim: int, *, scale: float = 1.0) -> float:
+    """-log p(x) in bits per dimension.
+
+    For data that were divided by ``scale`` (e.g. 255 for 8-bit pixels scaled to [0, 1])
+    the density is first converted back to the original units:
+    log p(x_orig) = log p(x) - D log(scale).
+    """
+    return -(log_px - dim * math.log(scale)) / (dim * math.log(2.0))
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _batches(x: Tensor, batch_size: int):
+    for start in range(0, x.shape[0], batch_size):
+        yield x[start : start + batch_size]
+
+
+@torch.no_grad()
+def lower_bound(
+    model,
+    x: Tensor,
+    *,
+    estimator: str = "B",
+    n_samples: int = 1,
+    batch_size: int = 1000,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The ELBO of every example of ``x`` ``(N, D)``: ``(N,)`` nats, on the CPU."""
+    device = _device(model)
+    out = []
+    for xb in _batches(x, batch_size):
+        xb = xb.to(device, non_blocking=True)
+        q = model.encode(xb)
+        t = terms_from_posterior(
+            model, xb, q, n_samples=n_samples, generator=generator,
+            analytic_kl=estimator == "B",
+        )
+        out.append(elbo(t, estimator).cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def log_likelihood(
+    model,
+    x: Tensor,
+    *,
+    k: int = 5000,
+    batch_size: int = 100,
+    max_rows: int = 50_000,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> Tensor:
+    """Importance-sampled log p(x) with ``k`` samples from q(z|x): ``(N,)`` nats, CPU.
+
+    log p(x) ≈ logsumexp_k [log p(x, z_k) - log q(z_k|x)] - log k, a lower bound in
+    expectation that tightens as k grows (Burda et al. 2015). Samples are drawn in
+    chunks of at most ``max_rows`` decoder rows (chunk × batch) and combined with a
+    running logsumexp, so memory does not grow with k.
+    """
+    if k < 1:
+        raise ValueError(f"k={k}: expected at least 1 importance sample")
+    device = _device(model)
+    chunk = max(1, min(k, max_rows // max(1, min(batch_size, x.shape[0]))))
+    out = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=x.shape[0], unit="img", desc=f"log p(x), k={k}")
+    for xb in _batches(x, batch_size):
+        xb = xb.to(device, non_blocking=True)
+        q = model.encode(xb)
+        running = torch.full((xb.shape[0],), -math.inf, device=device, dtype=xb.dtype)
+        for start in range(0, k, chunk):
+            t = terms_from_posterior(
+                model, xb, q, n_samples=min(chunk, k - start), generator=generator,
+                analytic_kl=False,
+            )
+            running = torch.logaddexp(running, torch.logsumexp(t.log_weights, dim=0))
+        out.append((running - math.log(k)).cpu())
+        if bar is not None:
+            bar.update(xb.shape[0])
+    if bar is not None:
+        bar.close()
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def posterior_means(model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
+    """E_q[z|x] for every example: ``(N, Nz)`` on the CPU."""
+    device = _device(model)
+    return torch.cat([model.encode(xb.to(device)).mean.cpu() for xb in _batches(x, batch_size)])
+
+
+def active_units(
+    model, x: Tensor, *, threshold: float = 0.01, batch_size: int = 1000
+) -> tuple[int, Tensor]:
+    """Active latent dimensions (Burda et al. 2015): Cov_x(E_q[z_i]) > ``threshold``.
+
+    Returns the count and the per-dimension variances ``(Nz,)``.
+    """
+    variances = posterior_means(model, x, batch_size=batch_size).double().var(0)
+    return int((variances > threshold).sum()), variances.float()
+
+
+@torch.no_grad()
+def kl_per_dim(model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
+    """Mean over examples of the closed-form KL(q(z_i|x) || N(0, 1)) per dimension, ``(Nz,)``."""
+    device = _device(model)
+    total = None
+    for xb in _batches(x, batch_size):
+        kl = model.encode(xb.to(device)).kl_standard_normal_per_dim().sum(0).double().cpu()
+        total = kl if total is None else total + kl
+    return (total / x.shape[0]).float()

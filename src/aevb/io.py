@@ -1,0 +1,128 @@
+"""Save and load models and training state: safetensors weights + JSON, never pickles.
+
+A model folder holds ``config.json`` (model class, its config, format version) and
+``model.safetensors``. A training checkpoint folder is a model folder plus
+``trainer.json`` (train config, counters, metrics history, optimiser hyper-parameters)
+and ``trainer.safetensors`` (optimiser state, RNG state, the epoch's permutation).
+Folders are written whole and swapped in atomically (:func:`aevb.atomic.atomic_dir`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from aevb.atomic import atomic_path, recover_dir, write_text
+from aevb.config import from_dict, to_dict
+from aevb.models import MODEL_CLASSES
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt or incompatible; the message is one line."""
+
+
+def save_model(model: nn.Module, folder: str | os.PathLike) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` of ``model`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "model_class": type(model).__name__,
+        "config": to_dict(model.config),
+    }
+    write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_tensors(state, folder / WEIGHTS_FILE)
+    return folder
+
+
+def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> nn.Module:
+    """Load a model from a model folder, a checkpoint folder or a training run folder.
+
+    A run folder resolves to ``best/`` when present (best validation bound), else
+    ``checkpoint/`` (the latest state).
+    """
+    folder = find_model_folder(path)
+    meta = read_json(folder / CONFIG_FILE)
+    name = meta.get("model_class")
+    if meta.get("format_version") != FORMAT_VERSION or name not in MODEL_CLASSES:
+        raise CheckpointError(
+            f"{folder / CONFIG_FILE}: expected format_version {FORMAT_VERSION} and a model_class "
+            f"in {sorted(MODEL_CLASSES)}, got {meta.get('format_version')!r} and {name!r}"
+        )
+    cls = MODEL_CLASSES[name]
+    try:
+        config = from_dict(cls.config_class, meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: invalid model config: {e}") from None
+    model = cls(config)
+    state = load_tensors(folder / WEIGHTS_FILE)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"{folder / WEIGHTS_FILE}: weights do not fit the config "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
+        )
+    model.load_state_dict(state)
+    return model.to(device)
+
+
+def find_model_folder(path: str | os.PathLike) -> Path:
+    """The folder holding ``config.json`` for ``path`` (see :func:`load_model`)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or folder; expected an aevb model folder")
+    for candidate in (path, path / "best", path / "checkpoint"):
+        recover_dir(candidate)
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise CheckpointError(
+        f"{path}: expected an aevb model folder ({CONFIG_FILE} + {WEIGHTS_FILE}) "
+        "or a training run folder with best/ or checkpoint/"
+    )
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Write a safetensors file atomically."""
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp))
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; a missing, truncated or corrupt file is a one-line error."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing; expected a safetensors file")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, RuntimeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file (truncated or corrupt?): {first}"
+        ) from None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """Read a JSON object; a missing or corrupt file is a one-line error."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing; expected a JSON file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data

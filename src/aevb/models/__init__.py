@@ -1,0 +1,11 @@
+"""Models: networks + distributions + prior, each built from a config dataclass.
+
+``MODEL_CLASSES`` maps the name stored in a checkpoint's ``config.json`` to the class,
+so loading needs no code from the run that wrote it.
+"""
+
+from aevb.models.vae import VAE, VAEConfig
+
+MODEL_CLASSES = {"VAE": VAE}
+
+__all__ = ["MODEL_CLASSES", "VAE", "VAEConfig"]

@@ -1,0 +1,500 @@
+"""Training: optimiser steps on in-memory minibatches, evaluation every N samples,
+checkpoints that resume bit for bit, early stopping, non-finite guards, progress and logs.
+
+The trainer sees the model only through ``objective(model, x, generator) -> (loss,
+metrics)`` and the model's ``encode``/``decode`` used by :mod:`aevb.evaluate`.
+
+A run folder holds ``checkpoint/`` (the latest full state, for ``resume``), ``best/``
+(the model with the best validation bound, when a validation split exists) and
+``metrics.csv`` (one row per evaluation).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from aevb import io as aevb_io
+from aevb.atomic import atomic_dir, recover_dir, write_text
+from aevb.config import check_choice, check_positive, from_dict, to_dict
+from aevb.evaluate import lower_bound
+from aevb.objectives import ESTIMATORS, ELBOObjective
+
+if TYPE_CHECKING:
+    from aevb.data import Dataset
+
+OPTIMIZERS = ("adagrad", "adam")
+NONFINITE = ("error", "skip")
+SPLITS = ("train", "valid", "test")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss or gradient, incompatible resume)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run; stored in the checkpoint's ``trainer.json``."""
+
+    optimizer: str = "adagrad"
+    """"adagrad" (the paper) or "adam"."""
+    lr: float = 0.02
+    """Step size (the paper picks Adagrad's from {0.01, 0.02, 0.1})."""
+    weight_decay: float = 0.0
+    """L2 penalty on the per-example loss. The paper's N(0, I) prior on the parameters
+    corresponds to 1 / N_train (e.g. 2e-5 for 50,000 images)."""
+    batch_size: int = 100
+    """Minibatch size M (the paper: 100)."""
+    estimator: str = "B"
+    """SGVB estimator: "A" (generic) or "B" (analytic KL, the paper's choice)."""
+    n_samples: int = 1
+    """Samples L of z per datapoint (the paper: 1)."""
+    epochs: float = 100.0
+    """Budget in passes over the training split (ignored when max_samples is set)."""
+    max_samples: int | None = None
+    """Budget in training samples evaluated (the x-axis of the paper's Figure 2)."""
+    eval_every: int | None = None
+    """Training samples between evaluations of the bound; None = once per epoch."""
+    eval_max_examples: int | None = None
+    """Evaluate on at most this many examples per split (None = the whole split)."""
+    patience: int | None = None
+    """Early stopping: stop after this many evaluations without a better validation bound."""
+    clip_grad_norm: float | None = None
+    """Clip the global gradient norm to this value (None = no clipping)."""
+    nonfinite: str = "error"
+    """On a non-finite loss or gradient: "error" stops with a message naming the step and
+    the term; "skip" drops that update and counts it."""
+    seed: int = 0
+    """Seed of the minibatch order and of the noise eps."""
+    device: str = "cpu"
+    """"cpu", "cuda", "cuda:1", ... or "auto"."""
+
+    def __post_init__(self) -> None:
+        name = "TrainConfig"
+        check_choice(name, "optimizer", self.optimizer, OPTIMIZERS)
+        check_positive(name, "lr", self.lr)
+        if self.weight_decay < 0:
+            raise ValueError(f"TrainConfig.weight_decay={self.weight_decay}: expected >= 0")
+        check_positive(name, "batch_size", self.batch_size)
+        check_choice(name, "estimator", self.estimator, ESTIMATORS)
+        check_positive(name, "n_samples", self.n_samples)
+        check_positive(name, "epochs", self.epochs)
+        check_positive(name, "max_samples", self.max_samples, allow_none=True)
+        check_positive(name, "eval_every", self.eval_every, allow_none=True)
+        check_positive(name, "eval_max_examples", self.eval_max_examples, allow_none=True)
+        check_positive(name, "patience", self.patience, allow_none=True)
+        check_positive(name, "clip_grad_norm", self.clip_grad_norm, allow_none=True)
+        check_choice(name, "nonfinite", self.nonfinite, NONFINITE)
+
+
+@dataclass
+class TrainState:
+    """What changes during training; with the weights and optimiser, all a resume needs."""
+
+    samples: int = 0
+    step: int = 0
+    position: int = 0
+    next_eval: int = 0
+    train_seconds: float = 0.0
+    best_valid: float = -math.inf
+    evals_since_best: int = 0
+    skipped: int = 0
+    stopped_early: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Summary of a finished run."""
+
+    out_dir: Path
+    history: list[dict[str, float]]
+    samples: int
+    images_per_second: float
+    stopped_early: bool
+    skipped: int
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` picks CUDA when available; anything else goes to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r}: CUDA is not available on this machine; use 'cpu'")
+    return device
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adagrad or Adam over all parameters, fused kernels where the device has them."""
+    params = list(model.parameters())
+    cls = torch.optim.Adagrad if config.optimizer == "adagrad" else torch.optim.Adam
+    try:
+        return cls(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return cls(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+class Trainer:
+    """Owns one run: model, optimiser, RNG, counters and the run folder."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: Dataset,
+        config: TrainConfig,
+        out_dir: str | Path,
+        *,
+        quiet: bool = False,
+    ) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.data = data
+        if data.dim != model.config.input_dim:
+            raise ValueError(
+                f"dataset {data.name!r} has dimension {data.dim}, the model expects "
+                f"input_dim={model.config.input_dim}"
+            )
+        self.x_train = torch.as_tensor(data.train, dtype=torch.float32).to(self.device)
+        self.eval_sets: dict[str, Tensor] = {}
+        for split in SPLITS:
+            arr = getattr(data, split)
+            if arr is not None and len(arr):
+                arr = arr[: config.eval_max_examples] if config.eval_max_examples else arr
+                self.eval_sets[split] = torch.as_tensor(arr, dtype=torch.float32)
+        self.out_dir = Path(out_dir)
+        self.quiet = quiet
+        self.objective = ELBOObjective(estimator=config.estimator, n_samples=config.n_samples)
+        self.optimizer = make_optimizer(self.model, config)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.perm: Tensor | None = None
+        self.state = TrainState(next_eval=self.eval_interval)
+        self._tensorboard = None
+
+    # ---- budget -------------------------------------------------------------------
+    @property
+    def n_train(self) -> int:
+        return self.x_train.shape[0]
+
+    @property
+    def total_samples(self) -> int:
+        c = self.config
+        return c.max_samples if c.max_samples is not None else int(round(c.epochs * self.n_train))
+
+    @property
+    def eval_interval(self) -> int:
+        return self.config.eval_every or self.n_train
+
+    # ---- the loop -----------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Train until the budget is spent or early stopping fires; return a summary."""
+        torch.set_flush_denormal(True)  # optimiser state decaying to denormals is slow
+        self.model.train()
+        bar = self._progress_bar()
+        st = self.state
+        tick = time.perf_counter()
+        try:
+            while st.samples < self.total_samples and not st.stopped_early:
+                x = self._next_batch()
+                self._step(x, bar)
+                if st.samples >= st.next_eval or st.samples >= self.total_samples:
+                    st.train_seconds += time.perf_counter() - tick
+                    self._evaluate_and_checkpoint()
+                    tick = time.perf_counter()
+        finally:
+            bar.close()
+            if self._tensorboard:
+                self._tensorboard.close()
+                self._tensorboard = None
+        if not st.history or st.history[-1]["samples"] != st.samples:
+            self._evaluate_and_checkpoint()
+        return TrainResult(
+            out_dir=self.out_dir,
+            history=list(st.history),
+            samples=st.samples,
+            images_per_second=st.samples / max(st.train_seconds, 1e-9),
+            stopped_early=st.stopped_early,
+            skipped=st.skipped,
+        )
+
+    def _next_batch(self) -> Tensor:
+        st = self.state
+        if self.perm is None or st.position >= self.n_train:
+            self.perm = torch.randperm(self.n_train, generator=self.generator, device=self.device)
+            st.position = 0
+        idx = self.perm[st.position : st.position + self.config.batch_size]
+        st.position += idx.shape[0]
+        return self.x_train.index_select(0, idx)
+
+    def _step(self, x: Tensor, bar) -> None:
+        st = self.state
+        loss, metrics = self.objective(self.model, x, self.generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads)
+        if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
+            self._handle_nonfinite(loss, metrics)
+        else:
+            if self.config.clip_grad_norm is not None:
+                torch.nn.utils.clip_grads_with_norm_(
+                    self.model.parameters(), self.config.clip_grad_norm, norm
+                )
+            self.optimizer.step()
+        st.step += 1
+        st.samples += x.shape[0]
+        bar.update(x.shape[0])
+        if st.step % 50 == 0 and not self.quiet:
+            bar.set_postfix(bound=f"{metrics['bound'].item():.2f}", refresh=False)
+
+    def _handle_nonfinite(self, loss: Tensor, metrics: dict[str, Tensor]) -> None:
+        st = self.state
+        bad_terms = [k for k, v in metrics.items() if not torch.isfinite(v)]
+        bad_grads = [
+            n for n, p in self.model.named_parameters()
+            if p.grad is not None and not torch.isfinite(p.grad).all()
+        ]
+        where = f"step {st.step + 1} (after {st.samples} training samples)"
+        if bad_terms:
+            what = f"non-finite loss ({', '.join(bad_terms)} = " + ", ".join(
+                f"{metrics[k].item()}" for k in bad_terms
+            ) + ")"
+        elif not torch.isfinite(loss):
+            what = f"non-finite loss ({loss.item()})"
+        else:
+            what = f"non-finite gradient in {', '.join(bad_grads[:3])}"
+        if self.config.nonfinite == "error":
+            raise TrainingError(
+                f"{what} at {where}; lower --lr, set --clip-grad-norm, or pass "
+                "--nonfinite skip to drop such updates"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        st.skipped += 1
+
+    # ---- evaluation, checkpoints, early stopping ----------------------------------
+    def _evaluate_and_checkpoint(self) -> None:
+        st = self.state
+        row = {"samples": float(st.samples), "epoch": st.samples / self.n_train}
+        row.update(self.evaluate())
+        row["train_seconds"] = st.train_seconds
+        row["skipped"] = float(st.skipped)
+        st.history.append(row)
+        st.next_eval = (st.samples // self.eval_interval + 1) * self.eval_interval
+        if "valid_bound" in row:
+            if row["valid_bound"] > st.best_valid:
+                st.best_valid = row["valid_bound"]
+                st.evals_since_best = 0
+                with atomic_dir(self.out_dir / "best") as tmp:
+                    aevb_io.save_model(self.model, tmp)
+            else:
+                st.evals_since_best += 1
+                if self.config.patience is not None and st.evals_since_best >= self.config.patience:
+                    st.stopped_early = True
+        self.save_checkpoint()
+        self._log(row)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """The lower bound (nats) on each available split, with fixed evaluation noise."""
+        was_training = self.model.training
+        self.model.eval()
+        out = {}
+        for split, x in self.eval_sets.items():
+            gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7919)
+            values = lower_bound(
+                self.model, x, estimator=self.config.estimator,
+                n_samples=self.config.n_samples, generator=gen,
+            )
+            out[f"{split}_bound"] = values.double().mean().item()
+        self.model.train(was_training)
+        return out
+
+    def save_checkpoint(self) -> Path:
+        """Write ``checkpoint/`` (weights, optimiser, RNG, counters) and ``metrics.csv``."""
+        st = self.state
+        tensors, opt_meta = _flatten_optimizer(self.optimizer)
+        tensors["rng"] = self.generator.get_state()
+        if self.perm is not None:
+            tensors["perm"] = self.perm.cpu()
+        meta = {
+            "train_config": to_dict(self.config),
+            "data": self.data.name,
+            "state": {k: v for k, v in vars(st).items()},
+            "optimizer": opt_meta,
+        }
+        with atomic_dir(self.out_dir / "checkpoint") as tmp:
+            aevb_io.save_model(self.model, tmp)
+            aevb_io.save_tensors(tensors, tmp / "trainer.safetensors")
+            write_text(tmp / "trainer.json", json.dumps(meta, indent=1, default=float) + "\n")
+        write_text(self.out_dir / "metrics.csv", _history_csv(st.history))
+        return self.out_dir / "checkpoint"
+
+    def restore(self, folder: str | Path) -> None:
+        """Load optimiser, RNG, permutation and counters from a checkpoint folder."""
+        folder = recover_dir(folder)
+        meta = aevb_io.read_json(folder / "trainer.json")
+        tensors = aevb_io.load_tensors(folder / "trainer.safetensors")
+        try:
+            _restore_optimizer(self.optimizer, meta["optimizer"], tensors)
+            self.generator.set_state(tensors["rng"])
+            self.perm = tensors["perm"].to(self.device) if "perm" in tensors else None
+            self.state = TrainState(**meta["state"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise aevb_io.CheckpointError(
+                f"{folder}: training state does not fit this run ({type(e).__name__}: {e})"
+            ) from None
+        self.state.stopped_early = False
+
+    # ---- output -------------------------------------------------------------------
+    def _progress_bar(self):
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=self.total_samples, initial=self.state.samples, unit="img", unit_scale=True,
+            disable=self.quiet, dynamic_ncols=True, desc="train", file=sys.stderr,
+        )
+
+    def _log(self, row: dict[str, float]) -> None:
+        parts = [f"samples {int(row['samples']):,}", f"epoch {row['epoch']:.2f}"]
+        parts += [f"{s} {row[f'{s}_bound']:.2f}" for s in SPLITS if f"{s}_bound" in row]
+        ips = row["samples"] / max(row["train_seconds"], 1e-9)
+        line = " | ".join(parts) + f" nats | {ips:,.0f} img/s"
+        if self.quiet:
+            print(line, file=sys.stderr, flush=True)
+        else:
+            from tqdm.auto import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+        writer = self._tensorboard_writer()
+        if writer is not None:
+            for k, v in row.items():
+                if k != "samples":
+                    writer.add_scalar(k, v, int(row["samples"]))
+
+    def _tensorboard_writer(self):
+        if self._tensorboard is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # TensorBoard is optional
+                self._tensorboard = False
+                return None
+            self._tensorboard = SummaryWriter(str(self.out_dir / "tensorboard"))
+        return self._tensorboard or None
+
+
+def _history_csv(history: list[dict[str, float]]) -> str:
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    return buf.getvalue()
+
+
+def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Split ``opt.state_dict()`` into tensors (safetensors) and JSON-able metadata."""
+    sd = opt.state_dict()
+    tensors: dict[str, Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, pstate in sd["state"].items():
+        for key, value in pstate.items():
+            if isinstance(value, Tensor):
+                tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
+              for g in sd["param_groups"]]
+    return tensors, {"class": type(opt).__name__, "param_groups": groups, "scalars": scalars}
+
+
+def _restore_optimizer(
+    opt: torch.optim.Optimizer, meta: dict[str, Any], tensors: dict[str, Tensor]
+) -> None:
+    if meta["class"] != type(opt).__name__:
+        raise ValueError(f"checkpoint optimiser is {meta['class']}, this run uses "
+                         f"{type(opt).__name__}")
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = value
+    for idx, values in meta["scalars"].items():
+        state.setdefault(int(idx), {}).update(values)
+    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()}
+              for g in meta["param_groups"]]
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+def train(
+    model: nn.Module,
+    data: Dataset,
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    quiet: bool = False,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train ``model`` on ``data`` from scratch, writing the run folder ``out_dir``."""
+    out = Path(out_dir)
+    if (out / "checkpoint").exists() and not overwrite:
+        raise FileExistsError(
+            f"{out}: already holds a training run; pass resume to continue it or "
+            "overwrite to start again"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return Trainer(model, data, config, out, quiet=quiet).fit()
+
+
+def resume(
+    out_dir: str | Path,
+    data: Dataset,
+    *,
+    epochs: float | None = None,
+    max_samples: int | None = None,
+    quiet: bool = False,
+) -> TrainResult:
+    """Continue the run in ``out_dir`` from its last checkpoint.
+
+    The checkpoint's settings are used; only the budget may be changed (to extend a run).
+    Interrupted and resumed, a run ends with the same parameters as an uninterrupted one
+    (bit for bit on the CPU with the same thread count).
+    """
+    folder = recover_dir(Path(out_dir) / "checkpoint")
+    if not folder.is_dir():
+        raise aevb_io.CheckpointError(
+            f"{out_dir}: no checkpoint/ to resume from; start a new run without resume"
+        )
+    meta = aevb_io.read_json(folder / "trainer.json")
+    changes: dict[str, Any] = {}
+    if epochs is not None:
+        changes.update(epochs=epochs, max_samples=None)
+    if max_samples is not None:
+        changes["max_samples"] = max_samples
+    try:
+        config = from_dict(TrainConfig, {**meta["train_config"], **changes})
+    except (KeyError, ValueError, TypeError) as e:
+        raise aevb_io.CheckpointError(f"{folder}/trainer.json: {e}") from None
+    model = aevb_io.load_model(folder)
+    trainer = Trainer(model, data, config, out_dir, quiet=quiet)
+    trainer.restore(folder)
+    return trainer.fit()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and NumPy global RNGs (model initialisation uses torch's)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - third-party code may draw from the global RNG

@@ -1,0 +1,453 @@
+"""Pictures of a trained model: sample grids, reconstructions, the 2-D latent manifold,
+interpolations and training curves (Kingma & Welling 2013, Figures 2, 4 and 5).
+
+Images are rows of a ``(N, D)`` array with values in [0, 1], reshaped to the model's
+``config.image_shape``: ``(H, W)`` for greyscale or ``(H, W, C)`` (channels last, C = 1
+or 3). Every file is written through :func:`aevb.atomic.atomic_path`, so a failed write
+leaves nothing behind. Figures are drawn with matplotlib's Agg canvas directly (no pyplot),
+so drawing touches no global state and works without a display.
+
+Functions that take a model use only ``config.latent_dim``, ``config.image_shape``,
+``encode(x).mean``, ``decode(z).mean`` and ``sample(n, generator=, temperature=)``. They
+run under ``torch.no_grad()`` with the model in eval mode and restore its modes after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib import image as mpimg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+from aevb.atomic import atomic_path
+
+SEPARATOR = 1.0
+"""Value of the 1-pixel lines between tiles and of the empty tiles that pad the last row."""
+MIN_SIDE = 256
+"""With ``scale=None`` pictures are enlarged by the smallest integer factor that makes
+their longer side at least this many pixels (8x8 digits would otherwise be specks)."""
+DPI = 100
+"""Dots per inch of the saved figures."""
+CURVES = {"train_bound": "train", "valid_bound": "validation", "test_bound": "test"}
+"""History keys drawn by :func:`plot_training_curve`, with their legend labels."""
+
+
+# --- grids -----------------------------------------------------------------------------
+
+
+def image_grid(
+    images: np.ndarray | Tensor,
+    image_shape: Sequence[int],
+    nrow: int,
+    *,
+    pad_value: float = SEPARATOR,
+) -> np.ndarray:
+    """Tile ``images`` into one picture, ``nrow`` images per row, left to right, top down.
+
+    Args:
+        images: ``(N, D)`` with D = prod(image_shape) (``(N, *image_shape)`` is accepted
+            too); values are clipped to [0, 1].
+        image_shape: ``(H, W)`` or ``(H, W, C)`` with C in {1, 3}, channels last.
+        nrow: images per row; the grid has ``min(nrow, N)`` columns and
+            ``ceil(N / nrow)`` rows, the last row padded with empty tiles.
+        pad_value: value of the 1-pixel separators and of the padding tiles.
+
+    Returns:
+        ``(R*H + R-1, K*W + K-1)`` for greyscale, ``(R*H + R-1, K*W + K-1, 3)`` for RGB,
+        float32 in [0, 1], where R is the number of rows and K the number of columns.
+    """
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)):
+        raise ValueError(f"image_shape={shape}: expected (H, W) or (H, W, C) with C in 1 or 3")
+    if nrow < 1:
+        raise ValueError(f"nrow={nrow}: expected at least 1")
+    if isinstance(images, Tensor):
+        images = images.detach().cpu().float().numpy()
+    array = np.asarray(images, dtype=np.float32)
+    n = array.shape[0] if array.ndim > 0 else 0
+    if n == 0:
+        raise ValueError("image_grid: no images to draw")
+    d = math.prod(shape)
+    if array[0].size != d:
+        raise ValueError(
+            f"image_grid: images of shape {array.shape} do not match image_shape={shape} "
+            f"({d} values each)"
+        )
+    h, w = shape[0], shape[1]
+    channels = () if len(shape) == 2 or shape[2] == 1 else (3,)
+    tiles = np.clip(array.reshape(n, h, w, *channels), 0.0, 1.0)
+
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1, *channels), pad_value, np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        grid[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = tiles[i]
+    return grid
+
+
+def save_image_grid(
+    images: np.ndarray | Tensor,
+    image_shape: Sequence[int],
+    path: str | os.PathLike,
+    nrow: int | None = None,
+    title: str | None = None,
+    *,
+    scale: int | None = None,
+) -> Path:
+    """Save ``images`` ``(N, D)`` as a grid picture (PNG unless the suffix says otherwise).
+
+    ``nrow`` images per row (default ``ceil(sqrt(N))``, a square grid). Without a title the
+    file holds the grid exactly, each grid pixel a ``scale x scale`` block: the picture is
+    ``(scale * H_total, scale * W_total)`` pixels. With a title it is a figure with the title
+    above the grid. ``scale=None`` picks the factor from :data:`MIN_SIDE`.
+    """
+    if nrow is None:
+        nrow = math.ceil(math.sqrt(len(images)))
+    grid = image_grid(images, image_shape, nrow)
+    if title is not None:
+        return _save_figure(_picture(grid, scale, title=title), path)
+    return _save_pixels(grid, path, scale)
+
+
+# --- pictures of a model ---------------------------------------------------------------
+
+
+def plot_samples(
+    model: nn.Module,
+    path: str | os.PathLike,
+    n: int = 100,
+    *,
+    seed: int = 0,
+    temperature: float = 1.0,
+    scale: int | None = None,
+) -> Path:
+    """Save a square grid of ``n`` means of p(x|z), z drawn from the prior (Figure 5).
+
+    ``seed`` makes the picture reproducible; ``temperature`` scales the prior's standard
+    deviation. The grid is saved pixel-exact, enlarged by ``scale`` (see
+    :func:`save_image_grid`).
+    """
+    shape = _image_shape(model)
+    _check_positive("n", n)
+    with _drawing(model) as (device, _):
+        generator = torch.Generator(device=device).manual_seed(seed)
+        images = model.sample(n, generator=generator, temperature=temperature)
+    return save_image_grid(images, shape, path, nrow=math.ceil(math.sqrt(n)), scale=scale)
+
+
+def plot_reconstructions(
+    model: nn.Module,
+    x: Tensor,
+    path: str | os.PathLike,
+    n: int = 10,
+    *,
+    scale: int | None = None,
+) -> Path:
+    """Save the first ``n`` rows of ``x`` ``(B, D)`` above their reconstructions.
+
+    The reconstruction of x is the mean of p(x|z) at z = E[q(z|x)]. Rows are labelled
+    "input" and "reconstruction".
+    """
+    shape = _image_shape(model)
+    _check_positive("n", n)
+    if x.dim() != 2 or x.shape[0] == 0:
+        raise ValueError(f"x of shape {tuple(x.shape)}: expected a non-empty batch (B, D)")
+    x = x[:n]
+    with _drawing(model) as (device, dtype):
+        inputs = x.to(device=device, dtype=dtype)
+        recons = model.decode(model.encode(inputs).mean).mean
+    k = x.shape[0]
+    grid = image_grid(torch.cat([inputs, recons]), shape, nrow=k)
+    h = shape[0]
+    fig = _picture(
+        grid, scale, yticks=[(_centre(0, h), "input"), (_centre(1, h), "reconstruction")]
+    )
+    return _save_figure(fig, path)
+
+
+def manifold_grid(
+    model: nn.Module,
+    n: int = 20,
+    *,
+    dims: Sequence[int] = (0, 1),
+    base: Tensor | None = None,
+) -> Tensor:
+    """Means of p(x|z) over an ``n x n`` grid of latent points (Figure 4): ``(n*n, D)``.
+
+    The grid coordinates ``(i + 0.5) / n``, i = 0..n-1, spaced evenly inside the unit
+    square, are mapped through the inverse Gaussian CDF, so the points have equal prior
+    mass between them. Latent ``dims[0]`` varies along the columns (low to high, left to
+    right) and ``dims[1]`` along the rows (high to low, top to bottom); the other latents
+    are fixed at ``base`` ``(Nz,)`` (default zeros, the prior mean), giving a 2-D slice when
+    Nz > 2. Row-major: entry ``r*n + c`` is row r, column c. Returned on the CPU.
+    """
+    nz = int(model.config.latent_dim)
+    d0, d1 = _check_dims(dims, nz)
+    _check_positive("n", n)
+    if base is not None and tuple(base.shape) != (nz,):
+        raise ValueError(f"base of shape {tuple(base.shape)}: expected ({nz},) = (latent_dim,)")
+    with _drawing(model) as (device, dtype):
+        values = manifold_values(n).to(device=device, dtype=dtype)
+        start = torch.zeros(nz) if base is None else base.detach()
+        z = start.to(device=device, dtype=dtype).expand(n, n, nz).clone()  # (row, col, Nz)
+        z[:, :, d0] = values[None, :]
+        z[:, :, d1] = values.flip(0)[:, None]
+        return model.decode(z.reshape(n * n, nz)).mean.cpu()
+
+
+def manifold_values(n: int) -> Tensor:
+    """The ``n`` latent values of one manifold axis, ascending: ``ndtri((i + 0.5) / n)``,
+    ``(n,)`` float64."""
+    _check_positive("n", n)
+    return torch.special.ndtri((torch.arange(n, dtype=torch.float64) + 0.5) / n)
+
+
+def plot_manifold(
+    model: nn.Module,
+    path: str | os.PathLike,
+    n: int = 20,
+    *,
+    dims: Sequence[int] = (0, 1),
+    base: Tensor | None = None,
+    scale: int | None = None,
+) -> Path:
+    """Save the ``n x n`` latent manifold of :func:`manifold_grid` as a picture.
+
+    The axes are labelled ``z[dims[0]]`` (across) and ``z[dims[1]]`` (down, high to low),
+    with the latent values of the outermost tiles as ticks.
+    """
+    shape = _image_shape(model)
+    images = manifold_grid(model, n, dims=dims, base=base)
+    d0, d1 = (int(d) for d in dims)
+    grid = image_grid(images, shape, nrow=n)
+    v = manifold_values(n).tolist()
+    h, w = shape[0], shape[1]
+    fig = _picture(
+        grid,
+        scale,
+        xticks=[(_centre(0, w), f"{v[0]:.2f}"), (_centre(n - 1, w), f"{v[-1]:.2f}")],
+        yticks=[(_centre(0, h), f"{v[-1]:.2f}"), (_centre(n - 1, h), f"{v[0]:.2f}")],
+        xlabel=f"z[{d0}]",
+        ylabel=f"z[{d1}]",
+    )
+    return _save_figure(fig, path)
+
+
+def interpolate(model: nn.Module, x0: Tensor, x1: Tensor, steps: int = 10) -> Tensor:
+    """Decode ``steps`` points on the line between the posterior means of ``x0`` and ``x1``.
+
+    ``x0`` and ``x1`` are ``(D,)``. The points are z_t = (1 - t) mu0 + t mu1 for t evenly
+    spaced in [0, 1], ends included; returns the means of p(x|z_t), ``(steps, D)``, on the
+    CPU.
+    """
+    if steps < 2:
+        raise ValueError(f"steps={steps}: expected at least 2 (the two end points)")
+    if x0.dim() != 1 or x0.shape != x1.shape:
+        raise ValueError(
+            f"x0 {tuple(x0.shape)} and x1 {tuple(x1.shape)}: expected two vectors of shape (D,)"
+        )
+    with _drawing(model) as (device, dtype):
+        mu = model.encode(torch.stack([x0, x1]).to(device=device, dtype=dtype)).mean  # (2, Nz)
+        t = torch.linspace(0.0, 1.0, steps, device=device, dtype=mu.dtype)[:, None]
+        return model.decode((1 - t) * mu[0] + t * mu[1]).mean.cpu()
+
+
+def plot_interpolation(
+    model: nn.Module,
+    x0: Tensor,
+    x1: Tensor,
+    path: str | os.PathLike,
+    steps: int = 10,
+    *,
+    scale: int | None = None,
+) -> Path:
+    """Save one row: input ``x0``, the ``steps`` images of :func:`interpolate`, input ``x1``."""
+    shape = _image_shape(model)
+    between = interpolate(model, x0, x1, steps)
+    row = torch.cat(
+        [x0.detach().cpu().float()[None], between.float(), x1.detach().cpu().float()[None]]
+    )
+    grid = image_grid(row, shape, nrow=steps + 2)
+    w = shape[1]
+    fig = _picture(
+        grid, scale, xticks=[(_centre(0, w), "input x0"), (_centre(steps + 1, w), "input x1")]
+    )
+    return _save_figure(fig, path)
+
+
+# --- training curves -------------------------------------------------------------------
+
+
+def plot_training_curve(
+    history: Sequence[Mapping[str, float]],
+    path: str | os.PathLike,
+    *,
+    log_x: bool = True,
+    title: str | None = None,
+) -> Path:
+    """Save the lower bound against the number of training samples seen (Figure 2).
+
+    Each row of ``history`` has ``"samples"`` and any of ``"train_bound"``,
+    ``"valid_bound"``, ``"test_bound"`` (nats per example). Missing or NaN entries are
+    skipped, and series with no values are left out. With ``log_x`` the x axis is
+    logarithmic, and points at zero samples are dropped.
+    """
+    if len(history) == 0:
+        raise ValueError("plot_training_curve: history is empty")
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for i, row in enumerate(history):
+        if "samples" not in row:
+            raise ValueError(f"plot_training_curve: history row {i} has no 'samples' entry")
+        samples = float(row["samples"])
+        if log_x and samples <= 0:
+            continue
+        for key in CURVES:
+            value = float(row.get(key, math.nan))
+            if math.isfinite(value):
+                xs, ys = series.setdefault(key, ([], []))
+                xs.append(samples)
+                ys.append(value)
+    if not series:
+        raise ValueError(
+            "plot_training_curve: no finite train_bound, valid_bound or test_bound values"
+            + (" at samples > 0 (log x axis)" if log_x else "")
+        )
+    fig = Figure(figsize=(6.0, 4.0), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for key, label in CURVES.items():
+        if key in series:
+            ax.plot(*series[key], marker="." if len(series[key][0]) < 50 else None, label=label)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("# training samples evaluated")
+    ax.set_ylabel("lower bound on log p(x) (nats)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save_figure(fig, path, tight=False)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _image_shape(model: nn.Module) -> tuple[int, ...]:
+    shape = model.config.image_shape
+    if shape is None:
+        raise ValueError("pictures need image data: this model's config has no image_shape")
+    return tuple(int(s) for s in shape)
+
+
+def _check_positive(name: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{name}={value}: expected at least 1")
+
+
+def _check_dims(dims: Sequence[int], latent_dim: int) -> tuple[int, int]:
+    dims = tuple(dims)
+    ok = (
+        len(dims) == 2
+        and all(isinstance(d, int | np.integer) for d in dims)
+        and dims[0] != dims[1]
+        and all(0 <= d < latent_dim for d in dims)
+    )
+    if not ok:
+        raise ValueError(f"dims={dims}: expected two distinct latent indices in [0, {latent_dim})")
+    return int(dims[0]), int(dims[1])
+
+
+@contextlib.contextmanager
+def _drawing(model: nn.Module) -> Iterator[tuple[torch.device, torch.dtype]]:
+    """Eval mode and no gradients for the block; yields the parameters' device and dtype.
+
+    Each submodule's own training flag is restored afterwards, not just the top one's.
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None else torch.get_default_dtype()
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield device, dtype
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _centre(index: int, size: int) -> float:
+    """Pixel coordinate of the middle of tile ``index`` along an axis of tiles ``size`` long."""
+    return index * (size + 1) + (size - 1) / 2
+
+
+def _scale(grid: np.ndarray, scale: int | None) -> int:
+    if scale is None:
+        return max(1, math.ceil(MIN_SIDE / max(grid.shape[:2])))
+    if scale < 1:
+        raise ValueError(f"scale={scale}: expected an integer of at least 1")
+    return int(scale)
+
+
+def _save_pixels(grid: np.ndarray, path: str | os.PathLike, scale: int | None) -> Path:
+    """Write ``grid`` ``(H, W)`` or ``(H, W, 3)`` with each pixel a ``scale x scale`` block."""
+    k = _scale(grid, scale)
+    # Quantise here, rounding to the nearest 8-bit level: a colormap would truncate.
+    levels = np.rint(np.clip(grid, 0.0, 1.0) * 255).astype(np.uint8)
+    if levels.ndim == 2:
+        levels = np.repeat(levels[:, :, None], 3, axis=2)
+    big = np.repeat(np.repeat(levels, k, axis=0), k, axis=1)
+    with atomic_path(path) as tmp:
+        mpimg.imsave(tmp, big)
+    return Path(path)
+
+
+def _picture(
+    grid: np.ndarray,
+    scale: int | None,
+    *,
+    title: str | None = None,
+    xticks: Sequence[tuple[float, str]] = (),
+    yticks: Sequence[tuple[float, str]] = (),
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+) -> Figure:
+    """A figure showing ``grid`` at ``scale`` screen pixels per grid pixel, with labels.
+
+    The axes fill the figure exactly, so the image is not resampled; labels and title sit
+    outside it and are kept by saving with a tight bounding box.
+    """
+    k = _scale(grid, scale)
+    height, width = grid.shape[:2]
+    fig = Figure(figsize=(width * k / DPI, height * k / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect="equal")
+    ax.set_xticks([p for p, _ in xticks], [label for _, label in xticks])
+    ax.set_yticks([p for p, _ in yticks], [label for _, label in yticks])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def _save_figure(fig: Figure, path: str | os.PathLike, *, tight: bool = True) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight" if tight else None, facecolor="white")
+    return Path(path)

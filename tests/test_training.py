@@ -1,0 +1,170 @@
+"""Training: resume is lossless, non-finite values are caught, configs round-trip."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_vae
+
+from aevb import io as aevb_io
+from aevb.config import from_dict, to_dict
+from aevb.data import Dataset
+from aevb.models import VAEConfig
+from aevb.training import Trainer, TrainConfig, TrainingError, resume, train
+
+
+def toy_data(n=300, d=6, seed=0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    protos = rng.random((3, d)) < 0.5
+    x = protos[rng.integers(0, 3, n)] ^ (rng.random((n, d)) < 0.1)
+    x = x.astype(np.float32)
+    return Dataset(name="toy", train=x[:200], valid=x[200:250], test=x[250:],
+                   image_shape=(2, 3), likelihood="bernoulli", labels={})
+
+
+def config(**kw) -> TrainConfig:
+    base = dict(optimizer="adam", lr=0.01, batch_size=32, max_samples=1500, eval_every=320,
+                seed=3)
+    return TrainConfig(**{**base, **kw})
+
+
+def expected_samples(budget, n=200, batch=32):
+    """Samples seen when the budget is spent: whole minibatches, the last of each epoch short."""
+    seen = 0
+    while seen < budget:
+        seen += min(batch, n - seen % n)
+    return seen
+
+
+def params(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_config_round_trips_through_json():
+    for c in (TrainConfig(max_samples=10, patience=3), VAEConfig(input_dim=12, hidden=(4, 3),
+                                                                 image_shape=(3, 4))):
+        again = from_dict(type(c), json.loads(json.dumps(to_dict(c))))
+        assert again == c
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match=r"TrainConfig.optimizer='sgd': expected one of"):
+        TrainConfig(optimizer="sgd")
+    with pytest.raises(ValueError, match=r"VAEConfig.latent_dim=0: expected a number > 0"):
+        VAEConfig(input_dim=4, latent_dim=0)
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['bogus'\]"):
+        from_dict(TrainConfig, {"bogus": 1})
+
+
+def test_training_improves_the_bound_and_writes_a_run_folder(tmp_path):
+    result = train(tiny_vae(), toy_data(), config(max_samples=4000), tmp_path / "run",
+                   quiet=True)
+    first, last = result.history[0], result.history[-1]
+    assert last["train_bound"] > first["train_bound"] + 0.5
+    assert last["samples"] == result.samples >= 4000
+    for name in ("checkpoint/model.safetensors", "checkpoint/config.json",
+                 "checkpoint/trainer.json", "checkpoint/trainer.safetensors", "best/config.json",
+                 "metrics.csv"):
+        assert (tmp_path / "run" / name).is_file(), name
+    lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert len(lines) == len(result.history) + 1 and lines[0].startswith("samples,epoch")
+    with pytest.raises(FileExistsError, match="already holds a training run"):
+        train(tiny_vae(), toy_data(), config(), tmp_path / "run", quiet=True)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad"])
+def test_killed_run_resumes_to_the_same_parameters_bit_for_bit(tmp_path, monkeypatch, optimizer):
+    data = toy_data()
+    straight = tiny_vae(seed=5)
+    train(straight, data, config(optimizer=optimizer), tmp_path / "a", quiet=True)
+
+    original_step = Trainer._step
+    calls = {"n": 0}
+
+    def dying_step(self, x, bar):
+        calls["n"] += 1
+        if calls["n"] == 23:  # mid-epoch, after the checkpoint at 320 samples x 2
+            raise KeyboardInterrupt
+        original_step(self, x, bar)
+
+    monkeypatch.setattr(Trainer, "_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_vae(seed=5), data, config(optimizer=optimizer), tmp_path / "b", quiet=True)
+    monkeypatch.setattr(Trainer, "_step", original_step)
+    saved = aevb_io.read_json(tmp_path / "b" / "checkpoint" / "trainer.json")
+    assert 0 < saved["state"]["samples"] < 1500
+    result = resume(tmp_path / "b", data, quiet=True)
+    assert result.samples == expected_samples(1500)
+    a = aevb_io.load_model(tmp_path / "a" / "checkpoint")
+    b = aevb_io.load_model(tmp_path / "b" / "checkpoint")
+    for k, v in params(a).items():
+        assert torch.equal(v, params(b)[k]), k
+    ta = aevb_io.load_tensors(tmp_path / "a" / "checkpoint" / "trainer.safetensors")
+    tb = aevb_io.load_tensors(tmp_path / "b" / "checkpoint" / "trainer.safetensors")
+    assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+    ha = [r["train_bound"] for r in aevb_io.read_json(
+        tmp_path / "a" / "checkpoint" / "trainer.json")["state"]["history"]]
+    hb = [r["train_bound"] for r in result.history]
+    assert ha == hb
+
+
+def test_resume_can_extend_the_budget(tmp_path):
+    data = toy_data()
+    train(tiny_vae(), data, config(max_samples=640), tmp_path / "r", quiet=True)
+    result = resume(tmp_path / "r", data, max_samples=1280, quiet=True)
+    assert result.samples == expected_samples(1280) == result.history[-1]["samples"]
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(aevb_io.CheckpointError, match="no checkpoint/ to resume from"):
+        resume(tmp_path / "nothing", toy_data())
+
+
+def test_nonfinite_loss_stops_with_the_step_and_the_term(tmp_path):
+    model = tiny_vae()
+    with torch.no_grad():
+        model.decoder_head.bias[0] = float("nan")
+    with pytest.raises(TrainingError, match=r"non-finite loss \(bound, reconstruction.*step 1 "):
+        train(model, toy_data(), config(), tmp_path / "nan", quiet=True)
+
+
+def test_nonfinite_updates_can_be_skipped_and_are_counted(tmp_path, monkeypatch):
+    from aevb.objectives import ELBOObjective
+
+    original = ELBOObjective.__call__
+    calls = {"n": 0}
+
+    def sometimes_inf(self, model, x, generator=None):
+        loss, metrics = original(self, model, x, generator)
+        calls["n"] += 1
+        if calls["n"] % 5 == 0:
+            loss = loss * float("inf")
+        return loss, metrics
+
+    monkeypatch.setattr(ELBOObjective, "__call__", sometimes_inf)
+    result = train(tiny_vae(), toy_data(), config(nonfinite="skip", max_samples=640),
+                   tmp_path / "skip", quiet=True)
+    assert result.skipped == 4  # 20 steps, every 5th bad
+    assert all(torch.isfinite(p).all() for p in aevb_io.load_model(tmp_path / "skip").parameters())
+
+
+def test_early_stopping_stops_after_patience(tmp_path):
+    result = train(tiny_vae(), toy_data(), config(lr=0.5, patience=1, max_samples=50_000,
+                                                  eval_every=200), tmp_path / "es", quiet=True)
+    assert result.stopped_early and result.samples < 50_000
+
+
+def test_clip_grad_norm_limits_the_update(tmp_path):
+    data = toy_data()
+    model = tiny_vae(seed=1)
+    before = params(model)
+    train(model, data, config(optimizer="adagrad", lr=1.0, clip_grad_norm=1e-6, max_samples=32),
+          tmp_path / "clip", quiet=True)
+    after = params(aevb_io.load_model(tmp_path / "clip" / "checkpoint"))
+    # Adagrad's first step is lr * g / |g| per coordinate whatever the scale of g, so use the
+    # accumulator: it holds the squared clipped gradient, which must be tiny
+    state = aevb_io.load_tensors(tmp_path / "clip" / "checkpoint" / "trainer.safetensors")
+    sums = [v for k, v in state.items() if k.endswith(".sum")]
+    assert sums and sum(float(s.sum()) for s in sums) <= 1e-12 * 1.0001
+    assert any(not torch.equal(before[k], after[k]) for k in before)
