@@ -14,14 +14,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# The bundled 8x8 digits, 2 latent dimensions so that the manifold picture is the model itself.
 demo: install
-	$(PY) -m aevb train --out runs/demo
+	$(PY) -m aevb train --data digits --latent-dim 2 --hidden 256 256 --activation relu \
+	  --init default --optimizer adam --lr 1e-3 --epochs 500 --out runs/demo --overwrite
 
-test: install
+test: install lint
 	$(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 
 clean:
 	rm -rf runs .pytest_cache

@@ -43,9 +43,7 @@ def main() -> None:
         os.environ["AEVB_CACHE_DIR"] = cache
         parse = _best_of(lambda: read_amat(path, rows=50000), args.repeats)
         cold = _best_of(lambda: load_dataset("binarized_mnist", args.data_dir), 1)
-        cached = _best_of(
-            lambda: load_source(source, args.data_dir, download=False), args.repeats
-        )
+        cached = _best_of(lambda: load_source(source, args.data_dir, download=False), args.repeats)
         warm = _best_of(lambda: load_dataset("binarized_mnist", args.data_dir), args.repeats)
     print(f"parse binarized_mnist_train.amat (78 MB): {parse:.3f} s  (target < 2 s)")
     print(f"load it from the compact cache, sha256 checked: {cached:.3f} s  (target < 0.2 s)")

@@ -11,8 +11,16 @@ from aevb.models import VAE, VAEConfig
 
 def tiny_vae(input_dim=6, latent_dim=2, hidden=(8,), likelihood="bernoulli", seed=0, **kw) -> VAE:
     torch.manual_seed(seed)
-    return VAE(VAEConfig(input_dim=input_dim, latent_dim=latent_dim, hidden=hidden,
-                         likelihood=likelihood, init="default", **kw))
+    return VAE(
+        VAEConfig(
+            input_dim=input_dim,
+            latent_dim=latent_dim,
+            hidden=hidden,
+            likelihood=likelihood,
+            init="default",
+            **kw,
+        )
+    )
 
 
 def ppca_vae(dim=5, latent=2, sigma=0.5, seed=0, exact_posterior=True):
@@ -26,10 +34,18 @@ def ppca_vae(dim=5, latent=2, sigma=0.5, seed=0, exact_posterior=True):
     q, _ = torch.linalg.qr(torch.randn(dim, latent, generator=g, dtype=torch.double))
     w = q * torch.tensor([2.0, 1.0], dtype=torch.double)[:latent]  # orthogonal columns
     b = torch.randn(dim, generator=g, dtype=torch.double)
-    model = VAE(VAEConfig(
-        input_dim=dim, latent_dim=latent, hidden=(), likelihood="gaussian",
-        gaussian_variance="fixed", gaussian_mean="identity", gaussian_std=sigma, init="default",
-    )).double()
+    model = VAE(
+        VAEConfig(
+            input_dim=dim,
+            latent_dim=latent,
+            hidden=(),
+            likelihood="gaussian",
+            gaussian_variance="fixed",
+            gaussian_mean="identity",
+            gaussian_std=sigma,
+            init="default",
+        )
+    ).double()
     # exact posterior: Sigma = (I + W^T W / s^2)^-1 (diagonal), mu = Sigma W^T (x - b) / s^2
     wtw = (w * w).sum(0)
     post_var = 1.0 / (1.0 + wtw / sigma**2)

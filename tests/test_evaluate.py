@@ -3,9 +3,9 @@
 import math
 
 import torch
-from helpers import ppca_vae, tiny_vae
 
 from aevb import evaluate as ev
+from helpers import ppca_vae, tiny_vae
 
 
 def test_is_estimate_is_exact_with_the_true_posterior():
@@ -24,8 +24,14 @@ def test_is_estimate_improves_with_k_and_converges_within_its_predicted_bias():
     exact = marginal.log_prob(x)
     gaps = {}
     for k in (1, 10, 100, 2000):
-        est = ev.log_likelihood(model, x, k=k, batch_size=50, max_rows=20_000,
-                                generator=torch.Generator().manual_seed(k))
+        est = ev.log_likelihood(
+            model,
+            x,
+            k=k,
+            batch_size=50,
+            max_rows=20_000,
+            generator=torch.Generator().manual_seed(k),
+        )
         gaps[k] = est - exact
     means = {k: g.mean().item() for k, g in gaps.items()}
     assert means[1] < means[10] < means[100] < means[2000] <= 0.01, means
@@ -45,14 +51,17 @@ def test_chunked_samples_combine_exactly():
     # one importance sample per chunk: the running logsumexp must still give log p(x)
     model, marginal = ppca_vae(exact_posterior=True)
     x = marginal.sample((20,))
-    got = ev.log_likelihood(model, x, k=50, batch_size=20, max_rows=20,
-                            generator=torch.Generator().manual_seed(0))
+    got = ev.log_likelihood(
+        model, x, k=50, batch_size=20, max_rows=20, generator=torch.Generator().manual_seed(0)
+    )
     torch.testing.assert_close(got, marginal.log_prob(x), atol=1e-6, rtol=0)
     model, marginal = ppca_vae(exact_posterior=False)
-    one = ev.log_likelihood(model, x, k=400, max_rows=10_000,
-                            generator=torch.Generator().manual_seed(0))
-    many = ev.log_likelihood(model, x, k=400, batch_size=20, max_rows=20 * 7,
-                             generator=torch.Generator().manual_seed(1))
+    one = ev.log_likelihood(
+        model, x, k=400, max_rows=10_000, generator=torch.Generator().manual_seed(0)
+    )
+    many = ev.log_likelihood(
+        model, x, k=400, batch_size=20, max_rows=20 * 7, generator=torch.Generator().manual_seed(1)
+    )
     diff = one - many
     assert abs(diff.mean().item()) < 4 * diff.std().item() / math.sqrt(len(diff)) + 1e-6
 

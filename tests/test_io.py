@@ -4,9 +4,9 @@ import json
 
 import pytest
 import torch
-from helpers import tiny_vae
 
 from aevb import io as aevb_io
+from helpers import tiny_vae
 
 
 def test_model_round_trip_keeps_weights_and_config(tmp_path):
@@ -14,8 +14,9 @@ def test_model_round_trip_keeps_weights_and_config(tmp_path):
     aevb_io.save_model(model, tmp_path / "m")
     loaded = aevb_io.load_model(tmp_path / "m")
     assert loaded.config == model.config
-    for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items(),
-                                strict=True):
+    for (k, v), (k2, v2) in zip(
+        model.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
         assert k == k2 and torch.equal(v, v2)
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     assert meta["model_class"] == "VAE" and meta["config"]["hidden"] == [8]

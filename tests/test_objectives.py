@@ -3,9 +3,9 @@
 import math
 
 import torch
-from helpers import tiny_vae
 
 from aevb.objectives import ELBOObjective, compute_terms, elbo, elbo_a, elbo_b
+from helpers import tiny_vae
 
 
 def test_terms_shapes_and_consistency():
@@ -42,7 +42,9 @@ def test_elbo_is_below_log_likelihood_of_linear_gaussian():
     from helpers import ppca_vae
 
     model, marginal = ppca_vae(exact_posterior=False)
-    x = marginal.sample((50,), )
+    x = marginal.sample(
+        (50,),
+    )
     with torch.no_grad():
         t = compute_terms(model, x, n_samples=2000, generator=torch.Generator().manual_seed(2))
     assert torch.all(elbo(t, "B") < marginal.log_prob(x))

@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_vae
 
 from aevb import io as aevb_io
 from aevb.config import from_dict, to_dict
 from aevb.data import Dataset
 from aevb.models import VAEConfig
-from aevb.training import Trainer, TrainConfig, TrainingError, resume, train
+from aevb.training import TrainConfig, Trainer, TrainingError, resume, train
+from helpers import tiny_vae
 
 
 def toy_data(n=300, d=6, seed=0) -> Dataset:
@@ -19,13 +19,19 @@ def toy_data(n=300, d=6, seed=0) -> Dataset:
     protos = rng.random((3, d)) < 0.5
     x = protos[rng.integers(0, 3, n)] ^ (rng.random((n, d)) < 0.1)
     x = x.astype(np.float32)
-    return Dataset(name="toy", train=x[:200], valid=x[200:250], test=x[250:],
-                   image_shape=(2, 3), likelihood="bernoulli", labels={})
+    return Dataset(
+        name="toy",
+        train=x[:200],
+        valid=x[200:250],
+        test=x[250:],
+        image_shape=(2, 3),
+        likelihood="bernoulli",
+        labels={},
+    )
 
 
 def config(**kw) -> TrainConfig:
-    base = dict(optimizer="adam", lr=0.01, batch_size=32, max_samples=1500, eval_every=320,
-                seed=3)
+    base = dict(optimizer="adam", lr=0.01, batch_size=32, max_samples=1500, eval_every=320, seed=3)
     return TrainConfig(**{**base, **kw})
 
 
@@ -42,8 +48,10 @@ def params(model):
 
 
 def test_config_round_trips_through_json():
-    for c in (TrainConfig(max_samples=10, patience=3), VAEConfig(input_dim=12, hidden=(4, 3),
-                                                                 image_shape=(3, 4))):
+    for c in (
+        TrainConfig(max_samples=10, patience=3),
+        VAEConfig(input_dim=12, hidden=(4, 3), image_shape=(3, 4)),
+    ):
         again = from_dict(type(c), json.loads(json.dumps(to_dict(c))))
         assert again == c
 
@@ -58,14 +66,18 @@ def test_config_validation_names_the_field():
 
 
 def test_training_improves_the_bound_and_writes_a_run_folder(tmp_path):
-    result = train(tiny_vae(), toy_data(), config(max_samples=4000), tmp_path / "run",
-                   quiet=True)
+    result = train(tiny_vae(), toy_data(), config(max_samples=4000), tmp_path / "run", quiet=True)
     first, last = result.history[0], result.history[-1]
     assert last["train_bound"] > first["train_bound"] + 0.5
     assert last["samples"] == result.samples >= 4000
-    for name in ("checkpoint/model.safetensors", "checkpoint/config.json",
-                 "checkpoint/trainer.json", "checkpoint/trainer.safetensors", "best/config.json",
-                 "metrics.csv"):
+    for name in (
+        "checkpoint/model.safetensors",
+        "checkpoint/config.json",
+        "checkpoint/trainer.json",
+        "checkpoint/trainer.safetensors",
+        "best/config.json",
+        "metrics.csv",
+    ):
         assert (tmp_path / "run" / name).is_file(), name
     lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert len(lines) == len(result.history) + 1 and lines[0].startswith("samples,epoch")
@@ -103,8 +115,12 @@ def test_killed_run_resumes_to_the_same_parameters_bit_for_bit(tmp_path, monkeyp
     ta = aevb_io.load_tensors(tmp_path / "a" / "checkpoint" / "trainer.safetensors")
     tb = aevb_io.load_tensors(tmp_path / "b" / "checkpoint" / "trainer.safetensors")
     assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
-    ha = [r["train_bound"] for r in aevb_io.read_json(
-        tmp_path / "a" / "checkpoint" / "trainer.json")["state"]["history"]]
+    ha = [
+        r["train_bound"]
+        for r in aevb_io.read_json(tmp_path / "a" / "checkpoint" / "trainer.json")["state"][
+            "history"
+        ]
+    ]
     hb = [r["train_bound"] for r in result.history]
     assert ha == hb
 
@@ -143,15 +159,25 @@ def test_nonfinite_updates_can_be_skipped_and_are_counted(tmp_path, monkeypatch)
         return loss, metrics
 
     monkeypatch.setattr(ELBOObjective, "__call__", sometimes_inf)
-    result = train(tiny_vae(), toy_data(), config(nonfinite="skip", max_samples=640),
-                   tmp_path / "skip", quiet=True)
+    result = train(
+        tiny_vae(),
+        toy_data(),
+        config(nonfinite="skip", max_samples=640),
+        tmp_path / "skip",
+        quiet=True,
+    )
     assert result.skipped == 4  # 20 steps, every 5th bad
     assert all(torch.isfinite(p).all() for p in aevb_io.load_model(tmp_path / "skip").parameters())
 
 
 def test_early_stopping_stops_after_patience(tmp_path):
-    result = train(tiny_vae(), toy_data(), config(lr=0.5, patience=1, max_samples=50_000,
-                                                  eval_every=200), tmp_path / "es", quiet=True)
+    result = train(
+        tiny_vae(),
+        toy_data(),
+        config(lr=0.5, patience=1, max_samples=50_000, eval_every=200),
+        tmp_path / "es",
+        quiet=True,
+    )
     assert result.stopped_early and result.samples < 50_000
 
 
@@ -159,8 +185,13 @@ def test_clip_grad_norm_limits_the_update(tmp_path):
     data = toy_data()
     model = tiny_vae(seed=1)
     before = params(model)
-    train(model, data, config(optimizer="adagrad", lr=1.0, clip_grad_norm=1e-6, max_samples=32),
-          tmp_path / "clip", quiet=True)
+    train(
+        model,
+        data,
+        config(optimizer="adagrad", lr=1.0, clip_grad_norm=1e-6, max_samples=32),
+        tmp_path / "clip",
+        quiet=True,
+    )
     after = params(aevb_io.load_model(tmp_path / "clip" / "checkpoint"))
     # Adagrad's first step is lr * g / |g| per coordinate whatever the scale of g, so use the
     # accumulator: it holds the squared clipped gradient, which must be tiny

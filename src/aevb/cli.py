@@ -11,25 +11,30 @@ import dataclasses
 import json
 import sys
 
-
 from aevb import __version__
 
 DEFAULT_DATA = "digits"
+TRAINED_ON = "the dataset the model was trained on"
 
 
-def _add_data_args(p: argparse.ArgumentParser, *, default: str | None = DEFAULT_DATA) -> None:
+def _add_data_args(p: argparse.ArgumentParser, *, default_help: str) -> None:
     p.add_argument(
-        "--data", default=default,
+        "--data",
+        default=None,
         help="a registered dataset (binarized_mnist, frey_face, mnist_test, mnist, digits) or "
-        "a path to .npy/.npz/.csv or a folder of PNG/JPEG images"
-        + (f" (default: {default})" if default else " (default: the one the model was trained on)"),
+        f"a path to .npy/.npz/.csv or a folder of PNG/JPEG images (default: {default_help})",
     )
     p.add_argument(
-        "--data-dir", default=None,
+        "--data-dir",
+        default=None,
         help="folder holding dataset files (default: $AEVB_DATA_DIR, else the user cache)",
     )
     p.add_argument(
-        "--image-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+        "--image-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=None,
         help="image folders only: resize every image to H x W",
     )
 
@@ -37,6 +42,16 @@ def _add_data_args(p: argparse.ArgumentParser, *, default: str | None = DEFAULT_
 def _model_path(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a run folder (uses best/, else checkpoint/) or a model folder")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    _threads(p)
+
+
+def _threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for PyTorch (default: PyTorch's choice, one per core)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,111 +68,203 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser(
-        "train", help="train a VAE (no arguments: the bundled digits, pictures included)",
+        "train",
+        help="train a VAE (no arguments: the bundled digits, pictures included)",
         description="Train a VAE and write checkpoints, metrics.csv and pictures to --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _add_data_args(t)
+    _add_data_args(t, default_help=f"{DEFAULT_DATA}; with --resume, the run's")
     t.add_argument("--out", default=None, help="run folder (default: runs/<dataset>)")
-    t.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last checkpoint (its settings are "
-                   "kept; --epochs/--max-samples may extend the budget)")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint (its settings are "
+        "kept; --epochs/--max-samples may extend the budget)",
+    )
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     g = t.add_argument_group("model")
     g.add_argument("--latent-dim", type=int, default=md["latent_dim"], help="latent size Nz")
-    g.add_argument("--hidden", type=int, nargs="*", default=list(md["hidden"]),
-                   help="hidden widths of the encoder (decoder: reversed); none = linear")
-    g.add_argument("--activation", default=md["activation"],
-                   help="tanh, relu, elu, gelu, softplus or leaky_relu")
-    g.add_argument("--likelihood", default=None, choices=["bernoulli", "gaussian"],
-                   help="p(x|z) (default: the dataset's suggestion: bernoulli for data in [0,1] "
-                   "such as MNIST, the paper's Gaussian for frey_face)")
-    g.add_argument("--gaussian-variance", default=md["gaussian_variance"],
-                   choices=["output", "learned", "fixed"],
-                   help="Gaussian p(x|z): per-pixel log-variance output by the decoder (the "
-                   "paper), one learned per pixel, or fixed")
-    g.add_argument("--gaussian-mean", default=md["gaussian_mean"], choices=["sigmoid", "identity"],
-                   help="Gaussian p(x|z): squash the mean into (0,1) or not")
-    g.add_argument("--gaussian-std", type=float, default=md["gaussian_std"],
-                   help="Gaussian p(x|z) with fixed variance: its standard deviation")
-    g.add_argument("--init", default=md["init"], choices=["paper", "default"],
-                   help="paper: all parameters ~ N(0, init_std^2); default: PyTorch's")
+    g.add_argument(
+        "--hidden",
+        type=int,
+        nargs="*",
+        default=list(md["hidden"]),
+        help="hidden widths of the encoder (decoder: reversed); none = linear",
+    )
+    g.add_argument(
+        "--activation",
+        default=md["activation"],
+        help="tanh, relu, elu, gelu, softplus or leaky_relu",
+    )
+    g.add_argument(
+        "--likelihood",
+        default=None,
+        choices=["bernoulli", "gaussian"],
+        help="p(x|z) (default: the dataset's suggestion: bernoulli for data in [0,1] "
+        "such as MNIST, the paper's Gaussian for frey_face)",
+    )
+    g.add_argument(
+        "--gaussian-variance",
+        default=md["gaussian_variance"],
+        choices=["output", "learned", "fixed"],
+        help="Gaussian p(x|z): per-pixel log-variance output by the decoder (the "
+        "paper), one learned per pixel, or fixed",
+    )
+    g.add_argument(
+        "--gaussian-mean",
+        default=md["gaussian_mean"],
+        choices=["sigmoid", "identity"],
+        help="Gaussian p(x|z): squash the mean into (0,1) or not",
+    )
+    g.add_argument(
+        "--gaussian-std",
+        type=float,
+        default=md["gaussian_std"],
+        help="Gaussian p(x|z) with fixed variance: its standard deviation",
+    )
+    g.add_argument(
+        "--init",
+        default=md["init"],
+        choices=["paper", "default"],
+        help="paper: all parameters ~ N(0, init_std^2); default: PyTorch's",
+    )
     g.add_argument("--init-std", type=float, default=md["init_std"], help="std for --init paper")
     g = t.add_argument_group("training")
-    g.add_argument("--optimizer", default=td["optimizer"], choices=["adagrad", "adam"],
-                   help="adagrad (the paper) or adam")
+    g.add_argument(
+        "--optimizer",
+        default=td["optimizer"],
+        choices=["adagrad", "adam"],
+        help="adagrad (the paper) or adam",
+    )
     g.add_argument("--lr", type=float, default=td["lr"], help="step size")
-    g.add_argument("--weight-decay", default=str(td["weight_decay"]),
-                   help="L2 penalty per example, or 'prior' for the paper's N(0,I) parameter "
-                   "prior (1/N_train)")
+    g.add_argument(
+        "--weight-decay",
+        default=str(td["weight_decay"]),
+        help="L2 penalty per example, or 'prior' for the paper's N(0,I) parameter "
+        "prior (1/N_train)",
+    )
     g.add_argument("--batch-size", type=int, default=td["batch_size"], help="minibatch size M")
-    g.add_argument("--estimator", default=td["estimator"], choices=["A", "B"],
-                   help="SGVB estimator: A (generic) or B (analytic KL)")
-    g.add_argument("--samples", type=int, default=td["n_samples"],
-                   help="samples L of z per datapoint")
+    g.add_argument(
+        "--estimator",
+        default=td["estimator"],
+        choices=["A", "B"],
+        help="SGVB estimator: A (generic) or B (analytic KL)",
+    )
+    g.add_argument(
+        "--samples", type=int, default=td["n_samples"], help="samples L of z per datapoint"
+    )
     g.add_argument("--epochs", type=float, default=td["epochs"], help="budget in epochs")
-    g.add_argument("--max-samples", type=int, default=None,
-                   help="budget in training samples (overrides --epochs)")
-    g.add_argument("--eval-every", type=int, default=None,
-                   help="training samples between evaluations (default: one epoch)")
-    g.add_argument("--eval-max-examples", type=int, default=None,
-                   help="evaluate on at most this many examples per split")
-    g.add_argument("--patience", type=int, default=None,
-                   help="early stopping: evaluations without validation improvement")
+    g.add_argument(
+        "--max-samples",
+        type=int,
+        default=None,
+        help="budget in training samples (overrides --epochs)",
+    )
+    g.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="training samples between evaluations (default: one epoch)",
+    )
+    g.add_argument(
+        "--eval-max-examples",
+        type=int,
+        default=None,
+        help="evaluate on at most this many examples per split",
+    )
+    g.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="early stopping: evaluations without validation improvement",
+    )
     g.add_argument("--clip-grad-norm", type=float, default=None, help="clip the gradient norm")
-    g.add_argument("--nonfinite", default=td["nonfinite"], choices=["error", "skip"],
-                   help="on a NaN/inf loss or gradient: stop with an error, or skip the update")
+    g.add_argument(
+        "--nonfinite",
+        default=td["nonfinite"],
+        choices=["error", "skip"],
+        help="on a NaN/inf loss or gradient: stop with an error, or skip the update",
+    )
     g.add_argument("--seed", type=int, default=td["seed"], help="random seed")
     g.add_argument("--device", default=td["device"], help="cpu, cuda, cuda:N or auto")
-    g.add_argument("--quiet", action="store_true",
-                   help="no progress bar; one log line per evaluation (for log files)")
+    _threads(g)
+    g.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar; one log line per evaluation (for log files)",
+    )
     g.add_argument("--no-pictures", action="store_true", help="skip the PNGs at the end")
 
     e = sub.add_parser(
-        "evaluate", help="lower bound and importance-sampled log-likelihood on a split",
+        "evaluate",
+        help="lower bound and importance-sampled log-likelihood on a split",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _model_path(e)
-    _add_data_args(e, default=None)
+    _add_data_args(e, default_help=TRAINED_ON)
     e.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    e.add_argument("-k", "--k", type=int, default=5000,
-                   help="importance samples per example for log p(x) (0 = skip it)")
+    e.add_argument(
+        "-k",
+        "--k",
+        type=int,
+        default=5000,
+        help="importance samples per example for log p(x) (0 = skip it)",
+    )
     e.add_argument("--batch-size", type=int, default=100, help="examples per IS batch")
-    e.add_argument("--max-examples", type=int, default=None,
-                   help="use only the first N examples of the split")
+    e.add_argument(
+        "--max-examples", type=int, default=None, help="use only the first N examples of the split"
+    )
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", default=None, help="also write the results to this JSON file")
 
-    s = sub.add_parser("sample", help="draw samples from the prior into a PNG grid",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s = sub.add_parser(
+        "sample",
+        help="draw samples from the prior into a PNG grid",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _model_path(s)
     s.add_argument("-n", type=int, default=100, help="number of samples")
-    s.add_argument("--temperature", type=float, default=1.0,
-                   help="scale of the prior's standard deviation")
+    s.add_argument(
+        "--temperature", type=float, default=1.0, help="scale of the prior's standard deviation"
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", default="samples.png", help="PNG path")
     s.add_argument("--npy", default=None, help="also save the samples (n, D) to this .npy")
 
-    r = sub.add_parser("reconstruct", help="inputs above their reconstructions, as a PNG",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r = sub.add_parser(
+        "reconstruct",
+        help="inputs above their reconstructions, as a PNG",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _model_path(r)
-    _add_data_args(r, default=None)
+    _add_data_args(r, default_help=TRAINED_ON)
     r.add_argument("--split", default="test", choices=["train", "valid", "test"])
     r.add_argument("-n", type=int, default=10, help="number of inputs")
     r.add_argument("--out", default="reconstructions.png", help="PNG path")
 
-    m = sub.add_parser("manifold", help="the 2-D latent manifold (the paper's Figure 4)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    m = sub.add_parser(
+        "manifold",
+        help="the 2-D latent manifold (the paper's Figure 4)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _model_path(m)
     m.add_argument("-n", type=int, default=20, help="grid points per axis")
-    m.add_argument("--dims", type=int, nargs=2, default=[0, 1],
-                   help="the two latent dimensions to vary (others stay at 0)")
+    m.add_argument(
+        "--dims",
+        type=int,
+        nargs=2,
+        default=[0, 1],
+        help="the two latent dimensions to vary (others stay at 0)",
+    )
     m.add_argument("--out", default="manifold.png", help="PNG path")
 
-    i = sub.add_parser("interpolate", help="decode a line between two inputs' latent means",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    i = sub.add_parser(
+        "interpolate",
+        help="decode a line between two inputs' latent means",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     _model_path(i)
-    _add_data_args(i, default=None)
+    _add_data_args(i, default_help=TRAINED_ON)
     i.add_argument("--split", default="test", choices=["train", "valid", "test"])
     i.add_argument("--index", type=int, nargs=2, default=[0, 1], help="the two examples")
     i.add_argument("--steps", type=int, default=10, help="points on the line")
@@ -176,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     from aevb.training import TrainingError
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         result = getattr(commands, args.command)(args)
     except (DataError, CheckpointError, TrainingError, FileExistsError, ValueError) as e:
@@ -197,4 +308,3 @@ def entry() -> None:  # pragma: no cover - console script
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-

@@ -19,8 +19,10 @@ from aevb import evaluate as ev
 from aevb import io as aevb_io
 from aevb import viz
 from aevb.atomic import atomic_path, write_text
+from aevb.cli import DEFAULT_DATA
 from aevb.models import VAE, VAEConfig
-from aevb.training import TrainConfig, resume, seed_everything, train as train_run
+from aevb.training import TrainConfig, resume, seed_everything
+from aevb.training import train as train_run
 
 
 def _load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_data.Dataset:
@@ -53,12 +55,15 @@ def _weight_decay(value: str, n_train: int) -> float:
 
 def train(args: argparse.Namespace) -> str:
     """``aevb train``: fresh run or ``--resume``; then pictures."""
-    out = Path(args.out or f"runs/{Path(args.data).stem}")
     if args.resume:
+        if args.out is None:
+            raise ValueError("--resume: expected --out naming the run folder to continue")
+        out = Path(args.out)
         data = _load_data(args, _trained_on(str(out)))
         result = resume(out, data, epochs=None, max_samples=args.max_samples, quiet=args.quiet)
     else:
-        data = _load_data(args)
+        data = _load_data(args, DEFAULT_DATA)
+        out = Path(args.out or f"runs/{Path(data.name).stem}")
         seed_everything(args.seed)
         model_config = VAEConfig(
             input_dim=data.dim,
@@ -155,8 +160,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.k > 0:
         ll = ev.Estimate.of(
-            ev.log_likelihood(model, x, k=args.k, batch_size=args.batch_size, generator=gen,
-                              progress=True)
+            ev.log_likelihood(
+                model, x, k=args.k, batch_size=args.batch_size, generator=gen, progress=True
+            )
         )
         result["log_likelihood"] = {**dataclass_dict(ll), "k": args.k}
         if model.config.likelihood == "gaussian":
@@ -230,8 +236,11 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
         "config": aevb_io.read_json(folder / aevb_io.CONFIG_FILE)["config"],
     }
     trainer = next(
-        (f / "trainer.json" for f in (folder, folder.parent / "checkpoint")
-         if (f / "trainer.json").is_file()),
+        (
+            f / "trainer.json"
+            for f in (folder, folder.parent / "checkpoint")
+            if (f / "trainer.json").is_file()
+        ),
         None,
     )
     if trainer is not None:

@@ -71,7 +71,11 @@ def lower_bound(
         xb = xb.to(device, non_blocking=True)
         q = model.encode(xb)
         t = terms_from_posterior(
-            model, xb, q, n_samples=n_samples, generator=generator,
+            model,
+            xb,
+            q,
+            n_samples=n_samples,
+            generator=generator,
             analytic_kl=estimator == "B",
         )
         out.append(elbo(t, estimator).cpu())
@@ -112,7 +116,11 @@ def log_likelihood(
         running = torch.full((xb.shape[0],), -math.inf, device=device, dtype=xb.dtype)
         for start in range(0, k, chunk):
             t = terms_from_posterior(
-                model, xb, q, n_samples=min(chunk, k - start), generator=generator,
+                model,
+                xb,
+                q,
+                n_samples=min(chunk, k - start),
+                generator=generator,
                 analytic_kl=False,
             )
             running = torch.logaddexp(running, torch.logsumexp(t.log_weights, dim=0))

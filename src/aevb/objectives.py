@@ -127,7 +127,10 @@ class ELBOObjective:
         self, model, x: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, dict[str, Tensor]]:
         terms = compute_terms(
-            model, x, n_samples=self.n_samples, generator=generator,
+            model,
+            x,
+            n_samples=self.n_samples,
+            generator=generator,
             analytic_kl=self.estimator == "B",
         )
         bound = elbo(terms, self.estimator)

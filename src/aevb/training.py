@@ -167,6 +167,8 @@ class Trainer:
                 f"dataset {data.name!r} has dimension {data.dim}, the model expects "
                 f"input_dim={model.config.input_dim}"
             )
+        if data.train is None or len(data.train) == 0:
+            raise ValueError(f"dataset {data.name!r} has no training examples; expected N > 0")
         self.x_train = torch.as_tensor(data.train, dtype=torch.float32).to(self.device)
         self.eval_sets: dict[str, Tensor] = {}
         for split in SPLITS:
@@ -195,7 +197,8 @@ class Trainer:
 
     @property
     def eval_interval(self) -> int:
-        return self.config.eval_every or self.n_train
+        """Samples between evaluations: the config's, else one epoch but at most ~100 in all."""
+        return self.config.eval_every or max(self.n_train, self.total_samples // 100)
 
     # ---- the loop -----------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -263,18 +266,23 @@ class Trainer:
         st = self.state
         bad_terms = [k for k, v in metrics.items() if not torch.isfinite(v)]
         bad_grads = [
-            n for n, p in self.model.named_parameters()
+            n
+            for n, p in self.model.named_parameters()
             if p.grad is not None and not torch.isfinite(p.grad).all()
         ]
         where = f"step {st.step + 1} (after {st.samples} training samples)"
         if bad_terms:
-            what = f"non-finite loss ({', '.join(bad_terms)} = " + ", ".join(
-                f"{metrics[k].item()}" for k in bad_terms
-            ) + ")"
+            what = (
+                f"non-finite loss ({', '.join(bad_terms)} = "
+                + ", ".join(f"{metrics[k].item()}" for k in bad_terms)
+                + ")"
+            )
         elif not torch.isfinite(loss):
             what = f"non-finite loss ({loss.item()})"
-        else:
+        elif bad_grads:
             what = f"non-finite gradient in {', '.join(bad_grads[:3])}"
+        else:
+            what = "gradient norm overflowed to inf (every gradient finite but huge)"
         if self.config.nonfinite == "error":
             raise TrainingError(
                 f"{what} at {where}; lower --lr, set --clip-grad-norm, or pass "
@@ -314,8 +322,11 @@ class Trainer:
         for split, x in self.eval_sets.items():
             gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7919)
             values = lower_bound(
-                self.model, x, estimator=self.config.estimator,
-                n_samples=self.config.n_samples, generator=gen,
+                self.model,
+                x,
+                estimator=self.config.estimator,
+                n_samples=self.config.n_samples,
+                generator=gen,
             )
             out[f"{split}_bound"] = values.double().mean().item()
         self.model.train(was_training)
@@ -362,8 +373,14 @@ class Trainer:
         from tqdm.auto import tqdm
 
         return tqdm(
-            total=self.total_samples, initial=self.state.samples, unit="img", unit_scale=True,
-            disable=self.quiet, dynamic_ncols=True, desc="train", file=sys.stderr,
+            total=self.total_samples,
+            initial=self.state.samples,
+            unit="img",
+            unit_scale=True,
+            disable=self.quiet,
+            dynamic_ncols=True,
+            desc="train",
+            file=sys.stderr,
         )
 
     def _log(self, row: dict[str, float]) -> None:
@@ -416,8 +433,10 @@ def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], d
                 tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(idx), {})[key] = value
-    groups = [{k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
-              for g in sd["param_groups"]]
+    groups = [
+        {k: list(v) if isinstance(v, tuple) else v for k, v in g.items()}
+        for g in sd["param_groups"]
+    ]
     return tensors, {"class": type(opt).__name__, "param_groups": groups, "scalars": scalars}
 
 
@@ -425,8 +444,9 @@ def _restore_optimizer(
     opt: torch.optim.Optimizer, meta: dict[str, Any], tensors: dict[str, Tensor]
 ) -> None:
     if meta["class"] != type(opt).__name__:
-        raise ValueError(f"checkpoint optimiser is {meta['class']}, this run uses "
-                         f"{type(opt).__name__}")
+        raise ValueError(
+            f"checkpoint optimiser is {meta['class']}, this run uses {type(opt).__name__}"
+        )
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         if name.startswith("optim."):
@@ -434,8 +454,9 @@ def _restore_optimizer(
             state.setdefault(int(idx), {})[key] = value
     for idx, values in meta["scalars"].items():
         state.setdefault(int(idx), {}).update(values)
-    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()}
-              for g in meta["param_groups"]]
+    groups = [
+        {k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in meta["param_groups"]
+    ]
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 

@@ -110,7 +110,10 @@ def test_unreachable_urls_are_all_named(tmp_path, monkeypatch):
         load_dataset("mnist_test", data_dir=tmp_path)
     message = str(e.value)
     assert "download failed" in message
-    for mirror in ("https://ossci-datasets.s3.amazonaws.com/mnist", "http://yann.lecun.com/exdb/mnist"):
+    for mirror in (
+        "https://ossci-datasets.s3.amazonaws.com/mnist",
+        "http://yann.lecun.com/exdb/mnist",
+    ):
         assert f"{mirror}/t10k-images-idx3-ubyte.gz: no route to host" in message
 
 

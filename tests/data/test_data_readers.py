@@ -56,8 +56,11 @@ def test_amat_value_other_than_0_or_1(tmp_path, bits):
     text = _amat_text(bits)
     pos = len(text) // 5 + 8  # line 2, value 5
     (tmp_path / "v.amat").write_text(text[:pos] + "2" + text[pos + 1 :])
-    with pytest.raises(DataError, match=r"^v\.amat: expected 784 values of 0 or 1 per line, "
-                       r"line 2 value 5 is '2'$"):
+    with pytest.raises(
+        DataError,
+        match=r"^v\.amat: expected 784 values of 0 or 1 per line, "
+        r"line 2 value 5 is '2'$",
+    ):
         read_amat(tmp_path / "v.amat")
 
 
@@ -92,14 +95,19 @@ def test_file_md5_mismatch_names_both_digests(shared_data, monkeypatch):
     name = "t10k-labels-idx1-ubyte.gz"
     wrong = dataclasses.replace(reg.MNIST_FILES[name], md5="f" * 32)
     monkeypatch.setitem(reg.MNIST_FILES, name, wrong)
-    with pytest.raises(DataError, match=rf"^{name}: md5 mismatch: expected f{{32}}, found "
-                       r"ec29112dd5afa0611ce80d1b7f02629c \("):
+    with pytest.raises(
+        DataError,
+        match=rf"^{name}: md5 mismatch: expected f{{32}}, found "
+        r"ec29112dd5afa0611ce80d1b7f02629c \(",
+    ):
         load_dataset("mnist_test")
 
 
 def _idx_bytes(array: np.ndarray) -> bytes:
-    return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + (
-        array.astype(np.uint8).tobytes()
+    return (
+        bytes([0, 0, 0x08, array.ndim])
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + (array.astype(np.uint8).tobytes())
     )
 
 
@@ -123,16 +131,22 @@ def test_idx_corrupt_gzip(tmp_path):
 
 def test_idx_wrong_magic(tmp_path):
     (tmp_path / "m.gz").write_bytes(gzip.compress(b"\x12\x34\x08\x03" + bytes(100)))
-    with pytest.raises(DataError, match=r"^m\.gz: not an IDX file: expected magic bytes "
-                       r"00 00 <type> <ndim>, found 12 34 08 03$"):
+    with pytest.raises(
+        DataError,
+        match=r"^m\.gz: not an IDX file: expected magic bytes "
+        r"00 00 <type> <ndim>, found 12 34 08 03$",
+    ):
         read_idx(tmp_path / "m.gz")
 
 
 def test_idx_header_disagrees_with_data_size(tmp_path):
     data = _idx_bytes(np.zeros((10, 28, 28)))[:-28]
     (tmp_path / "h.gz").write_bytes(gzip.compress(data))
-    with pytest.raises(DataError, match=r"^h\.gz: IDX header gives shape \(10, 28, 28\) "
-                       r"\(7840 bytes of data\), found 7812 bytes$"):
+    with pytest.raises(
+        DataError,
+        match=r"^h\.gz: IDX header gives shape \(10, 28, 28\) "
+        r"\(7840 bytes of data\), found 7812 bytes$",
+    ):
         read_idx(tmp_path / "h.gz")
 
 
@@ -146,8 +160,11 @@ def test_registered_mat_of_wrong_shape(tmp_path):
     (tmp_path / "frey_face").mkdir()
     ff = np.zeros((560, 10), np.uint8)
     scipy.io.savemat(tmp_path / "frey_face" / "frey_rawface.mat", {"ff": ff})
-    with pytest.raises(DataError, match=r"^frey_rawface\.mat: expected 'ff' of shape "
-                       r"\(560, 1965\), found \(560, 10\)$"):
+    with pytest.raises(
+        DataError,
+        match=r"^frey_rawface\.mat: expected 'ff' of shape "
+        r"\(560, 1965\), found \(560, 10\)$",
+    ):
         load_dataset("frey_face", data_dir=tmp_path, download=False)
 
 

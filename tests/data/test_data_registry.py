@@ -22,7 +22,9 @@ def test_registry_names_the_documented_datasets():
 def test_binarized_mnist_matches_published_shapes_and_checksums(shared_data):
     data = load_dataset("binarized_mnist")
     assert (data.train.shape, data.valid.shape, data.test.shape) == (
-        (50000, 784), (10000, 784), (10000, 784)
+        (50000, 784),
+        (10000, 784),
+        (10000, 784),
     )
     assert data.train.dtype == np.float32 and data.train.flags.c_contiguous
     assert data.image_shape == (28, 28) and data.likelihood == "bernoulli"
@@ -56,7 +58,9 @@ def test_corrupt_cache_file_is_rebuilt(shared_data):
 def test_frey_face_split_is_the_documented_permutation(shared_data):
     data = load_dataset("frey_face")
     assert (data.train.shape, data.valid.shape, data.test.shape) == (
-        (1565, 560), (200, 560), (200, 560)
+        (1565, 560),
+        (200, 560),
+        (200, 560),
     )
     assert data.image_shape == (28, 20) and data.likelihood == "gaussian"
     assert 0.0 <= data.train.min() and data.train.max() <= 1.0
@@ -73,15 +77,20 @@ def test_mnist_test_has_labelled_test_split_only(shared_data):
     assert data.labels["test"][:4].tolist() == [7, 2, 1, 0]
     assert data.labels["test"].dtype == np.int64
     assert 0.0 == data.test.min() and data.test.max() == 1.0
-    with pytest.raises(DataError, match=r"^dataset 'mnist_test' has no 'train' split: expected "
-                       r"one of test$"):
+    with pytest.raises(
+        DataError,
+        match=r"^dataset 'mnist_test' has no 'train' split: expected "
+        r"one of test$",
+    ):
         data.split("train")
 
 
 def test_digits_is_bundled_and_split_1497_150_150():
     data = load_dataset("digits", data_dir="/nonexistent")
     assert (data.train.shape, data.valid.shape, data.test.shape) == (
-        (1497, 64), (150, 64), (150, 64)
+        (1497, 64),
+        (150, 64),
+        (150, 64),
     )
     assert data.image_shape == (8, 8) and data.likelihood == "bernoulli"
     assert data.train.min() == 0.0 and data.train.max() == 1.0
@@ -110,7 +119,9 @@ def test_full_mnist_takes_last_10000_training_images_as_valid(tmp_path, shared_d
         monkeypatch.setitem(reg.MNIST_FILES, name, unchecked)
     data = load_dataset("mnist", data_dir=tmp_path, download=False)
     assert (data.train.shape, data.valid.shape, data.test.shape) == (
-        (50000, 784), (10000, 784), (10000, 784)
+        (50000, 784),
+        (10000, 784),
+        (10000, 784),
     )
     assert data.valid[0, 0] == np.float32(50000 // 256) / 255
     assert data.labels["valid"][:3].tolist() == [0, 1, 2]
@@ -135,8 +146,11 @@ def test_split_names_are_checked():
     assert data.dim == 2 and data.train.dtype == np.float32
     with pytest.raises(DataError, match=r"^split 'training': expected one of train, valid, test$"):
         data.split("training")
-    with pytest.raises(DataError, match=r"^dataset 'toy' has no 'valid' split: expected one of "
-                       r"train, test$"):
+    with pytest.raises(
+        DataError,
+        match=r"^dataset 'toy' has no 'valid' split: expected one of "
+        r"train, test$",
+    ):
         data.split("valid")
 
 

@@ -40,8 +40,11 @@ def test_npz_single_array_x_with_labels_and_bad_keys(tmp_path):
     data = load_user_data(tmp_path / "xy.npz", valid_fraction=0.2, test_fraction=0.0)
     assert sorted(data.labels) == ["train", "valid"] and len(data.labels["valid"]) == 2
     np.savez(tmp_path / "ab.npz", a=np.ones((2, 2)), b=np.ones((2, 2)))
-    with pytest.raises(DataError, match=r"^ab\.npz: expected a single array or one named 'x', "
-                       r"found keys \['a', 'b'\]$"):
+    with pytest.raises(
+        DataError,
+        match=r"^ab\.npz: expected a single array or one named 'x', "
+        r"found keys \['a', 'b'\]$",
+    ):
         load_user_data(tmp_path / "ab.npz")
 
 
@@ -58,15 +61,21 @@ def test_csv_with_and_without_header(tmp_path):
 
 def test_csv_non_numeric_cell_names_row_and_column(tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,oops\n")
-    with pytest.raises(DataError, match=r"^bad\.csv: row 3, column 2: expected a number, "
-                       r"found 'oops'$"):
+    with pytest.raises(
+        DataError,
+        match=r"^bad\.csv: row 3, column 2: expected a number, "
+        r"found 'oops'$",
+    ):
         load_user_data(tmp_path / "bad.csv")
 
 
 def test_csv_ragged_rows(tmp_path):
     (tmp_path / "r.csv").write_text("1,2,3\n4,5\n")
-    with pytest.raises(DataError, match=r"^r\.csv: expected 3 columns in every row "
-                       r"\(as in row 1\), row 2 has 2$"):
+    with pytest.raises(
+        DataError,
+        match=r"^r\.csv: expected 3 columns in every row "
+        r"\(as in row 1\), row 2 has 2$",
+    ):
         load_user_data(tmp_path / "r.csv")
 
 
@@ -136,15 +145,21 @@ def test_nan_in_npy_names_count_and_first_position(tmp_path):
     x[4, 1] = np.nan
     x[7, 0] = np.inf
     np.save(tmp_path / "nan.npy", x)
-    with pytest.raises(DataError, match=r"^nan\.npy: expected finite values, found 2 NaN/inf "
-                       r"\(first at index \(4, 1\)\)$"):
+    with pytest.raises(
+        DataError,
+        match=r"^nan\.npy: expected finite values, found 2 NaN/inf "
+        r"\(first at index \(4, 1\)\)$",
+    ):
         load_user_data(tmp_path / "nan.npy")
 
 
 def test_wrong_rank_and_type(tmp_path):
     np.save(tmp_path / "v.npy", np.zeros(5))
-    with pytest.raises(DataError, match=r"^v\.npy: expected a 2-D \(N, D\) array or N images .* "
-                       r"found shape \(5,\)$"):
+    with pytest.raises(
+        DataError,
+        match=r"^v\.npy: expected a 2-D \(N, D\) array or N images .* "
+        r"found shape \(5,\)$",
+    ):
         load_user_data(tmp_path / "v.npy")
     np.save(tmp_path / "s.npy", np.array([["a", "b"]]))
     with pytest.raises(DataError, match=r"^s\.npy: expected a numeric array, found dtype <U1$"):
@@ -172,19 +187,28 @@ def test_load_dispatches_on_name_or_path(tmp_path):
         "unknown dataset 'no_such_thing.npy': expected one of ['binarized_mnist', 'frey_face', "
         "'mnist_test', 'mnist', 'digits'] or a path to .npy/.npz/.csv or an image folder"
     )
-    with pytest.raises(DataError, match=r"^image_size: not an option of the registered dataset "
-                       r"'digits'"):
+    with pytest.raises(
+        DataError,
+        match=r"^image_size: not an option of the registered dataset "
+        r"'digits'",
+    ):
         load("digits", image_size=(8, 8))
 
 
 def test_validate_for_likelihood():
     validate_for_likelihood(np.array([[0.0, 0.5, 1.0]]), "bernoulli", "ok")
     validate_for_likelihood(np.array([[-3.0, 7.0]]), "gaussian", "ok")
-    with pytest.raises(DataError, match=r"^faces: the bernoulli likelihood expects values in "
-                       r"\[0, 1\], found values in \[-0\.5, 2\]; rescale"):
+    with pytest.raises(
+        DataError,
+        match=r"^faces: the bernoulli likelihood expects values in "
+        r"\[0, 1\], found values in \[-0\.5, 2\]; rescale",
+    ):
         validate_for_likelihood(np.array([[-0.5, 2.0]]), "bernoulli", "faces")
     with pytest.raises(DataError, match=r"^x: expected finite values, found 1 NaN/inf"):
         validate_for_likelihood(np.array([[0.0, np.nan]]), "gaussian", "x")
-    with pytest.raises(DataError, match=r"^x: likelihood 'poisson': expected one of bernoulli, "
-                       r"gaussian$"):
+    with pytest.raises(
+        DataError,
+        match=r"^x: likelihood 'poisson': expected one of bernoulli, "
+        r"gaussian$",
+    ):
         validate_for_likelihood(np.zeros((1, 1)), "poisson", "x")

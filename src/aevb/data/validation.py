@@ -24,8 +24,7 @@ def check_finite(x: np.ndarray, source: str) -> None:
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         where = first[0] if len(first) == 1 else first
         raise DataError(
-            f"{source}: expected finite values, found {count} NaN/inf "
-            f"(first at index {where})"
+            f"{source}: expected finite values, found {count} NaN/inf (first at index {where})"
         )
 
 

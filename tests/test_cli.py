@@ -1,0 +1,173 @@
+"""The `aevb` command end to end on real data from ../shared/data, and its error paths."""
+
+import json
+
+import pytest
+
+from aevb.cli import main
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    code = main(
+        [
+            "train",
+            "--data",
+            "binarized_mnist",
+            "--hidden",
+            "64",
+            "--latent-dim",
+            "4",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.003",
+            "--max-samples",
+            "3000",
+            "--eval-every",
+            "1000",
+            "--eval-max-examples",
+            "300",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def test_train_writes_run_folder_pictures_and_metrics(mnist_run, capsys):
+    for name in (
+        "samples.png",
+        "reconstructions.png",
+        "manifold.png",
+        "interpolation.png",
+        "training_curve.png",
+        "metrics.csv",
+        "best/model.safetensors",
+        "checkpoint/trainer.json",
+    ):
+        assert (mnist_run / name).is_file(), name
+    rows = (mnist_run / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 4  # header + evaluations at 1000, 2000, 3000 samples
+    bounds = [float(r.split(",")[2]) for r in rows[1:]]
+    assert bounds[-1] > bounds[0] and -550 < bounds[-1] < -150  # MNIST: learning, plausible
+
+
+def test_evaluate_reports_bound_log_likelihood_and_diagnostics(mnist_run, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    code = main(
+        ["evaluate", str(mnist_run), "-k", "50", "--max-examples", "100", "--json", str(out)]
+    )
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["data"] == "binarized_mnist" and result["examples"] == 100
+    lb, ll = result["lower_bound"], result["log_likelihood"]
+    assert ll["k"] == 50 and ll["stderr"] > 0
+    assert ll["mean"] > lb["mean"] - 3 * lb["stderr"]  # IS tightens the bound
+    assert 0 <= result["active_units"] <= 4 and len(result["kl_per_dim"]) == 4
+
+
+def test_pictures_info_and_resume(mnist_run, tmp_path, capsys):
+    assert (
+        main(
+            [
+                "sample",
+                str(mnist_run),
+                "-n",
+                "16",
+                "--out",
+                str(tmp_path / "s.png"),
+                "--npy",
+                str(tmp_path / "s.npy"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "manifold",
+                str(mnist_run),
+                "-n",
+                "5",
+                "--dims",
+                "1",
+                "3",
+                "--out",
+                str(tmp_path / "m.png"),
+            ]
+        )
+        == 0
+    )
+    assert main(["reconstruct", str(mnist_run), "-n", "4", "--out", str(tmp_path / "r.png")]) == 0
+    assert (
+        main(["interpolate", str(mnist_run), "--steps", "5", "--out", str(tmp_path / "i.png")]) == 0
+    )
+    for f in ("s.png", "s.npy", "m.png", "r.png", "i.png"):
+        assert (tmp_path / f).stat().st_size > 0
+    capsys.readouterr()
+    assert main(["info", str(mnist_run)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["data"] == "binarized_mnist" and info["training_samples"] == 3000
+    assert info["config"]["latent_dim"] == 4
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                str(mnist_run),
+                "--resume",
+                "--max-samples",
+                "4000",
+                "--quiet",
+                "--no-pictures",
+            ]
+        )
+        == 0
+    )
+    assert len((mnist_run / "metrics.csv").read_text().splitlines()) == 5
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--data", "no/such/file.npy"], "unknown dataset 'no/such/file.npy'"),
+        (["evaluate", "no/such/run"], "no/such/run: no such file or folder"),
+        (["train", "--data", "digits", "--lr", "-1"], "TrainConfig.lr=-1.0: expected a number > 0"),
+        (
+            ["train", "--data", "digits", "--weight-decay", "lots"],
+            "--weight-decay='lots': expected a number >= 0 or 'prior'",
+        ),
+    ],
+)
+def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("aevb: error: ") and message in err and "\n" not in err
+
+
+def test_existing_run_is_not_overwritten_by_accident(mnist_run, capsys):
+    assert main(["train", "--data", "binarized_mnist", "--out", str(mnist_run)]) == 2
+    assert "already holds a training run" in capsys.readouterr().err
+
+
+def test_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for option in (
+        "--latent-dim",
+        "--estimator",
+        "--weight-decay",
+        "--resume",
+        "--nonfinite",
+        "--eval-every",
+        "--patience",
+        "--clip-grad-norm",
+        "--threads",
+    ):
+        assert option in text
