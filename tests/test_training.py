@@ -199,3 +199,48 @@ def test_clip_grad_norm_limits_the_update(tmp_path):
     sums = [v for k, v in state.items() if k.endswith(".sum")]
     assert sums and sum(float(s.sum()) for s in sums) <= 1e-12 * 1.0001
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_metrics_go_to_tensorboard_when_it_is_installed(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    written = []
+
+    class FakeWriter:
+        def __init__(self, logdir):
+            written.append(("dir", logdir))
+
+        def add_scalar(self, tag, value, step):
+            written.append((tag, step))
+
+        def close(self):
+            written.append(("closed", None))
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = FakeWriter
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    train(tiny_vae(), toy_data(), config(max_samples=640), tmp_path / "tb", quiet=True)
+    assert written[0] == ("dir", str(tmp_path / "tb" / "tensorboard"))
+    assert ("train_bound", 664) in written and ("valid_bound", 328) in written
+    assert written[-1] == ("closed", None)
+
+
+def test_gaussian_decoder_trains_on_frey_face(tmp_path):
+    from aevb.data import load_dataset
+    from aevb.evaluate import bits_per_dim, log_likelihood
+    from aevb.models import VAE
+
+    data = load_dataset("frey_face")
+    torch.manual_seed(0)
+    model = VAE(
+        VAEConfig(input_dim=data.dim, latent_dim=5, hidden=(100,), likelihood="gaussian",
+                  image_shape=data.image_shape)
+    )
+    result = train(model, data, TrainConfig(optimizer="adagrad", lr=0.02, epochs=3),
+                   tmp_path / "frey", quiet=True)
+    bounds = [r["test_bound"] for r in result.history]
+    assert bounds[-1] > bounds[0]  # continuous data: densities, so bounds can be positive
+    x = torch.as_tensor(data.test[:20])
+    ll = log_likelihood(model, x, k=20).mean().item()
+    assert np.isfinite(ll) and np.isfinite(bits_per_dim(ll, data.dim, scale=255.0))
