@@ -151,8 +151,8 @@ def test_nonfinite_updates_can_be_skipped_and_are_counted(tmp_path, monkeypatch)
     original = ELBOObjective.__call__
     calls = {"n": 0}
 
-    def sometimes_inf(self, model, x, generator=None):
-        loss, metrics = original(self, model, x, generator)
+    def sometimes_inf(self, model, x, generator=None, shard=None):
+        loss, metrics = original(self, model, x, generator, shard)
         calls["n"] += 1
         if calls["n"] % 5 == 0:
             loss = loss * float("inf")
@@ -234,11 +234,21 @@ def test_gaussian_decoder_trains_on_frey_face(tmp_path):
     data = load_dataset("frey_face")
     torch.manual_seed(0)
     model = VAE(
-        VAEConfig(input_dim=data.dim, latent_dim=5, hidden=(100,), likelihood="gaussian",
-                  image_shape=data.image_shape)
+        VAEConfig(
+            input_dim=data.dim,
+            latent_dim=5,
+            hidden=(100,),
+            likelihood="gaussian",
+            image_shape=data.image_shape,
+        )
     )
-    result = train(model, data, TrainConfig(optimizer="adagrad", lr=0.02, epochs=3),
-                   tmp_path / "frey", quiet=True)
+    result = train(
+        model,
+        data,
+        TrainConfig(optimizer="adagrad", lr=0.02, epochs=3),
+        tmp_path / "frey",
+        quiet=True,
+    )
     bounds = [r["test_bound"] for r in result.history]
     assert bounds[-1] > bounds[0]  # continuous data: densities, so bounds can be positive
     x = torch.as_tensor(data.test[:20])

@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     if isinstance(result, dict):
         print(json.dumps(result, indent=2))
-    elif result is not None:
+    elif result:
         print(result)
     return 0
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from aevb import data as aevb_data
+from aevb import distributed
 from aevb import evaluate as ev
 from aevb import io as aevb_io
 from aevb import viz
@@ -99,6 +100,8 @@ def train(args: argparse.Namespace) -> str:
         result = train_run(
             VAE(model_config), data, config, out, quiet=args.quiet, overwrite=args.overwrite
         )
+    if not distributed.info().is_main:
+        return ""  # under torchrun, the main process reports and draws
     lines = [f"run folder: {out}"]
     last = result.history[-1]
     bounds = ", ".join(f"{k[:-6]} {v:.2f}" for k, v in last.items() if k.endswith("_bound"))

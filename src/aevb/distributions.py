@@ -12,12 +12,22 @@ Shapes: a distribution built from parameters of shape ``(*batch, D)`` has batch 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 LOG_2PI = math.log(2.0 * math.pi)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Rows ``start:stop`` of a global minibatch of ``total`` rows (data parallelism)."""
+
+    start: int
+    stop: int
+    total: int
 
 
 class DiagonalGaussian:
@@ -37,17 +47,28 @@ class DiagonalGaussian:
         """Standard deviation, ``(*batch, D)``."""
         return torch.exp(0.5 * self.logvar)
 
-    def rsample(self, n: int = 1, *, generator: torch.Generator | None = None) -> Tensor:
+    def rsample(
+        self,
+        n: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+        shard: Shard | None = None,
+    ) -> Tensor:
         """Reparameterised draws ``mean + std * eps``, ``eps ~ N(0, I)``: ``(n, *batch, D)``.
 
-        Gradients flow to ``mean`` and ``logvar`` (the reparameterisation trick).
+        Gradients flow to ``mean`` and ``logvar`` (the reparameterisation trick). With a
+        ``shard``, this batch is rows ``start:stop`` of a larger (global) batch: the noise
+        of the whole global batch is drawn and this shard's rows are kept, so data-parallel
+        processes draw exactly the eps that one process would.
         """
+        shape = (n, *self.mean.shape)
+        if shard is not None:
+            shape = (n, shard.total, *self.mean.shape[1:])
         eps = torch.randn(
-            (n, *self.mean.shape),
-            generator=generator,
-            device=self.mean.device,
-            dtype=self.mean.dtype,
+            shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype
         )
+        if shard is not None:
+            eps = eps[:, shard.start : shard.stop]
         return self.mean + self.std * eps
 
     def log_prob(self, v: Tensor) -> Tensor:

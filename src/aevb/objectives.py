@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from aevb.distributions import DiagonalGaussian
+from aevb.distributions import DiagonalGaussian, Shard
 
 ESTIMATORS = ("A", "B")
 
@@ -63,9 +63,10 @@ def terms_from_posterior(
     n_samples: int = 1,
     generator: torch.Generator | None = None,
     analytic_kl: bool = True,
+    shard: Shard | None = None,
 ) -> Terms:
     """Terms for ``x`` ``(B, D)`` given its posterior ``q`` (already encoded)."""
-    z = q.rsample(n_samples, generator=generator)
+    z = q.rsample(n_samples, generator=generator, shard=shard)
     log_px_z = model.decode(z).log_prob(x)
     return Terms(
         z=z,
@@ -83,11 +84,21 @@ def compute_terms(
     n_samples: int = 1,
     generator: torch.Generator | None = None,
     analytic_kl: bool = True,
+    shard: Shard | None = None,
 ) -> Terms:
-    """Encode ``x`` ``(B, D)``, draw ``n_samples`` z per example, score them."""
+    """Encode ``x`` ``(B, D)``, draw ``n_samples`` z per example, score them.
+
+    ``shard`` marks ``x`` as part of a larger minibatch split across processes.
+    """
     q = model.encode(x)
     return terms_from_posterior(
-        model, x, q, n_samples=n_samples, generator=generator, analytic_kl=analytic_kl
+        model,
+        x,
+        q,
+        n_samples=n_samples,
+        generator=generator,
+        analytic_kl=analytic_kl,
+        shard=shard,
     )
 
 
@@ -116,15 +127,19 @@ def elbo(terms: Terms, estimator: str = "B") -> Tensor:
 class ELBOObjective:
     """Training objective: minus the mean ELBO of a minibatch.
 
-    Called as ``objective(model, x, generator) -> (loss, metrics)``; the trainer knows
-    nothing else about the model. ``metrics`` holds detached per-batch means (nats).
+    Called as ``objective(model, x, generator, shard) -> (loss, metrics)``; the trainer
+    knows nothing else about the model (``shard``: see :class:`aevb.distributions.Shard`). ``metrics`` holds detached per-batch means (nats).
     """
 
     estimator: str = "B"
     n_samples: int = 1
 
     def __call__(
-        self, model, x: Tensor, generator: torch.Generator | None = None
+        self,
+        model,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        shard: Shard | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         terms = compute_terms(
             model,
@@ -132,6 +147,7 @@ class ELBOObjective:
             n_samples=self.n_samples,
             generator=generator,
             analytic_kl=self.estimator == "B",
+            shard=shard,
         )
         bound = elbo(terms, self.estimator)
         kl = terms.kl if terms.kl is not None else terms.kl_monte_carlo

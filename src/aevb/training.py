@@ -25,9 +25,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from aevb import distributed
 from aevb import io as aevb_io
 from aevb.atomic import atomic_dir, recover_dir, write_text
 from aevb.config import check_choice, check_positive, from_dict, to_dict
+from aevb.distributions import Shard
 from aevb.evaluate import lower_bound
 from aevb.objectives import ESTIMATORS, ELBOObjective
 
@@ -126,10 +128,15 @@ class TrainResult:
     skipped: int
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` picks CUDA when available; anything else goes to ``torch.device``."""
+def resolve_device(name: str, *, local_rank: int = 0) -> torch.device:
+    """``"auto"`` picks CUDA when available; anything else goes to ``torch.device``.
+
+    Under torchrun, a plain ``"cuda"`` means this process's GPU, ``cuda:<LOCAL_RANK>``.
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and local_rank:
+        name = f"cuda:{local_rank}"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={name!r}: CUDA is not available on this machine; use 'cpu'")
@@ -146,6 +153,19 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+class ObjectiveStep(nn.Module):
+    """The model and its objective as one module, so that ``DistributedDataParallel``
+    (which synchronises gradients through ``forward``) can wrap them."""
+
+    def __init__(self, model: nn.Module, objective) -> None:
+        super().__init__()
+        self.model = model
+        self.objective = objective
+
+    def forward(self, x: Tensor, generator: torch.Generator, shard: Shard | None = None):
+        return self.objective(self.model, x, generator, shard)
+
+
 class Trainer:
     """Owns one run: model, optimiser, RNG, counters and the run folder."""
 
@@ -159,7 +179,9 @@ class Trainer:
         quiet: bool = False,
     ) -> None:
         self.config = config
-        self.device = resolve_device(config.device)
+        self.process = distributed.info()
+        self.device = resolve_device(config.device, local_rank=self.process.local_rank)
+        self.process = distributed.setup(self.device)
         self.model = model.to(self.device)
         self.data = data
         if data.dim != model.config.input_dim:
@@ -177,8 +199,13 @@ class Trainer:
                 arr = arr[: config.eval_max_examples] if config.eval_max_examples else arr
                 self.eval_sets[split] = torch.as_tensor(arr, dtype=torch.float32)
         self.out_dir = Path(out_dir)
-        self.quiet = quiet
+        self.quiet = quiet or not self.process.is_main
         self.objective = ELBOObjective(estimator=config.estimator, n_samples=config.n_samples)
+        self.step_module: nn.Module = ObjectiveStep(self.model, self.objective)
+        if self.process.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.step_module = DistributedDataParallel(self.step_module)
         self.optimizer = make_optimizer(self.model, config)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.perm: Tensor | None = None
@@ -203,19 +230,12 @@ class Trainer:
     # ---- the loop -----------------------------------------------------------------
     def fit(self) -> TrainResult:
         """Train until the budget is spent or early stopping fires; return a summary."""
-        torch.set_flush_denormal(True)  # optimiser state decaying to denormals is slow
-        self.model.train()
-        bar = self._progress_bar()
         st = self.state
-        tick = time.perf_counter()
+        bar = self._progress_bar()
         try:
             while st.samples < self.total_samples and not st.stopped_early:
-                x = self._next_batch()
-                self._step(x, bar)
-                if st.samples >= st.next_eval or st.samples >= self.total_samples:
-                    st.train_seconds += time.perf_counter() - tick
-                    self._evaluate_and_checkpoint()
-                    tick = time.perf_counter()
+                self.run(min(st.next_eval, self.total_samples) - st.samples, bar=bar)
+                self._evaluate_and_checkpoint()
         finally:
             bar.close()
             if self._tensorboard:
@@ -232,6 +252,20 @@ class Trainer:
             skipped=st.skipped,
         )
 
+    def run(self, n_samples: int, *, bar=None) -> None:
+        """Optimiser steps until ``n_samples`` more training samples are seen; no evaluation.
+
+        The hot loop: a minibatch is an ``index_select`` of the in-memory training tensor.
+        """
+        torch.set_flush_denormal(True)  # optimiser state decaying to denormals is slow
+        self.model.train()
+        st = self.state
+        stop = st.samples + n_samples
+        tick = time.perf_counter()
+        while st.samples < stop:
+            self._step(self._next_batch(), bar)
+        st.train_seconds += time.perf_counter() - tick
+
     def _next_batch(self) -> Tensor:
         st = self.state
         if self.perm is None or st.position >= self.n_train:
@@ -243,12 +277,20 @@ class Trainer:
 
     def _step(self, x: Tensor, bar) -> None:
         st = self.state
-        loss, metrics = self.objective(self.model, x, self.generator)
+        shard = None
+        if self.process.world > 1:  # this process's rows of the global minibatch
+            start, stop = distributed.shard_bounds(x.shape[0], self.process)
+            shard = Shard(start, stop, x.shape[0])
+            x = x[start:stop]
+        loss, metrics = self.step_module(x, self.generator, shard)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads)
-        if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
+        finite = bool(torch.isfinite(loss) & torch.isfinite(norm))
+        if self.process.world > 1:
+            finite = distributed.all_true(finite, self.device)
+        if not finite:
             self._handle_nonfinite(loss, metrics)
         else:
             if self.config.clip_grad_norm is not None:
@@ -257,8 +299,11 @@ class Trainer:
                 )
             self.optimizer.step()
         st.step += 1
-        st.samples += x.shape[0]
-        bar.update(x.shape[0])
+        n = shard.total if shard is not None else x.shape[0]
+        st.samples += n
+        if bar is None:
+            return
+        bar.update(n)
         if st.step % 50 == 0 and not self.quiet:
             bar.set_postfix(bound=f"{metrics['bound'].item():.2f}", refresh=False)
 
@@ -304,14 +349,16 @@ class Trainer:
             if row["valid_bound"] > st.best_valid:
                 st.best_valid = row["valid_bound"]
                 st.evals_since_best = 0
-                with atomic_dir(self.out_dir / "best") as tmp:
-                    aevb_io.save_model(self.model, tmp)
+                if self.process.is_main:
+                    with atomic_dir(self.out_dir / "best") as tmp:
+                        aevb_io.save_model(self.model, tmp)
             else:
                 st.evals_since_best += 1
                 if self.config.patience is not None and st.evals_since_best >= self.config.patience:
                     st.stopped_early = True
-        self.save_checkpoint()
-        self._log(row)
+        if self.process.is_main:
+            self.save_checkpoint()
+            self._log(row)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -477,7 +524,10 @@ def train(
             "overwrite to start again"
         )
     out.mkdir(parents=True, exist_ok=True)
-    return Trainer(model, data, config, out, quiet=quiet).fit()
+    trainer = Trainer(model, data, config, out, quiet=quiet)
+    result = trainer.fit()
+    distributed.barrier()  # every process returns once the last checkpoint is written
+    return result
 
 
 def resume(
@@ -512,7 +562,9 @@ def resume(
     model = aevb_io.load_model(folder)
     trainer = Trainer(model, data, config, out_dir, quiet=quiet)
     trainer.restore(folder)
-    return trainer.fit()
+    result = trainer.fit()
+    distributed.barrier()
+    return result
 
 
 def seed_everything(seed: int) -> None:
