@@ -15,10 +15,9 @@ import numpy as np
 import torch
 
 from aevb import data as aevb_data
-from aevb import distributed
+from aevb import distributed, viz
 from aevb import evaluate as ev
 from aevb import io as aevb_io
-from aevb import viz
 from aevb.atomic import atomic_path, write_text
 from aevb.cli import DEFAULT_DATA
 from aevb.models import VAE, VAEConfig
@@ -33,6 +32,9 @@ def _load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_da
     kw: dict[str, Any] = {}
     if getattr(args, "image_size", None):
         kw["image_size"] = tuple(args.image_size)
+    if name not in aevb_data.dataset_names() and Path(name).exists():
+        # user data is named by its absolute path, so that resume and evaluate find it again
+        kw["name"] = str(Path(name).resolve())
     return aevb_data.load(name, data_dir=args.data_dir, **kw)
 
 

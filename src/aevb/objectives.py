@@ -128,7 +128,8 @@ class ELBOObjective:
     """Training objective: minus the mean ELBO of a minibatch.
 
     Called as ``objective(model, x, generator, shard) -> (loss, metrics)``; the trainer
-    knows nothing else about the model (``shard``: see :class:`aevb.distributions.Shard`). ``metrics`` holds detached per-batch means (nats).
+    knows nothing else about the model (``shard``: see :class:`aevb.distributions.Shard`).
+    ``metrics`` holds detached per-batch means (nats).
     """
 
     estimator: str = "B"
