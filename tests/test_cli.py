@@ -106,7 +106,8 @@ def test_pictures_info_and_resume(mnist_run, tmp_path, capsys):
     assert (
         main(["interpolate", str(mnist_run), "--steps", "5", "--out", str(tmp_path / "i.png")]) == 0
     )
-    for f in ("s.png", "s.npy", "m.png", "r.png", "i.png"):
+    assert main(["curve", str(mnist_run), "--out", str(tmp_path / "c.png")]) == 0
+    for f in ("s.png", "s.npy", "m.png", "r.png", "i.png", "c.png"):
         assert (tmp_path / f).stat().st_size > 0
     capsys.readouterr()
     assert main(["info", str(mnist_run)]) == 0

@@ -270,6 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--steps", type=int, default=10, help="points on the line")
     i.add_argument("--out", default="interpolation.png", help="PNG path")
 
+    c = sub.add_parser(
+        "curve",
+        help="plot a run's lower bound against training samples",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    c.add_argument("run", help="a training run folder (reads its checkpoint's metrics)")
+    c.add_argument("--linear", action="store_true", help="linear x axis instead of log")
+    c.add_argument("--title", default=None, help="figure title")
+    c.add_argument("--out", default="training_curve.png", help="PNG path")
+
     f = sub.add_parser("info", help="what a checkpoint holds: model, training, metrics")
     f.add_argument("model", help="a run folder, checkpoint folder or model folder")
     return parser

@@ -230,6 +230,15 @@ def interpolate(args: argparse.Namespace) -> str:
     return str(viz.plot_interpolation(model, x[a], x[b], args.out, steps=args.steps))
 
 
+def curve(args: argparse.Namespace) -> str:
+    """``aevb curve``: the training curve of a run, from its checkpoint's history."""
+    folder = Path(args.run) / "checkpoint"
+    history = aevb_io.read_json(folder / "trainer.json").get("state", {}).get("history")
+    if not history:
+        raise ValueError(f"{folder}/trainer.json: expected a metrics history, found none")
+    return str(viz.plot_training_curve(history, args.out, log_x=not args.linear, title=args.title))
+
+
 def info(args: argparse.Namespace) -> dict[str, Any]:
     """``aevb info``: model config, parameter count, training state, last metrics."""
     folder = aevb_io.find_model_folder(args.model)

@@ -76,7 +76,6 @@ def lower_bound(
             q,
             n_samples=n_samples,
             generator=generator,
-            analytic_kl=estimator == "B",
         )
         out.append(elbo(t, estimator).cpu())
     return torch.cat(out)
@@ -121,7 +120,6 @@ def log_likelihood(
                 q,
                 n_samples=min(chunk, k - start),
                 generator=generator,
-                analytic_kl=False,
             )
             running = torch.logaddexp(running, torch.logsumexp(t.log_weights, dim=0))
         out.append((running - math.log(k)).cpu())

@@ -12,6 +12,8 @@ All values are nats per example.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -25,19 +27,36 @@ ESTIMATORS = ("A", "B")
 class Terms:
     """Per-sample, per-example terms of the ELBO for L samples of z.
 
+    ``log_px_z`` is computed with the terms; ``log_pz``, ``log_qz_x`` and ``kl`` on first
+    use and then kept, so an estimator pays only for what it reads (estimator B never
+    evaluates log q(z|x); the IS estimate never evaluates the closed-form KL).
+
     Attributes:
         z: ``(L, B, Nz)`` draws from q(z|x) (reparameterised: they carry gradients).
         log_px_z: ``(L, B)`` log p(x|z).
-        log_pz: ``(L, B)`` log p(z).
-        log_qz_x: ``(L, B)`` log q(z|x).
-        kl: ``(B,)`` KL(q(z|x) || p(z)) in closed form, or None when none exists.
+        posterior: q(z|x), batch shape ``(B,)``.
+        model: the model, for its prior and its closed-form KL.
     """
 
     z: Tensor
     log_px_z: Tensor
-    log_pz: Tensor
-    log_qz_x: Tensor
-    kl: Tensor | None
+    posterior: DiagonalGaussian
+    model: Any
+
+    @cached_property
+    def log_pz(self) -> Tensor:
+        """log p(z), ``(L, B)``."""
+        return self.model.prior.log_prob(self.z)
+
+    @cached_property
+    def log_qz_x(self) -> Tensor:
+        """log q(z|x), ``(L, B)``."""
+        return self.posterior.log_prob(self.z)
+
+    @cached_property
+    def kl(self) -> Tensor | None:
+        """KL(q(z|x) || p(z)) in closed form, ``(B,)``, or None when none exists."""
+        return self.model.kl_to_prior(self.posterior)
 
     @property
     def log_weights(self) -> Tensor:
@@ -62,19 +81,11 @@ def terms_from_posterior(
     *,
     n_samples: int = 1,
     generator: torch.Generator | None = None,
-    analytic_kl: bool = True,
     shard: Shard | None = None,
 ) -> Terms:
     """Terms for ``x`` ``(B, D)`` given its posterior ``q`` (already encoded)."""
     z = q.rsample(n_samples, generator=generator, shard=shard)
-    log_px_z = model.decode(z).log_prob(x)
-    return Terms(
-        z=z,
-        log_px_z=log_px_z,
-        log_pz=model.prior.log_prob(z),
-        log_qz_x=q.log_prob(z),
-        kl=model.kl_to_prior(q) if analytic_kl else None,
-    )
+    return Terms(z=z, log_px_z=model.decode(z).log_prob(x), posterior=q, model=model)
 
 
 def compute_terms(
@@ -83,7 +94,6 @@ def compute_terms(
     *,
     n_samples: int = 1,
     generator: torch.Generator | None = None,
-    analytic_kl: bool = True,
     shard: Shard | None = None,
 ) -> Terms:
     """Encode ``x`` ``(B, D)``, draw ``n_samples`` z per example, score them.
@@ -91,15 +101,7 @@ def compute_terms(
     ``shard`` marks ``x`` as part of a larger minibatch split across processes.
     """
     q = model.encode(x)
-    return terms_from_posterior(
-        model,
-        x,
-        q,
-        n_samples=n_samples,
-        generator=generator,
-        analytic_kl=analytic_kl,
-        shard=shard,
-    )
+    return terms_from_posterior(model, x, q, n_samples=n_samples, generator=generator, shard=shard)
 
 
 def elbo_a(terms: Terms) -> Tensor:
@@ -147,11 +149,10 @@ class ELBOObjective:
             x,
             n_samples=self.n_samples,
             generator=generator,
-            analytic_kl=self.estimator == "B",
             shard=shard,
         )
         bound = elbo(terms, self.estimator)
-        kl = terms.kl if terms.kl is not None else terms.kl_monte_carlo
+        kl = terms.kl if self.estimator == "B" else terms.kl_monte_carlo
         metrics = {
             "bound": bound.detach().mean(),
             "reconstruction": terms.reconstruction.detach().mean(),
