@@ -131,7 +131,8 @@ class ELBOObjective:
 
     Called as ``objective(model, x, generator, shard) -> (loss, metrics)``; the trainer
     knows nothing else about the model (``shard``: see :class:`aevb.distributions.Shard`).
-    ``metrics`` holds detached per-batch means (nats).
+    ``metrics`` holds detached per-example values ``(B,)`` in nats; reducing them is left
+    to whoever reads them, so the hot loop pays nothing for metrics it does not show.
     """
 
     estimator: str = "B"
@@ -153,9 +154,10 @@ class ELBOObjective:
         )
         bound = elbo(terms, self.estimator)
         kl = terms.kl if self.estimator == "B" else terms.kl_monte_carlo
+        # per-example values, detached; reduced only when someone reads them
         metrics = {
-            "bound": bound.detach().mean(),
-            "reconstruction": terms.reconstruction.detach().mean(),
-            "kl": kl.detach().mean(),
+            "bound": bound.detach(),
+            "reconstruction": terms.reconstruction.detach(),
+            "kl": kl.detach(),
         }
         return -bound.mean(), metrics

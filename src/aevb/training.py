@@ -285,9 +285,16 @@ class Trainer:
         loss, metrics = self.step_module(x, self.generator, shard)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads)
-        finite = bool(torch.isfinite(loss) & torch.isfinite(norm))
+        # The loss is checked at every step (one scalar). The gradient norm costs a pass
+        # over all gradients, so it is computed only when it is needed before the update:
+        # to clip, or to skip a bad update. Otherwise a non-finite gradient with a finite
+        # loss shows up as a non-finite loss one step later, and training stops there.
+        finite = bool(torch.isfinite(loss))
+        norm = None
+        if self.config.clip_grad_norm is not None or self.config.nonfinite == "skip":
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm(grads)
+            finite = finite and bool(torch.isfinite(norm))
         if self.process.world > 1:
             finite = distributed.all_true(finite, self.device)
         if not finite:
@@ -305,11 +312,11 @@ class Trainer:
             return
         bar.update(n)
         if st.step % 50 == 0 and not self.quiet:
-            bar.set_postfix(bound=f"{metrics['bound'].item():.2f}", refresh=False)
+            bar.set_postfix(bound=f"{metrics['bound'].mean().item():.2f}", refresh=False)
 
     def _handle_nonfinite(self, loss: Tensor, metrics: dict[str, Tensor]) -> None:
         st = self.state
-        bad_terms = [k for k, v in metrics.items() if not torch.isfinite(v)]
+        bad_terms = [k for k, v in metrics.items() if not torch.isfinite(v).all()]
         bad_grads = [
             n
             for n, p in self.model.named_parameters()
@@ -319,7 +326,7 @@ class Trainer:
         if bad_terms:
             what = (
                 f"non-finite loss ({', '.join(bad_terms)} = "
-                + ", ".join(f"{metrics[k].item()}" for k in bad_terms)
+                + ", ".join(f"{metrics[k].mean().item()}" for k in bad_terms)
                 + ")"
             )
         elif not torch.isfinite(loss):
