@@ -30,6 +30,23 @@ class Shard:
     total: int
 
 
+def standard_normal(
+    n: int,
+    like: Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    shard: Shard | None = None,
+) -> Tensor:
+    """Noise eps ~ N(0, I) of shape ``(n, *like.shape)`` on ``like``'s device and dtype.
+
+    With a ``shard``, the noise of the whole global batch (``shard.total`` rows) is drawn
+    and rows ``start:stop`` are returned.
+    """
+    shape = (n, *like.shape) if shard is None else (n, shard.total, *like.shape[1:])
+    eps = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+    return eps if shard is None else eps[:, shard.start : shard.stop]
+
+
 class DiagonalGaussian:
     """N(mean, diag(exp(logvar))), used for q(z|x) and for Gaussian p(x|z).
 
@@ -61,14 +78,7 @@ class DiagonalGaussian:
         of the whole global batch is drawn and this shard's rows are kept, so data-parallel
         processes draw exactly the eps that one process would.
         """
-        shape = (n, *self.mean.shape)
-        if shard is not None:
-            shape = (n, shard.total, *self.mean.shape[1:])
-        eps = torch.randn(
-            shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype
-        )
-        if shard is not None:
-            eps = eps[:, shard.start : shard.stop]
+        eps = standard_normal(n, self.mean, generator=generator, shard=shard)
         return self.mean + self.std * eps
 
     def log_prob(self, v: Tensor) -> Tensor:

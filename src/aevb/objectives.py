@@ -145,19 +145,14 @@ class ELBOObjective:
         generator: torch.Generator | None = None,
         shard: Shard | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        terms = compute_terms(
-            model,
-            x,
-            n_samples=self.n_samples,
-            generator=generator,
-            shard=shard,
-        )
+        terms = compute_terms(model, x, n_samples=self.n_samples, generator=generator, shard=shard)
         bound = elbo(terms, self.estimator)
+        reconstruction = terms.reconstruction
         kl = terms.kl if self.estimator == "B" else terms.kl_monte_carlo
         # per-example values, detached; reduced only when someone reads them
         metrics = {
             "bound": bound.detach(),
-            "reconstruction": terms.reconstruction.detach(),
+            "reconstruction": reconstruction.detach(),
             "kl": kl.detach(),
         }
         return -bound.mean(), metrics
