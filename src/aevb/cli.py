@@ -187,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--seed", type=int, default=td["seed"], help="random seed")
     g.add_argument("--device", default=td["device"], help="cpu, cuda, cuda:N or auto")
+    g.add_argument(
+        "--precision",
+        default=td["precision"],
+        choices=["fp32", "bf16"],
+        help="bf16: forward pass under bfloat16 autocast (for GPUs with bf16)",
+    )
     _threads(g)
     g.add_argument(
         "--quiet",

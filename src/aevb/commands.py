@@ -98,6 +98,7 @@ def train(args: argparse.Namespace) -> str:
             nonfinite=args.nonfinite,
             seed=args.seed,
             device=args.device,
+            precision=args.precision,
         )
         result = train_run(
             VAE(model_config), data, config, out, quiet=args.quiet, overwrite=args.overwrite

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 OPTIMIZERS = ("adagrad", "adam")
 NONFINITE = ("error", "skip")
+PRECISIONS = ("fp32", "bf16")
 SPLITS = ("train", "valid", "test")
 
 
@@ -81,6 +82,9 @@ class TrainConfig:
     """Seed of the minibatch order and of the noise eps."""
     device: str = "cpu"
     """"cpu", "cuda", "cuda:1", ... or "auto"."""
+    precision: str = "fp32"
+    """"fp32", or "bf16": the forward pass under bfloat16 autocast (matrix products in
+    bf16, reductions and the optimiser in fp32); meant for GPUs with bf16 units."""
 
     def __post_init__(self) -> None:
         name = "TrainConfig"
@@ -98,6 +102,7 @@ class TrainConfig:
         check_positive(name, "patience", self.patience, allow_none=True)
         check_positive(name, "clip_grad_norm", self.clip_grad_norm, allow_none=True)
         check_choice(name, "nonfinite", self.nonfinite, NONFINITE)
+        check_choice(name, "precision", self.precision, PRECISIONS)
 
 
 @dataclass
@@ -197,10 +202,13 @@ class Trainer:
             arr = getattr(data, split)
             if arr is not None and len(arr):
                 arr = arr[: config.eval_max_examples] if config.eval_max_examples else arr
-                self.eval_sets[split] = torch.as_tensor(arr, dtype=torch.float32)
+                x = torch.as_tensor(arr, dtype=torch.float32)
+                # pinned host memory lets evaluation batches go to the GPU asynchronously
+                self.eval_sets[split] = x.pin_memory() if self.device.type == "cuda" else x
         self.out_dir = Path(out_dir)
         self.quiet = quiet or not self.process.is_main
         self.objective = ELBOObjective(estimator=config.estimator, n_samples=config.n_samples)
+        self.bf16 = config.precision == "bf16"
         self.step_module: nn.Module = ObjectiveStep(self.model, self.objective)
         if self.process.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -282,7 +290,8 @@ class Trainer:
             start, stop = distributed.shard_bounds(x.shape[0], self.process)
             shard = Shard(start, stop, x.shape[0])
             x = x[start:stop]
-        loss, metrics = self.step_module(x, self.generator, shard)
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
+            loss, metrics = self.step_module(x, self.generator, shard)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         # The loss is checked at every step (one scalar). The gradient norm costs a pass
