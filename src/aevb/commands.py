@@ -99,6 +99,7 @@ def train(args: argparse.Namespace) -> str:
             seed=args.seed,
             device=args.device,
             precision=args.precision,
+            compile=args.compile,
         )
         result = train_run(
             VAE(model_config), data, config, out, quiet=args.quiet, overwrite=args.overwrite

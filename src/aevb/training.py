@@ -82,6 +82,9 @@ class TrainConfig:
     """Seed of the minibatch order and of the noise eps."""
     device: str = "cpu"
     """"cpu", "cuda", "cuda:1", ... or "auto"."""
+    compile: bool = False
+    """Compile the training step with ``torch.compile`` (slower on the 2-core CPU measured
+    in docs/performance.md; meant for GPUs, where kernel-launch overhead dominates)."""
     precision: str = "fp32"
     """"fp32", or "bf16": the forward pass under bfloat16 autocast (matrix products in
     bf16, reductions and the optimiser in fp32); meant for GPUs with bf16 units."""
@@ -214,6 +217,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.step_module = DistributedDataParallel(self.step_module)
+        if config.compile:
+            self.step_module = torch.compile(self.step_module)
         self.optimizer = make_optimizer(self.model, config)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.perm: Tensor | None = None
