@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--init-std", type=float, default=md["init_std"], help="std for --init paper")
     g = t.add_argument_group("training")
     g.add_argument(
+        "--algorithm",
+        default=td["algorithm"],
+        choices=["aevb", "wake-sleep"],
+        help="aevb (SGVB on the ELBO) or the paper's wake-sleep baseline",
+    )
+    g.add_argument(
         "--optimizer",
         default=td["optimizer"],
         choices=["adagrad", "adam"],

@@ -83,6 +83,7 @@ def train(args: argparse.Namespace) -> str:
         )
         aevb_data.validate_for_likelihood(data.train, model_config.likelihood, data.name)
         config = TrainConfig(
+            algorithm=args.algorithm,
             optimizer=args.optimizer,
             lr=args.lr,
             weight_decay=_weight_decay(args.weight_decay, len(data.train)),

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from aevb import distributed
 from aevb import io as aevb_io
 from aevb.atomic import atomic_dir, recover_dir, write_text
+from aevb.baselines.wake_sleep import WakeSleepObjective
 from aevb.config import check_choice, check_positive, from_dict, to_dict
 from aevb.distributions import Shard
 from aevb.evaluate import lower_bound
@@ -36,6 +37,7 @@ from aevb.objectives import ESTIMATORS, ELBOObjective
 if TYPE_CHECKING:
     from aevb.data import Dataset
 
+ALGORITHMS = ("aevb", "wake-sleep")
 OPTIMIZERS = ("adagrad", "adam")
 NONFINITE = ("error", "skip")
 PRECISIONS = ("fp32", "bf16")
@@ -50,6 +52,8 @@ class TrainingError(RuntimeError):
 class TrainConfig:
     """Every setting of a training run; stored in the checkpoint's ``trainer.json``."""
 
+    algorithm: str = "aevb"
+    """"aevb" (SGVB on the ELBO) or "wake-sleep" (the paper's baseline, same model)."""
     optimizer: str = "adagrad"
     """"adagrad" (the paper) or "adam"."""
     lr: float = 0.02
@@ -91,6 +95,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         name = "TrainConfig"
+        check_choice(name, "algorithm", self.algorithm, ALGORITHMS)
         check_choice(name, "optimizer", self.optimizer, OPTIMIZERS)
         check_positive(name, "lr", self.lr)
         if self.weight_decay < 0:
@@ -161,6 +166,13 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def make_objective(config: TrainConfig):
+    """The objective that ``config.algorithm`` names: AEVB's ELBO or wake-sleep."""
+    if config.algorithm == "wake-sleep":
+        return WakeSleepObjective(n_samples=config.n_samples)
+    return ELBOObjective(estimator=config.estimator, n_samples=config.n_samples)
+
+
 class ObjectiveStep(nn.Module):
     """The model and its objective as one module, so that ``DistributedDataParallel``
     (which synchronises gradients through ``forward``) can wrap them."""
@@ -210,7 +222,7 @@ class Trainer:
                 self.eval_sets[split] = x.pin_memory() if self.device.type == "cuda" else x
         self.out_dir = Path(out_dir)
         self.quiet = quiet or not self.process.is_main
-        self.objective = ELBOObjective(estimator=config.estimator, n_samples=config.n_samples)
+        self.objective = make_objective(config)
         self.bf16 = config.precision == "bf16"
         self.step_module: nn.Module = ObjectiveStep(self.model, self.objective)
         if self.process.world > 1:

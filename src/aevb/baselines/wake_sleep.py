@@ -1,0 +1,68 @@
+"""The wake-sleep algorithm (Hinton et al. 1995), the paper's main baseline.
+
+Same model as AEVB: the encoder is the recognition model q(z|x), the decoder and prior the
+generative model p(x|z) p(z). Each minibatch does both phases:
+
+* wake: z ~ q(z|x) (not reparameterised), then raise log p(x|z) + log p(z) with respect
+  to the generative parameters;
+* sleep: a fantasy z ~ p(z), x ~ p(x|z) from the generative model, then raise
+  log q(z|x) with respect to the recognition parameters.
+
+Because the wake samples and the fantasies are detached, the wake term depends only on
+the decoder and the sleep term only on the encoder: one loss, ``-(wake + sleep)``, gives
+each set of parameters exactly its phase's gradient, so wake-sleep trains with the same
+:class:`aevb.training.Trainer` as AEVB. The metrics report the ELBO, estimator B, so the
+two algorithms are compared on the same bound (as in the paper's Figure 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from aevb.distributions import Shard, standard_normal
+
+
+@dataclass(frozen=True)
+class WakeSleepObjective:
+    """``objective(model, x, generator, shard) -> (loss, metrics)`` for wake-sleep.
+
+    ``n_samples`` is L, the wake samples per datapoint; the sleep phase draws as many
+    fantasies as the minibatch has datapoints.
+    """
+
+    n_samples: int = 1
+
+    def __call__(
+        self,
+        model,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        shard: Shard | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        q = model.encode(x)
+        # wake: the generative model learns from the recognition model's samples
+        z = q.rsample(self.n_samples, generator=generator, shard=shard).detach()
+        px = model.decode(z)
+        log_px_z = px.log_prob(x)  # (L, B)
+        wake = (log_px_z + model.prior.log_prob(z)).mean(0)
+        # sleep: the recognition model learns to invert the generative model's fantasies
+        like = q.mean.detach()
+        z_dream = standard_normal(1, like, generator=generator, shard=shard)[0]
+        with torch.no_grad():
+            x_dream = _draw(model.decode(z_dream), generator)
+        sleep = model.encode(x_dream).log_prob(z_dream)  # (B,)
+        loss = -(wake.mean() + sleep.mean())
+        kl = model.kl_to_prior(q).detach()
+        reconstruction = log_px_z.detach().mean(0)
+        metrics = {"bound": reconstruction - kl, "reconstruction": reconstruction, "kl": kl}
+        return loss, metrics
+
+
+def _draw(likelihood, generator: torch.Generator | None) -> Tensor:
+    """A sample x ~ p(x|z) from a Bernoulli or Gaussian likelihood, ``(B, D)``."""
+    if hasattr(likelihood, "logits"):
+        return likelihood.sample(generator=generator)
+    return likelihood.rsample(1, generator=generator)[0]
