@@ -94,6 +94,7 @@ def train(args: argparse.Namespace) -> str:
             max_samples=args.max_samples,
             eval_every=args.eval_every,
             eval_max_examples=args.eval_max_examples,
+            eval_per_decade=args.eval_per_decade,
             patience=args.patience,
             clip_grad_norm=args.clip_grad_norm,
             nonfinite=args.nonfinite,

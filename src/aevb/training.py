@@ -73,6 +73,9 @@ class TrainConfig:
     """Budget in training samples evaluated (the x-axis of the paper's Figure 2)."""
     eval_every: int | None = None
     """Training samples between evaluations of the bound; None = once per epoch."""
+    eval_per_decade: int | None = None
+    """Log-spaced evaluations instead: this many per factor of 10 in training samples,
+    starting at eval_every (for log-axis curves such as the paper's Figure 2)."""
     eval_max_examples: int | None = None
     """Evaluate on at most this many examples per split (None = the whole split)."""
     patience: int | None = None
@@ -107,6 +110,7 @@ class TrainConfig:
         check_positive(name, "max_samples", self.max_samples, allow_none=True)
         check_positive(name, "eval_every", self.eval_every, allow_none=True)
         check_positive(name, "eval_max_examples", self.eval_max_examples, allow_none=True)
+        check_positive(name, "eval_per_decade", self.eval_per_decade, allow_none=True)
         check_positive(name, "patience", self.patience, allow_none=True)
         check_positive(name, "clip_grad_norm", self.clip_grad_norm, allow_none=True)
         check_choice(name, "nonfinite", self.nonfinite, NONFINITE)
@@ -252,6 +256,14 @@ class Trainer:
         """Samples between evaluations: the config's, else one epoch but at most ~100 in all."""
         return self.config.eval_every or max(self.n_train, self.total_samples // 100)
 
+    def next_evaluation(self, samples: int) -> int:
+        """The first evaluation point after ``samples`` training samples."""
+        every = self.eval_interval
+        if self.config.eval_per_decade is None or samples < every:
+            return (samples // every + 1) * every
+        k = math.floor(self.config.eval_per_decade * math.log10(samples / every) + 1e-9) + 1
+        return max(samples + 1, round(every * 10 ** (k / self.config.eval_per_decade)))
+
     # ---- the loop -----------------------------------------------------------------
     def fit(self) -> TrainResult:
         """Train until the budget is spent or early stopping fires; return a summary."""
@@ -377,7 +389,7 @@ class Trainer:
         row["train_seconds"] = st.train_seconds
         row["skipped"] = float(st.skipped)
         st.history.append(row)
-        st.next_eval = (st.samples // self.eval_interval + 1) * self.eval_interval
+        st.next_eval = self.next_evaluation(st.samples)
         if "valid_bound" in row:
             if row["valid_bound"] > st.best_valid:
                 st.best_valid = row["valid_bound"]
