@@ -5,6 +5,7 @@ import math
 import torch
 
 from aevb import evaluate as ev
+
 from helpers import ppca_vae, tiny_vae
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from aevb import io as aevb_io
+
 from helpers import tiny_vae
 
 

@@ -5,6 +5,7 @@ import math
 import torch
 
 from aevb.objectives import ELBOObjective, compute_terms, elbo, elbo_a, elbo_b
+
 from helpers import tiny_vae
 
 

@@ -11,6 +11,7 @@ from aevb.config import from_dict, to_dict
 from aevb.data import Dataset
 from aevb.models import VAEConfig
 from aevb.training import TrainConfig, Trainer, TrainingError, resume, train
+
 from helpers import tiny_vae
 
 
@@ -291,9 +292,13 @@ def test_compiled_step_trains_like_the_eager_one(tmp_path):
 
 
 def test_log_spaced_evaluations(tmp_path):
-    result = train(tiny_vae(), toy_data(), config(max_samples=20_000, eval_every=1000,
-                                                  eval_per_decade=2, batch_size=50),
-                   tmp_path / "log", quiet=True)
+    result = train(
+        tiny_vae(),
+        toy_data(),
+        config(max_samples=20_000, eval_every=1000, eval_per_decade=2, batch_size=50),
+        tmp_path / "log",
+        quiet=True,
+    )
     points = [int(r["samples"]) for r in result.history]
     # 1000, ~3162, 10000, ~31623 capped by the budget: whole batches at or after each point
     assert points == [1000, 3200, 10000, 20000], points

@@ -2,12 +2,13 @@
 
 import numpy as np
 import torch
-from helpers import tiny_vae
 
 from aevb.baselines import WakeSleepObjective
 from aevb.data import Dataset
 from aevb.evaluate import lower_bound
 from aevb.training import TrainConfig, train
+
+from helpers import tiny_vae
 
 
 def test_wake_trains_the_decoder_and_sleep_the_encoder():

@@ -243,6 +243,24 @@ def curve(args: argparse.Namespace) -> str:
     return str(viz.plot_training_curve(history, args.out, log_x=not args.linear, title=args.title))
 
 
+def reproduce(args: argparse.Namespace) -> str:
+    """``aevb reproduce``: train what a figure needs (resuming), then draw and tabulate."""
+    from aevb.reproduce import figure2, figures45
+
+    out = Path(args.out)
+    budget = figure2.FULL_BUDGET if args.full else args.budget
+    kw = {"budget": budget, "jobs": args.jobs, "data_dir": args.data_dir}
+    wanted = ("figure2", "figure4", "figure5") if args.figure == "all" else (args.figure,)
+    lines = []
+    if "figure2" in wanted:
+        paths = figure2.run(out, **kw)
+        lines += [f"figure 2: {paths['png']} (curves {paths['csv']}, table {paths['md']})"]
+    if "figure4" in wanted or "figure5" in wanted:
+        paths = figures45.run(out, **kw)
+        lines += [f"figure 4: {paths['figure4']}", f"figure 5: {paths['figure5']}"]
+    return "\n".join(lines)
+
+
 def info(args: argparse.Namespace) -> dict[str, Any]:
     """``aevb info``: model config, parameter count, training state, last metrics."""
     folder = aevb_io.find_model_folder(args.model)

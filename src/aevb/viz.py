@@ -114,7 +114,7 @@ def save_image_grid(
         nrow = math.ceil(math.sqrt(len(images)))
     grid = image_grid(images, image_shape, nrow)
     if title is not None:
-        return _save_figure(_picture(grid, scale, title=title), path)
+        return save_figure(_picture(grid, scale, title=title), path)
     return _save_pixels(grid, path, scale)
 
 
@@ -171,7 +171,7 @@ def plot_reconstructions(
     fig = _picture(
         grid, scale, yticks=[(_centre(0, h), "input"), (_centre(1, h), "reconstruction")]
     )
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def manifold_grid(
@@ -239,7 +239,7 @@ def plot_manifold(
         xlabel=f"z[{d0}]",
         ylabel=f"z[{d1}]",
     )
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def interpolate(model: nn.Module, x0: Tensor, x1: Tensor, steps: int = 10) -> Tensor:
@@ -281,7 +281,7 @@ def plot_interpolation(
     fig = _picture(
         grid, scale, xticks=[(_centre(0, w), "input x0"), (_centre(steps + 1, w), "input x1")]
     )
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 # --- training curves -------------------------------------------------------------------
@@ -336,7 +336,7 @@ def plot_training_curve(
     if title is not None:
         ax.set_title(title)
     fig.tight_layout()
-    return _save_figure(fig, path, tight=False)
+    return save_figure(fig, path, tight=False)
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -447,7 +447,7 @@ def _picture(
     return fig
 
 
-def _save_figure(fig: Figure, path: str | os.PathLike, *, tight: bool = True) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike, *, tight: bool = True) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=DPI, bbox_inches="tight" if tight else None, facecolor="white")
     return Path(path)

@@ -1,0 +1,1 @@
+"""Published experiments as functions: run them, tabulate them, draw them."""

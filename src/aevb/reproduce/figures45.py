@@ -1,0 +1,96 @@
+"""Kingma & Welling (2013), Figures 4 and 5: learned 2-D manifolds (Frey Face, MNIST) and
+random samples from MNIST models with 2, 5, 10 and 20 latent variables."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from aevb.reproduce.figure2 import DEFAULT_BUDGET, HIDDEN
+from aevb.reproduce.runs import RunSpec, run_all, select_step_size
+
+FIGURE5_LATENTS = (2, 5, 10, 20)
+
+
+def _specs(out: Path, budget: int | None, jobs: int, data_dir: str | None) -> list[RunSpec]:
+    specs = []
+    for dataset, latents in (("frey_face", (2,)), ("binarized_mnist", FIGURE5_LATENTS)):
+        n = budget or DEFAULT_BUDGET[dataset]
+        first = 100_000 if dataset == "binarized_mnist" else 20_000
+        probe = RunSpec(
+            dataset,
+            20 if dataset == "binarized_mnist" else 10,
+            HIDDEN[dataset],
+            "aevb",
+            lr=0.02,
+            budget=n,
+            eval_every=first,
+        )
+        lr, _ = select_step_size(
+            probe, out / "runs", probe_samples=min(n, 5 * first), jobs=jobs, data_dir=data_dir
+        )
+        specs += [replace(probe, latent_dim=nz, lr=lr) for nz in latents]
+    return specs
+
+
+def run(
+    out: Path, *, budget: int | None = None, jobs: int = 2, data_dir: str | None = None
+) -> dict:
+    """Train (or reuse) the models and draw both figures."""
+    from aevb.io import load_model
+
+    specs = _specs(out, budget, jobs, data_dir)
+    run_all(specs, out / "runs", jobs=jobs, data_dir=data_dir)
+    models = {
+        (s.dataset, s.latent_dim): load_model(out / "runs" / s.name / "checkpoint") for s in specs
+    }
+    figure4 = plot_manifolds(
+        [
+            ("(a) Learned Frey Face manifold", models[("frey_face", 2)]),
+            ("(b) Learned MNIST manifold", models[("binarized_mnist", 2)]),
+        ],
+        out / "figure4.png",
+    )
+    figure5 = plot_samples(
+        [
+            (f"({chr(97 + i)}) {nz}-D latent space", models[("binarized_mnist", nz)])
+            for i, nz in enumerate(FIGURE5_LATENTS)
+        ],
+        out / "figure5.png",
+    )
+    return {"figure4": figure4, "figure5": figure5}
+
+
+def _panels(panels: list[tuple[str, torch.Tensor, tuple[int, ...], int]], path: Path) -> Path:
+    from matplotlib.figure import Figure
+
+    from aevb.viz import image_grid, save_figure
+
+    fig = Figure(figsize=(3.2 * len(panels), 3.6))
+    for i, (title, images, shape, nrow) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        ax.imshow(
+            image_grid(images, shape, nrow), cmap="gray", vmin=0, vmax=1, interpolation="nearest"
+        )
+        ax.set_title(title, fontsize=9, y=-0.12)
+        ax.axis("off")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_manifolds(models: list[tuple[str, torch.nn.Module]], path: Path, n: int = 20) -> Path:
+    """Figure 4: each model's manifold, a unit-square grid through the inverse Gaussian CDF."""
+    from aevb.viz import manifold_grid
+
+    return _panels([(t, manifold_grid(m, n), m.config.image_shape, n) for t, m in models], path)
+
+
+def plot_samples(models: list[tuple[str, torch.nn.Module]], path: Path, n: int = 100) -> Path:
+    """Figure 5: random samples (means of p(x|z), z from the prior) of each model."""
+    panels = []
+    for title, m in models:
+        x = m.sample(n, generator=torch.Generator().manual_seed(0))
+        panels.append((title, x, m.config.image_shape, int(n**0.5)))
+    return _panels(panels, path)
