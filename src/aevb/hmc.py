@@ -43,6 +43,7 @@ def hmc(
     *,
     step_size: Tensor | float,
     n_leapfrog: int,
+    jitter: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> HMCResult:
     """One HMC transition for each of ``B`` independent chains.
@@ -53,7 +54,13 @@ def hmc(
         z0: ``(B, Nz)`` current states.
         step_size: leapfrog step size, a scalar or one per chain ``(B,)``.
         n_leapfrog: leapfrog steps per transition (>= 1).
-        generator: source of the momenta and of the accept/reject uniforms.
+        jitter: each chain's step is multiplied by a fresh draw from
+            U(1 - jitter, 1 + jitter), in [0, 1). A fixed step can make a trajectory
+            close to a whole period in some direction (a Gaussian one of sd s does so
+            when the step is near s * sqrt(2) with 4 leapfrog steps), so that the chain
+            stands still there; a random step breaks the period (Neal 2011)
+            and, drawn independently of the state, keeps the target invariant.
+        generator: source of the momenta, the jitter and the accept/reject uniforms.
 
     Returns:
         :class:`HMCResult`; its tensors are detached from any graph.
@@ -62,8 +69,13 @@ def hmc(
         raise ValueError(f"z0 has shape {tuple(z0.shape)}: expected (chains, latent_dim)")
     if n_leapfrog < 1:
         raise ValueError(f"n_leapfrog={n_leapfrog}: expected at least 1")
+    if not 0.0 <= jitter < 1.0:
+        raise ValueError(f"jitter={jitter}: expected a number in [0, 1)")
     eps = _per_chain(step_size, z0)
     z0 = z0.detach()
+    if jitter > 0:
+        u = torch.rand((z0.shape[0], 1), generator=generator, device=z0.device, dtype=z0.dtype)
+        eps = eps * (1.0 + jitter * (2.0 * u - 1.0))
     p0 = torch.randn(z0.shape, generator=generator, device=z0.device, dtype=z0.dtype)
     logp0, grad = _value_and_grad(log_density, z0)
     z = z0
