@@ -28,3 +28,29 @@ def test_reproduce_figures_4_and_5_from_the_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "figure 4:" in out and "figure 5:" in out
     assert (tmp_path / "figure4.png").is_file() and (tmp_path / "figure5.png").is_file()
+
+
+def test_figure3_curves_with_a_tiny_budget(tmp_path, monkeypatch):
+    from aevb.reproduce import figure3
+
+    monkeypatch.setattr(figure3, "TRAIN_SIZES", (200,))
+    monkeypatch.setattr(figure3, "evaluation_points", lambda budget: [budget // 2, budget])
+    paths = figure3.run(tmp_path, budget=400, n_eval=5, jobs=1)
+    rows = list(csv.DictReader(open(paths["csv"])))
+    assert {r["algorithm"] for r in rows} == {"aevb", "wake-sleep", "mcem"}
+    assert all(float(r["test_log_marginal"]) < 0 for r in rows)
+    assert "| 200 | MCEM |" in paths["md"].read_text()
+
+
+def test_evaluation_points_are_log_spaced():
+    from aevb.reproduce.figure3 import evaluation_points
+
+    assert evaluation_points(1_000_000) == [
+        10_000,
+        21_544,
+        46_416,
+        100_000,
+        215_443,
+        464_159,
+        1_000_000,
+    ]

@@ -245,16 +245,28 @@ def curve(args: argparse.Namespace) -> str:
 
 def reproduce(args: argparse.Namespace) -> str:
     """``aevb reproduce``: train what a figure needs (resuming), then draw and tabulate."""
-    from aevb.reproduce import figure2, figures45
+    from aevb.reproduce import figure2, figure3, figures45
 
     out = Path(args.out)
     budget = figure2.FULL_BUDGET if args.full else args.budget
     kw = {"budget": budget, "jobs": args.jobs, "data_dir": args.data_dir}
-    wanted = ("figure2", "figure4", "figure5") if args.figure == "all" else (args.figure,)
+    wanted = (
+        ("figure2", "figure3", "figure4", "figure5") if args.figure == "all" else (args.figure,)
+    )
     lines = []
     if "figure2" in wanted:
         paths = figure2.run(out, **kw)
         lines += [f"figure 2: {paths['png']} (curves {paths['csv']}, table {paths['md']})"]
+    if "figure3" in wanted:
+        n_eval = figure3.FULL_EVAL if args.full else None
+        paths = figure3.run(
+            out,
+            budget=budget if args.full or budget else None,
+            n_eval=n_eval,
+            jobs=args.jobs,
+            data_dir=args.data_dir,
+        )
+        lines += [f"figure 3: {paths['png']} (curves {paths['csv']}, table {paths['md']})"]
     if "figure4" in wanted or "figure5" in wanted:
         paths = figures45.run(out, **kw)
         lines += [f"figure 4: {paths['figure4']}", f"figure 5: {paths['figure5']}"]
