@@ -54,3 +54,12 @@ def test_evaluation_points_are_log_spaced():
         464_159,
         1_000_000,
     ]
+
+
+def test_every_figure_is_a_cli_choice(capsys):
+    import pytest
+
+    for figure in ("figure2", "figure3", "figure4", "figure5", "all"):
+        with pytest.raises(SystemExit) as e:
+            main(["reproduce", figure, "--help"])
+        assert e.value.code == 0

@@ -299,8 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument(
         "figure",
-        choices=["figure2", "figure4", "figure5", "all"],
+        choices=["figure2", "figure3", "figure4", "figure5", "all"],
         help="which figure (figure2: bound vs samples, AEVB and wake-sleep; "
+        "figure3: marginal likelihood, AEVB, wake-sleep and MCEM; "
         "figure4: 2-D manifolds; figure5: samples for Nz = 2, 5, 10, 20)",
     )
     rp.add_argument(

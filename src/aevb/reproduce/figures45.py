@@ -68,7 +68,10 @@ def _panels(panels: list[tuple[str, torch.Tensor, tuple[int, ...], int]], path: 
 
     from aevb.viz import image_grid, save_figure
 
-    fig = Figure(figsize=(3.2 * len(panels), 3.6))
+    # big enough that every image pixel gets at least one screen pixel (no resampling
+    # artefacts in the 1-pixel separators)
+    side = max(max(image_grid(p[1][:1], p[2], 1).shape) * p[3] for p in panels) / 100 + 0.5
+    fig = Figure(figsize=(side * len(panels), side + 0.4), dpi=100)
     for i, (title, images, shape, nrow) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         ax.imshow(
