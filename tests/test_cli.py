@@ -170,5 +170,9 @@ def test_help_explains_every_option(capsys):
         "--patience",
         "--clip-grad-norm",
         "--threads",
+        "--eval-per-decade",
+        "--compile",
+        "--precision",
+        "--algorithm",
     ):
         assert option in text

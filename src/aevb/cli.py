@@ -173,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="training samples between evaluations (default: one epoch)",
     )
     g.add_argument(
+        "--eval-per-decade",
+        type=int,
+        default=None,
+        help="log-spaced evaluations: this many per factor 10 of samples, from --eval-every "
+        "on (for log-axis curves)",
+    )
+    g.add_argument(
         "--eval-max-examples",
         type=int,
         default=None,
@@ -193,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--seed", type=int, default=td["seed"], help="random seed")
     g.add_argument("--device", default=td["device"], help="cpu, cuda, cuda:N or auto")
+    g.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the training step (for GPUs; slower on small CPUs)",
+    )
     g.add_argument(
         "--precision",
         default=td["precision"],
