@@ -63,3 +63,13 @@ def test_every_figure_is_a_cli_choice(capsys):
         with pytest.raises(SystemExit) as e:
             main(["reproduce", figure, "--help"])
         assert e.value.code == 0
+
+
+def test_budget_per_dataset_and_its_error(capsys, tmp_path):
+    assert main(["reproduce", "figure2", "--budget", "lots", "--out", str(tmp_path)]) == 2
+    assert "--budget lots: expected N or NAME=N pairs" in capsys.readouterr().err
+    from aevb.reproduce.runs import budget_for
+
+    assert budget_for({"frey_face": 5}, "frey_face", 9) == 5
+    assert budget_for({"frey_face": 5}, "binarized_mnist", 9) == 9
+    assert budget_for(7, "binarized_mnist", 9) == 7

@@ -243,12 +243,28 @@ def curve(args: argparse.Namespace) -> str:
     return str(viz.plot_training_curve(history, args.out, log_x=not args.linear, title=args.title))
 
 
+def _budget(values: list[str] | None) -> int | dict[str, int] | None:
+    """``--budget N`` or ``--budget NAME=N ...``."""
+    if not values:
+        return None
+    try:
+        if len(values) == 1 and "=" not in values[0]:
+            return int(values[0])
+        return {k: int(v) for k, v in (item.split("=", 1) for item in values)}
+    except ValueError:
+        raise ValueError(
+            f"--budget {' '.join(values)}: expected N or NAME=N pairs, e.g. "
+            "binarized_mnist=10000000 frey_face=1000000"
+        ) from None
+
+
 def reproduce(args: argparse.Namespace) -> str:
     """``aevb reproduce``: train what a figure needs (resuming), then draw and tabulate."""
     from aevb.reproduce import figure2, figure3, figures45
+    from aevb.reproduce.runs import budget_for
 
     out = Path(args.out)
-    budget = figure2.FULL_BUDGET if args.full else args.budget
+    budget = figure2.FULL_BUDGET if args.full else _budget(args.budget)
     kw = {"budget": budget, "jobs": args.jobs, "data_dir": args.data_dir}
     wanted = (
         ("figure2", "figure3", "figure4", "figure5") if args.figure == "all" else (args.figure,)
@@ -261,7 +277,7 @@ def reproduce(args: argparse.Namespace) -> str:
         n_eval = figure3.FULL_EVAL if args.full else None
         paths = figure3.run(
             out,
-            budget=budget if args.full or budget else None,
+            budget=budget_for(budget, "binarized_mnist", figure3.DEFAULT_BUDGET),
             n_eval=n_eval,
             jobs=args.jobs,
             data_dir=args.data_dir,

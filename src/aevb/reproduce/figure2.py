@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from aevb.atomic import write_text
-from aevb.reproduce.runs import RunSpec, run_all, select_step_size
+from aevb.reproduce.runs import RunSpec, budget_for, run_all, select_step_size
 
 LATENTS = {"binarized_mnist": (3, 5, 10, 20, 200), "frey_face": (2, 5, 10, 20)}
 HIDDEN = {"binarized_mnist": 500, "frey_face": 200}
@@ -25,15 +25,18 @@ DEFAULT_BUDGET = {"binarized_mnist": 1_500_000, "frey_face": 1_000_000}
 def run(
     out: Path,
     *,
-    budget: int | None = None,
+    budget: int | dict[str, int] | None = None,
     jobs: int = 2,
     data_dir: str | None = None,
     datasets: tuple[str, ...] = ("binarized_mnist", "frey_face"),
 ) -> dict:
-    """Select step sizes, train every curve, write CSV, PNG and a markdown section."""
+    """Select step sizes, train every curve, write CSV, PNG and a markdown section.
+
+    ``budget``: training samples per curve, for every dataset or per dataset name.
+    """
     rows, step_sizes = [], {}
     for dataset in datasets:
-        n = budget or DEFAULT_BUDGET[dataset]
+        n = budget_for(budget, dataset, DEFAULT_BUDGET[dataset])
         first = 100_000 if dataset == "binarized_mnist" else 20_000
         specs = []
         for algorithm in ALGORITHMS:

@@ -9,15 +9,17 @@ from pathlib import Path
 import torch
 
 from aevb.reproduce.figure2 import DEFAULT_BUDGET, HIDDEN
-from aevb.reproduce.runs import RunSpec, run_all, select_step_size
+from aevb.reproduce.runs import RunSpec, budget_for, run_all, select_step_size
 
 FIGURE5_LATENTS = (2, 5, 10, 20)
 
 
-def _specs(out: Path, budget: int | None, jobs: int, data_dir: str | None) -> list[RunSpec]:
+def _specs(
+    out: Path, budget: int | dict[str, int] | None, jobs: int, data_dir: str | None
+) -> list[RunSpec]:
     specs = []
     for dataset, latents in (("frey_face", (2,)), ("binarized_mnist", FIGURE5_LATENTS)):
-        n = budget or DEFAULT_BUDGET[dataset]
+        n = budget_for(budget, dataset, DEFAULT_BUDGET[dataset])
         first = 100_000 if dataset == "binarized_mnist" else 20_000
         probe = RunSpec(
             dataset,
@@ -36,7 +38,11 @@ def _specs(out: Path, budget: int | None, jobs: int, data_dir: str | None) -> li
 
 
 def run(
-    out: Path, *, budget: int | None = None, jobs: int = 2, data_dir: str | None = None
+    out: Path,
+    *,
+    budget: int | dict[str, int] | None = None,
+    jobs: int = 2,
+    data_dir: str | None = None,
 ) -> dict:
     """Train (or reuse) the models and draw both figures."""
     from aevb.io import load_model

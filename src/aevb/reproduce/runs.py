@@ -48,6 +48,12 @@ class RunSpec:
         return f"{self.dataset}{subset}-nz{self.latent_dim}-h{self.hidden}-{self.algorithm}-lr{lr}"
 
 
+def budget_for(budget: int | dict[str, int] | None, dataset: str, default: int) -> int:
+    """The budget of ``dataset``: one number for all, a per-dataset dict, or the default."""
+    value = budget.get(dataset) if isinstance(budget, dict) else budget
+    return value or default
+
+
 def run_all(
     specs: Sequence[RunSpec],
     root: str | os.PathLike,
