@@ -29,4 +29,13 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
+@pytest.fixture
+def one_thread():
+    """For tests of tiny tensors: one thread is fastest, and it cannot stall on a busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))

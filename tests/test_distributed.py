@@ -11,26 +11,38 @@ from aevb import io as aevb_io
 from aevb.cli import main
 from aevb.distributed import ProcessInfo, shard_bounds
 
-ARGS = [
-    "--hidden",
-    "16",
-    "--latent-dim",
-    "3",
-    "--optimizer",
-    "adam",
-    "--lr",
-    "0.01",
-    "--batch-size",
-    "32",
-    "--max-samples",
-    "960",
-    "--eval-every",
-    "320",
-    "--seed",
-    "7",
-    "--quiet",
-    "--no-pictures",
-]
+# fmt: off
+ARGS = ["--hidden", "16", "--latent-dim", "3", "--optimizer", "adam", "--lr", "0.01",
+        "--batch-size", "32", "--max-samples", "960", "--eval-every", "320", "--seed", "7",
+        "--quiet", "--no-pictures"]
+RESUME = ["--resume", "--max-samples", "1280", "--quiet", "--no-pictures"]
+# fmt: on
+
+
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node 2 -m aevb train ARGS``, one thread each."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "aevb", "train", *args]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def binary_data(path, seed: int) -> list[str]:
+    """240 rows of 12 pixels; the default 80% split leaves 192 = 6 batches of 32."""
+    rng = np.random.default_rng(seed)
+    np.save(path, (rng.random((240, 12)) < 0.3).astype(np.float32))
+    return ["--data", str(path)]
+
+
+def assert_same_weights(a, b) -> None:
+    # same global batches, same noise: equal up to float rounding of the gradient
+    # all-reduce (two partial sums instead of one), which Adam carries along
+    one = aevb_io.load_model(a / "checkpoint").state_dict()
+    two = aevb_io.load_model(b / "checkpoint").state_dict()
+    for k in one:
+        torch.testing.assert_close(two[k], one[k], atol=1e-4, rtol=1e-4, msg=k)
 
 
 def test_shards_cover_the_batch_once():
@@ -43,96 +55,25 @@ def test_shards_cover_the_batch_once():
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
-    rng = np.random.default_rng(0)
-    x = (rng.random((240, 12)) < 0.3).astype(np.float32)  # 192 train rows: 6 batches of 32
-    np.save(tmp_path / "x.npy", x)
-    assert (
-        main(["train", "--data", str(tmp_path / "x.npy"), "--out", str(tmp_path / "one"), *ARGS])
-        == 0
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "aevb",
-        "train",
-        "--data",
-        str(tmp_path / "x.npy"),
-        "--out",
-        str(tmp_path / "two"),
-        *ARGS,
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = binary_data(tmp_path / "x.npy", seed=0)
+    assert main(["train", *data, "--out", str(tmp_path / "one"), *ARGS]) == 0
+    proc = torchrun(*data, "--out", str(tmp_path / "two"), *ARGS)
     assert proc.stdout.count("run folder:") == 1  # one process reports
-    one = aevb_io.load_model(tmp_path / "one" / "checkpoint").state_dict()
-    two = aevb_io.load_model(tmp_path / "two" / "checkpoint").state_dict()
-    # same global batches, same noise: equal up to float rounding of the gradient
-    # all-reduce (two partial sums instead of one), which Adam carries along for 30 steps
-    for k in one:
-        torch.testing.assert_close(two[k], one[k], atol=1e-4, rtol=1e-4, msg=k)
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
     h1 = aevb_io.read_json(tmp_path / "one" / "checkpoint" / "trainer.json")["state"]
     h2 = aevb_io.read_json(tmp_path / "two" / "checkpoint" / "trainer.json")["state"]
     assert h1["samples"] == h2["samples"] == 960
     for r1, r2 in zip(h1["history"], h2["history"], strict=True):
         assert abs(r1["train_bound"] - r2["train_bound"]) < 1e-3
     # and the parameters did move: the comparison is not of two untouched models
-    assert (
-        len(h1["history"]) == 3
-        and h1["history"][-1]["train_bound"] > h1["history"][0]["train_bound"]
-    )
+    bounds = [r["train_bound"] for r in h1["history"]]
+    assert len(bounds) == 3 and bounds[-1] > bounds[0]
 
 
 def test_resume_under_torchrun_continues_the_same_run(tmp_path):
-    rng = np.random.default_rng(1)
-    np.save(tmp_path / "x.npy", (rng.random((240, 12)) < 0.3).astype(np.float32))
-    data = ["--data", str(tmp_path / "x.npy")]
+    data = binary_data(tmp_path / "x.npy", seed=1)
     assert main(["train", *data, "--out", str(tmp_path / "one"), *ARGS]) == 0
-    assert (
-        main(
-            [
-                "train",
-                "--out",
-                str(tmp_path / "one"),
-                "--resume",
-                "--max-samples",
-                "1280",
-                "--quiet",
-                "--no-pictures",
-            ]
-        )
-        == 0
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    launch = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "aevb",
-        "train",
-    ]
-    for extra in (
-        [*data, *ARGS],
-        ["--resume", "--max-samples", "1280", "--quiet", "--no-pictures"],
-    ):
-        proc = subprocess.run(
-            [*launch, "--out", str(tmp_path / "two"), *extra],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-    one = aevb_io.load_model(tmp_path / "one" / "checkpoint").state_dict()
-    two = aevb_io.load_model(tmp_path / "two" / "checkpoint").state_dict()
-    for k in one:
-        torch.testing.assert_close(two[k], one[k], atol=1e-4, rtol=1e-4, msg=k)
+    assert main(["train", "--out", str(tmp_path / "one"), *RESUME]) == 0
+    torchrun(*data, "--out", str(tmp_path / "two"), *ARGS)
+    torchrun("--out", str(tmp_path / "two"), *RESUME)
+    assert_same_weights(tmp_path / "one", tmp_path / "two")

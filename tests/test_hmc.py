@@ -12,13 +12,7 @@ SIGMA = torch.tensor([0.5, 1.0, 2.0], dtype=torch.double)  # non-isotropic on pu
 CHAINS = 4000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one thread is fastest, and it cannot stall on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def log_gauss(z):

@@ -13,13 +13,7 @@ from helpers import ppca_vae, tiny_vae
 N = 50
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: one thread is fastest, and it cannot stall on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def ppca_data(exact_posterior: bool):
