@@ -159,6 +159,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--samples", type=int, default=td["n_samples"], help="samples L of z per datapoint"
     )
+    g.add_argument(
+        "--objective",
+        default=td["objective"],
+        choices=["elbo", "iwae"],
+        help="elbo, or the IWAE bound with --samples importance samples",
+    )
+    g.add_argument("--beta", type=float, default=td["beta"], help="KL weight (beta-VAE)")
+    g.add_argument(
+        "--free-bits",
+        type=float,
+        default=td["free_bits"],
+        help="free bits per latent dimension, nats (Kingma et al. 2016); 0 = off",
+    )
+    g.add_argument(
+        "--kl-warmup",
+        default="0",
+        help="KL warm-up from 0 to 1: N training samples, or E epochs written as 'Eep' "
+        "(e.g. 10ep); 0 = off",
+    )
     g.add_argument("--epochs", type=float, default=td["epochs"], help="budget in epochs")
     g.add_argument(
         "--max-samples",

@@ -47,6 +47,17 @@ def _trained_on(model_path: str) -> str | None:
     return None
 
 
+def _warmup(value: str, n_train: int) -> int:
+    try:
+        if value.endswith("ep"):
+            return int(round(float(value[:-2]) * n_train))
+        return int(value)
+    except ValueError:
+        raise ValueError(
+            f"--kl-warmup={value!r}: expected training samples (e.g. 100000) or epochs (e.g. 10ep)"
+        ) from None
+
+
 def _weight_decay(value: str, n_train: int) -> float:
     if value == "prior":
         return 1.0 / n_train
@@ -90,6 +101,10 @@ def train(args: argparse.Namespace) -> str:
             batch_size=args.batch_size,
             estimator=args.estimator,
             n_samples=args.samples,
+            objective=args.objective,
+            beta=args.beta,
+            free_bits=args.free_bits,
+            kl_warmup_samples=_warmup(args.kl_warmup, len(data.train)),
             epochs=args.epochs,
             max_samples=args.max_samples,
             eval_every=args.eval_every,

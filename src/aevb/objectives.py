@@ -11,6 +11,7 @@ All values are nats per example.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -57,6 +58,12 @@ class Terms:
     def kl(self) -> Tensor | None:
         """KL(q(z|x) || p(z)) in closed form, ``(B,)``, or None when none exists."""
         return self.model.kl_to_prior(self.posterior)
+
+    @cached_property
+    def kl_per_dim(self) -> Tensor | None:
+        """KL(q(z_i|x) || p(z_i)) per latent dimension, ``(B, Nz)``, or None without a
+        closed form."""
+        return self.model.kl_to_prior_per_dim(self.posterior)
 
     @property
     def log_weights(self) -> Tensor:
@@ -116,6 +123,29 @@ def elbo_b(terms: Terms) -> Tensor:
     return terms.reconstruction - terms.kl
 
 
+def iwae_bound(terms: Terms) -> Tensor:
+    """The importance-weighted bound of Burda et al. (2015) with the L samples, ``(B,)``:
+    log (1/L) sum_l p(x, z_l) / q(z_l|x). Equals estimator A for L = 1 and tightens
+    towards log p(x) as L grows; its reparameterised gradient is IWAE's estimator."""
+    return torch.logsumexp(terms.log_weights, dim=0) - math.log(terms.log_weights.shape[0])
+
+
+def kl_term(terms: Terms, estimator: str = "B", *, free_bits: float = 0.0) -> Tensor:
+    """The minibatch's KL penalty, a scalar (nats per example).
+
+    With ``free_bits`` = lambda > 0 (Kingma et al. 2016), each latent dimension's KL,
+    averaged over the minibatch, counts as at least lambda: sum_i max(lambda, E_x KL_i).
+    Below the floor a dimension's KL costs nothing, so the encoder is free to use it.
+    """
+    if free_bits > 0:
+        per_dim = terms.kl_per_dim
+        if per_dim is None:
+            raise ValueError("free bits need a closed-form KL per dimension; this prior has none")
+        return per_dim.mean(0).clamp(min=free_bits).sum()
+    kl = terms.kl if estimator == "B" else terms.kl_monte_carlo
+    return kl.mean()
+
+
 def elbo(terms: Terms, estimator: str = "B") -> Tensor:
     """The ELBO by estimator ``"A"`` or ``"B"``, ``(B,)``."""
     if estimator == "A":
@@ -125,18 +155,36 @@ def elbo(terms: Terms, estimator: str = "B") -> Tensor:
     raise ValueError(f"estimator={estimator!r}: expected one of {list(ESTIMATORS)}")
 
 
+OBJECTIVES = ("elbo", "iwae")
+
+
 @dataclass(frozen=True)
 class ELBOObjective:
-    """Training objective: minus the mean ELBO of a minibatch.
+    """Training objective: minus the mean ELBO of a minibatch, or one of its variants.
 
-    Called as ``objective(model, x, generator, shard) -> (loss, metrics)``; the trainer
-    knows nothing else about the model (``shard``: see :class:`aevb.distributions.Shard`).
-    ``metrics`` holds detached per-example values ``(B,)`` in nats; reducing them is left
-    to whoever reads them, so the hot loop pays nothing for metrics it does not show.
+    Called as ``objective(model, x, generator, shard, kl_weight) -> (loss, metrics)``; the
+    trainer knows nothing else about the model (``shard``: see
+    :class:`aevb.distributions.Shard`; ``kl_weight``: the KL warm-up factor in [0, 1]).
+    ``metrics`` holds detached per-example values ``(B,)`` in nats, always of the plain
+    ELBO whatever is optimised; reducing them is left to whoever reads them, so the hot
+    loop pays nothing for metrics it does not show.
+
+    * ``kind="elbo"``: -(reconstruction - beta * kl_weight * KL), the KL with free bits
+      when ``free_bits`` > 0; beta = 1, no free bits and kl_weight = 1 is the ELBO.
+    * ``kind="iwae"``: -IWAE bound with ``n_samples`` importance samples.
     """
 
     estimator: str = "B"
     n_samples: int = 1
+    kind: str = "elbo"
+    beta: float = 1.0
+    free_bits: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in OBJECTIVES:
+            raise ValueError(f"objective={self.kind!r}: expected one of {list(OBJECTIVES)}")
+        if self.kind == "iwae" and (self.beta != 1.0 or self.free_bits > 0):
+            raise ValueError("objective='iwae': beta and free bits apply to the ELBO only")
 
     def __call__(
         self,
@@ -144,15 +192,22 @@ class ELBOObjective:
         x: Tensor,
         generator: torch.Generator | None = None,
         shard: Shard | None = None,
+        kl_weight: float = 1.0,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         terms = compute_terms(model, x, n_samples=self.n_samples, generator=generator, shard=shard)
         bound = elbo(terms, self.estimator)
-        reconstruction = terms.reconstruction
+        if self.kind == "iwae":
+            loss = -iwae_bound(terms).mean()
+        elif self.beta == 1.0 and kl_weight == 1.0 and self.free_bits == 0.0:
+            loss = -bound.mean()
+        else:
+            penalty = kl_term(terms, self.estimator, free_bits=self.free_bits)
+            loss = -(terms.reconstruction.mean() - self.beta * kl_weight * penalty)
         kl = terms.kl if self.estimator == "B" else terms.kl_monte_carlo
         # per-example values, detached; reduced only when someone reads them
         metrics = {
             "bound": bound.detach(),
-            "reconstruction": reconstruction.detach(),
+            "reconstruction": terms.reconstruction.detach(),
             "kl": kl.detach(),
         }
-        return -bound.mean(), metrics
+        return loss, metrics

@@ -32,7 +32,7 @@ from aevb.baselines.wake_sleep import WakeSleepObjective
 from aevb.config import check_choice, check_positive, from_dict, to_dict
 from aevb.distributions import Shard
 from aevb.evaluate import lower_bound
-from aevb.objectives import ESTIMATORS, ELBOObjective
+from aevb.objectives import ESTIMATORS, OBJECTIVES, ELBOObjective
 
 if TYPE_CHECKING:
     from aevb.data import Dataset
@@ -66,7 +66,16 @@ class TrainConfig:
     estimator: str = "B"
     """SGVB estimator: "A" (generic) or "B" (analytic KL, the paper's choice)."""
     n_samples: int = 1
-    """Samples L of z per datapoint (the paper: 1)."""
+    """Samples L of z per datapoint (the paper: 1); the k of the IWAE objective."""
+    objective: str = "elbo"
+    """"elbo" (with beta, free bits, warm-up as set below) or "iwae" (Burda et al. 2015)."""
+    beta: float = 1.0
+    """Weight of the KL term (beta-VAE; 1 = the ELBO)."""
+    free_bits: float = 0.0
+    """Free bits lambda per latent dimension (Kingma et al. 2016); 0 = off."""
+    kl_warmup_samples: int = 0
+    """KL warm-up: the KL weight rises linearly from 0 to 1 over this many training
+    samples (0 = off)."""
     epochs: float = 100.0
     """Budget in passes over the training split (ignored when max_samples is set)."""
     max_samples: int | None = None
@@ -106,6 +115,18 @@ class TrainConfig:
         check_positive(name, "batch_size", self.batch_size)
         check_choice(name, "estimator", self.estimator, ESTIMATORS)
         check_positive(name, "n_samples", self.n_samples)
+        check_choice(name, "objective", self.objective, OBJECTIVES)
+        check_positive(name, "beta", self.beta)
+        for key in ("free_bits", "kl_warmup_samples"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"TrainConfig.{key}={getattr(self, key)}: expected >= 0")
+        if self.objective == "iwae" and (
+            self.beta != 1.0 or self.free_bits or self.kl_warmup_samples
+        ):
+            raise ValueError(
+                "TrainConfig.objective='iwae': beta, free_bits and "
+                "kl_warmup_samples apply to the ELBO only"
+            )
         check_positive(name, "epochs", self.epochs)
         check_positive(name, "max_samples", self.max_samples, allow_none=True)
         check_positive(name, "eval_every", self.eval_every, allow_none=True)
@@ -174,7 +195,18 @@ def make_objective(config: TrainConfig):
     """The objective that ``config.algorithm`` names: AEVB's ELBO or wake-sleep."""
     if config.algorithm == "wake-sleep":
         return WakeSleepObjective(n_samples=config.n_samples)
-    return ELBOObjective(estimator=config.estimator, n_samples=config.n_samples)
+    return ELBOObjective(
+        estimator=config.estimator,
+        n_samples=config.n_samples,
+        kind=config.objective,
+        beta=config.beta,
+        free_bits=config.free_bits,
+    )
+
+
+def kl_weight(samples: int, warmup_samples: int) -> float:
+    """The KL warm-up factor after ``samples`` training samples: linear from 0 to 1."""
+    return 1.0 if warmup_samples <= 0 else min(1.0, samples / warmup_samples)
 
 
 class ObjectiveStep(nn.Module):
@@ -186,8 +218,14 @@ class ObjectiveStep(nn.Module):
         self.model = model
         self.objective = objective
 
-    def forward(self, x: Tensor, generator: torch.Generator, shard: Shard | None = None):
-        return self.objective(self.model, x, generator, shard)
+    def forward(
+        self,
+        x: Tensor,
+        generator: torch.Generator,
+        shard: Shard | None = None,
+        kl_weight: float = 1.0,
+    ):
+        return self.objective(self.model, x, generator, shard, kl_weight)
 
 
 class Trainer:
@@ -320,7 +358,8 @@ class Trainer:
             shard = Shard(start, stop, x.shape[0])
             x = x[start:stop]
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
-            loss, metrics = self.step_module(x, self.generator, shard)
+            weight = kl_weight(st.samples, self.config.kl_warmup_samples)
+            loss, metrics = self.step_module(x, self.generator, shard, weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         # The loss is checked at every step (one scalar). The gradient norm costs a pass

@@ -41,7 +41,9 @@ class WakeSleepObjective:
         x: Tensor,
         generator: torch.Generator | None = None,
         shard: Shard | None = None,
+        kl_weight: float = 1.0,
     ) -> tuple[Tensor, dict[str, Tensor]]:
+        del kl_weight  # wake-sleep has no KL term to anneal
         q = model.encode(x)
         # wake: the generative model learns from the recognition model's samples
         z = q.rsample(self.n_samples, generator=generator, shard=shard).detach()

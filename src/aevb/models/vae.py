@@ -126,6 +126,10 @@ class VAE(nn.Module):
         """KL(q(z|x) || p(z)) in closed form, ``(B,)``; None when the prior has none."""
         return q.kl_standard_normal()
 
+    def kl_to_prior_per_dim(self, q: DiagonalGaussian) -> Tensor | None:
+        """KL(q(z_i|x) || p(z_i)) per dimension in closed form, ``(B, Nz)``."""
+        return q.kl_standard_normal_per_dim()
+
     @torch.no_grad()
     def sample(
         self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0
