@@ -107,7 +107,23 @@ def test_pictures_info_and_resume(mnist_run, tmp_path, capsys):
         main(["interpolate", str(mnist_run), "--steps", "5", "--out", str(tmp_path / "i.png")]) == 0
     )
     assert main(["curve", str(mnist_run), "--out", str(tmp_path / "c.png")]) == 0
-    for f in ("s.png", "s.npy", "m.png", "r.png", "i.png", "c.png"):
+    assert (
+        main(
+            [
+                "traverse",
+                str(mnist_run),
+                "--dims",
+                "0",
+                "2",
+                "-n",
+                "5",
+                "--out",
+                str(tmp_path / "t.png"),
+            ]
+        )
+        == 0
+    )
+    for f in ("s.png", "s.npy", "m.png", "r.png", "i.png", "c.png", "t.png"):
         assert (tmp_path / f).stat().st_size > 0
     capsys.readouterr()
     assert main(["info", str(mnist_run)]) == 0
@@ -176,3 +192,35 @@ def test_help_explains_every_option(capsys):
         "--algorithm",
     ):
         assert option in text
+
+
+def test_evaluate_warns_about_posterior_collapse(tmp_path, capsys):
+    import torch
+
+    from aevb.io import save_model
+    from aevb.models import VAE, VAEConfig
+
+    model = VAE(VAEConfig(input_dim=64, latent_dim=4, hidden=(), init="default"))
+    with torch.no_grad():  # an encoder that ignores its input: every dimension collapsed
+        model.encoder_head.weight.zero_()
+    save_model(model, tmp_path / "collapsed")
+    out = tmp_path / "e.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp_path / "collapsed"),
+                "--data",
+                "digits",
+                "-k",
+                "0",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "only 0 of 4 latent dimensions are active" in err and "--kl-warmup" in err
+    result = json.loads(out.read_text())
+    assert result["active_units"] == 0 and abs(result["mutual_information"]) < 0.1

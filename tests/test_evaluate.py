@@ -99,3 +99,20 @@ def test_active_units_and_kl_per_dim():
     assert count == int((variances > 0.01).sum()) and count >= 1
     kl = ev.kl_per_dim(model, x)
     assert kl.shape == (3,) and abs(kl[2].item()) < 1e-6 and torch.all(kl[:2] > 0)
+
+
+def test_mutual_information_is_zero_without_information_and_log_n_with_all():
+    model = tiny_vae(latent_dim=2, hidden=(), seed=0)
+    x = torch.rand(200, 6).round()
+    with torch.no_grad():  # the encoder ignores x: q(z|x) = N(0, 1) for every x
+        model.encoder_head.weight.zero_()
+        model.encoder_head.bias.zero_()
+    mi = ev.mutual_information(model, x, generator=torch.Generator().manual_seed(0))
+    # the estimator's own noise: log q(z|x) - log q(z) averages to 0 with sd ~ 1/sqrt(N)
+    assert abs(mi) < 0.05
+    with torch.no_grad():  # distinct, very sharp posteriors: every z names its x
+        model.encoder_head.bias[2:] = -12.0
+    x = torch.eye(6)[torch.arange(200) % 6]  # 6 distinct inputs
+    model.encoder_head.weight.data[:2] = torch.randn(2, 6) * 10
+    mi = ev.mutual_information(model, x, generator=torch.Generator().manual_seed(0))
+    assert abs(mi - math.log(6)) < 0.01  # I(x; z) = H(x) = log 6 for 6 equally likely x

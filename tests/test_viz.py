@@ -381,3 +381,33 @@ def test_failed_figure_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         viz.plot_manifold(StandIn((8, 8)), folder / "m.png", 3)
     assert list(folder.iterdir()) == []
+
+
+def test_traversal_varies_one_dimension_per_row():
+    from aevb.models import VAE, VAEConfig
+    from aevb.viz import traversal
+
+    torch.manual_seed(0)
+    model = VAE(
+        VAEConfig(
+            input_dim=4,
+            latent_dim=3,
+            hidden=(),
+            likelihood="gaussian",
+            gaussian_mean="identity",
+            gaussian_variance="fixed",
+            init="default",
+        )
+    )
+    with torch.no_grad():  # decoder = identity on z (padded): the picture shows z itself
+        model.decoder_head.weight.copy_(torch.eye(4, 3))
+        model.decoder_head.bias.zero_()
+    x = torch.rand(4)
+    mu = model.encode(x[None]).mean[0]
+    out = traversal(model, x, dims=[2, 0], n=5, span=2.0)
+    assert out.shape == (10, 4)
+    torch.testing.assert_close(out[:5, 2], torch.linspace(-2, 2, 5))
+    torch.testing.assert_close(out[:5, :2], mu[:2].expand(5, 2))
+    torch.testing.assert_close(out[5:, 0], torch.linspace(-2, 2, 5))
+    with pytest.raises(ValueError, match="dims: 3 is not a latent dimension"):
+        traversal(model, x, dims=[3])

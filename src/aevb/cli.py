@@ -313,6 +313,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--steps", type=int, default=10, help="points on the line")
     i.add_argument("--out", default="interpolation.png", help="PNG path")
 
+    tr = sub.add_parser(
+        "traverse",
+        help="vary one latent dimension at a time around an encoded input",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _model_path(tr)
+    _add_data_args(tr, default_help=TRAINED_ON)
+    tr.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    tr.add_argument("--index", type=int, default=0, help="which example to encode")
+    tr.add_argument("--dims", type=int, nargs="*", default=None, help="dimensions (default: all)")
+    tr.add_argument("-n", type=int, default=9, help="values per dimension")
+    tr.add_argument("--span", type=float, default=3.0, help="from -span to +span")
+    tr.add_argument("--out", default="traversal.png", help="PNG path")
+
     c = sub.add_parser(
         "curve",
         help="plot a run's lower bound against training samples",

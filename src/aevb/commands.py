@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     result["active_units"] = active
     result["latent_dim"] = model.config.latent_dim
     result["kl_per_dim"] = [round(v, 4) for v in ev.kl_per_dim(model, x).tolist()]
+    result["mutual_information"] = ev.mutual_information(model, x, generator=gen)
+    result["mutual_information_max"] = math.log(x.shape[0])
+    if active < model.config.latent_dim / 2:
+        print(
+            f"aevb: warning: only {active} of {model.config.latent_dim} latent dimensions are "
+            "active (Cov_x E[z_i|x] > 0.01): posterior collapse; train with --kl-warmup "
+            "(e.g. 10ep) or --free-bits (e.g. 0.25) to keep more of them in use",
+            file=sys.stderr,
+        )
     if args.json:
         write_text(args.json, json.dumps(result, indent=2) + "\n")
     return result
@@ -230,6 +240,18 @@ def reconstruct(args: argparse.Namespace) -> str:
     model, data = _model_and_split(args)
     x = torch.as_tensor(data.split(args.split))[: args.n]
     return str(viz.plot_reconstructions(model, x, args.out, n=args.n))
+
+
+def traverse(args: argparse.Namespace) -> str:
+    """``aevb traverse``: latent traversals around one encoded example."""
+    model, data = _model_and_split(args)
+    x = torch.as_tensor(data.split(args.split))
+    if not 0 <= args.index < x.shape[0]:
+        raise ValueError(f"--index {args.index}: expected 0 <= index < {x.shape[0]}")
+    path = viz.plot_traversal(
+        model, x[args.index], args.out, dims=args.dims, n=args.n, span=args.span
+    )
+    return str(path)
 
 
 def manifold(args: argparse.Namespace) -> str:

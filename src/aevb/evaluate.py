@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from aevb.distributions import DiagonalGaussian
 from aevb.objectives import elbo, terms_from_posterior
 
 
@@ -159,3 +160,37 @@ def kl_per_dim(model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
         kl = model.encode(xb.to(device)).kl_standard_normal_per_dim().sum(0).double().cpu()
         total = kl if total is None else total + kl
     return (total / x.shape[0]).float()
+
+
+@torch.no_grad()
+def mutual_information(
+    model,
+    x: Tensor,
+    *,
+    chunk: int = 100,
+    generator: torch.Generator | None = None,
+) -> float:
+    """Estimate of the mutual information I(x; z) under q(z|x) p_data(x), nats.
+
+    I = E_x E_{q(z|x)} [log q(z|x) - log q(z)] with the aggregate posterior
+    q(z) = (1/N) sum_j q(z|x_j) over the N rows of ``x`` (He et al. 2019). One z per
+    example; the estimate lies in [0, log N]. Near 0 the latents carry no information
+    about x: posterior collapse.
+    """
+    device = _device(model)
+    means, logvars = [], []
+    for xb in _batches(x, 1000):
+        q = model.encode(xb.to(device))
+        means.append(q.mean)
+        logvars.append(q.logvar)
+    q_all = DiagonalGaussian(torch.cat(means), torch.cat(logvars))  # batch (N,)
+    n = q_all.mean.shape[0]
+    z = q_all.rsample(1, generator=generator)[0]  # (N, Nz): z_i ~ q(z|x_i)
+    total = 0.0
+    for start in range(0, n, chunk):
+        zi = z[start : start + chunk]  # (c, Nz)
+        cross = q_all.log_prob(zi[:, None, :])  # (c, N): log q(z_i | x_j)
+        log_qz = torch.logsumexp(cross, dim=1) - math.log(n)
+        own = cross[torch.arange(zi.shape[0]), torch.arange(start, start + zi.shape[0])]
+        total += (own - log_qz).sum().item()
+    return total / n

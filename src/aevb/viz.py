@@ -284,6 +284,60 @@ def plot_interpolation(
     return save_figure(fig, path)
 
 
+def traversal(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    dims: Sequence[int] | None = None,
+    n: int = 9,
+    span: float = 3.0,
+) -> Tensor:
+    """Vary one latent dimension at a time around the posterior mean of ``x`` ``(D,)``.
+
+    Row r sets dimension ``dims[r]`` to ``n`` values evenly spaced in [-span, span]
+    (standard deviations of the prior), the others staying at the posterior mean; returns
+    the decoded means, ``(len(dims) * n, D)``, row-major, on the CPU. The standard
+    beta-VAE picture of what each latent dimension encodes.
+    """
+    latent = model.config.latent_dim
+    dims = list(range(latent)) if dims is None else list(dims)
+    for d in dims:
+        if not 0 <= d < latent:
+            raise ValueError(f"dims: {d} is not a latent dimension; expected 0..{latent - 1}")
+    _check_positive("n", n)
+    with _drawing(model) as (device, dtype):
+        mu = model.encode(x.reshape(1, -1).to(device=device, dtype=dtype)).mean[0]
+        values = torch.linspace(-span, span, n, device=device, dtype=mu.dtype)
+        z = mu.repeat(len(dims) * n, 1)
+        for r, d in enumerate(dims):
+            z[r * n : (r + 1) * n, d] = values
+        return model.decode(z).mean.cpu()
+
+
+def plot_traversal(
+    model: nn.Module,
+    x: Tensor,
+    path: str | os.PathLike,
+    *,
+    dims: Sequence[int] | None = None,
+    n: int = 9,
+    span: float = 3.0,
+    scale: int | None = None,
+) -> Path:
+    """Save :func:`traversal` as a grid: one row per latent dimension, labelled z[d]."""
+    shape = _image_shape(model)
+    dims = list(range(model.config.latent_dim)) if dims is None else list(dims)
+    grid = image_grid(traversal(model, x, dims=dims, n=n, span=span), shape, nrow=n)
+    h, w = shape[0], shape[1]
+    fig = _picture(
+        grid,
+        scale,
+        yticks=[(_centre(r, h), f"z[{d}]") for r, d in enumerate(dims)],
+        xticks=[(_centre(0, w), f"-{span:g}"), (_centre(n - 1, w), f"+{span:g}")],
+    )
+    return save_figure(fig, path)
+
+
 # --- training curves -------------------------------------------------------------------
 
 
