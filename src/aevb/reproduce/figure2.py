@@ -125,7 +125,9 @@ def plot(rows: list[dict], path: Path) -> Path:
             ax.set_ylabel(r"$\mathcal{L}$", fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        _zoom(ax, [r["test_bound"] for r in rows if r["dataset"] == d and r["latent_dim"] == nz])
+        panel = [r for r in rows if r["dataset"] == d and r["latent_dim"] == nz]
+        _zoom(ax, [r[k] for r in panel for k in ("train_bound", "test_bound")])
+
         if i == 0 and j == 0:
             ax.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
