@@ -241,8 +241,7 @@ class Trainer:
         quiet: bool = False,
     ) -> None:
         self.config = config
-        self.process = distributed.info()
-        self.device = resolve_device(config.device, local_rank=self.process.local_rank)
+        self.device = resolve_device(config.device, local_rank=distributed.info().local_rank)
         self.process = distributed.setup(self.device)
         self.model = model.to(self.device)
         self.data = data
