@@ -25,7 +25,8 @@ def torchrun(*args: str) -> subprocess.CompletedProcess:
            "2", "-m", "aevb", "train", *args]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # the worker's own message comes first, torchrun's summary last: show both
+    assert proc.returncode == 0, proc.stderr[:3000] + "\n...\n" + proc.stderr[-1500:]
     return proc
 
 

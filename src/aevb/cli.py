@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``aevb`` command."""
-    from aevb import commands
+    from aevb import commands, distributed
     from aevb.data import DataError
     from aevb.io import CheckpointError
     from aevb.training import TrainingError
@@ -384,14 +384,18 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    ok = False
     try:
         result = getattr(commands, args.command)(args)
+        ok = True
     except (DataError, CheckpointError, TrainingError, FileExistsError, ValueError) as e:
         print(f"aevb: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aevb: interrupted; resume a training run with --resume", file=sys.stderr)
         return 130
+    finally:
+        distributed.teardown(wait=ok)  # under torchrun: leave the process group cleanly
     if isinstance(result, dict):
         print(json.dumps(result, indent=2))
     elif result:

@@ -59,6 +59,19 @@ def barrier() -> None:
         dist.barrier()
 
 
+def teardown(wait: bool = True) -> None:
+    """Leave the process group; with ``wait``, first wait for every process to get here.
+
+    Exiting with the group still open lets one process close its sockets while a peer's
+    gloo threads still read them, which aborts that peer (SIGABRT) at interpreter exit.
+    After an error pass ``wait=False``: the peers may be blocked in another collective.
+    """
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def all_true(flag: bool, device: torch.device) -> bool:
     """True when ``flag`` is true in every process, so all take the same branch."""
     if not (dist.is_available() and dist.is_initialized()):
