@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from aevb.distributions import DiagonalGaussian
-from aevb.objectives import elbo, terms_from_posterior
+from aevb.objectives import elbo, resolve_estimator, terms_from_posterior
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,16 @@ def lower_bound(
     model,
     x: Tensor,
     *,
-    estimator: str = "B",
+    estimator: str = "auto",
     n_samples: int = 1,
     batch_size: int = 1000,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """The ELBO of every example of ``x`` ``(N, D)``: ``(N,)`` nats, on the CPU."""
+    """The ELBO of every example of ``x`` ``(N, D)``: ``(N,)`` nats, on the CPU.
+
+    ``estimator`` "auto" is B (analytic KL) where the model has one, else A.
+    """
+    estimator = resolve_estimator(model, estimator)
     device = _device(model)
     out = []
     for xb in _batches(x, batch_size):
@@ -153,11 +157,17 @@ def active_units(
 
 @torch.no_grad()
 def kl_per_dim(model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
-    """Mean over examples of the closed-form KL(q(z_i|x) || N(0, 1)) per dimension, ``(Nz,)``."""
+    """Mean over examples of the closed-form KL(q(z_i|x) || p(z_i)) per dimension, ``(Nz,)``.
+
+    Only models whose prior factorises over dimensions (the standard normal, one layer)
+    have it: otherwise a ``ValueError``.
+    """
+    if not model.config.analytic_kl:
+        raise ValueError("KL per dimension needs the standard normal prior and one layer")
     device = _device(model)
     total = None
     for xb in _batches(x, batch_size):
-        kl = model.encode(xb.to(device)).kl_standard_normal_per_dim().sum(0).double().cpu()
+        kl = model.kl_to_prior_per_dim(model.encode(xb.to(device))).sum(0).double().cpu()
         total = kl if total is None else total + kl
     return (total / x.shape[0]).float()
 

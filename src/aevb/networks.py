@@ -34,3 +34,105 @@ class MLP(nn.Sequential):
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - nn.Sequential's forward
         return super().forward(x)
+
+
+def image_layout(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    """``(H, W)`` or ``(H, W, C)`` (the data's row-major layout) as ``(C, H, W)``."""
+    if len(image_shape) == 2:
+        return 1, int(image_shape[0]), int(image_shape[1])
+    if len(image_shape) == 3:
+        return int(image_shape[2]), int(image_shape[0]), int(image_shape[1])
+    raise ValueError(f"image_shape={tuple(image_shape)}: expected (H, W) or (H, W, C)")
+
+
+def _downsampled(size: int, layers: int) -> list[int]:
+    """Spatial sizes after each stride-2 convolution (kernel 4, padding 1): ``size // 2``."""
+    sizes = [size]
+    for _ in range(layers):
+        sizes.append(sizes[-1] // 2)
+    if sizes[-1] < 1:
+        raise ValueError(f"image side {size}: too small for {layers} stride-2 convolutions")
+    return sizes
+
+
+class ConvEncoder(nn.Module):
+    """Image rows ``(*, H*W*C)`` -> stride-2 convolutions -> flattened -> MLP ``hidden``.
+
+    Each convolution (kernel 4, stride 2, padding 1) halves the image side: 28 -> 14 -> 7,
+    32 -> 16 -> 8, 64 -> 32 -> 16 -> 8 -> 4. Output ``(*, out_dim)``.
+    """
+
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        channels: Sequence[int],
+        hidden: Sequence[int],
+        activation: str,
+    ) -> None:
+        super().__init__()
+        self.layout = image_layout(image_shape)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        c, h, w = self.layout
+        layers: list[nn.Module] = []
+        for out in channels:
+            layers += [nn.Conv2d(c, out, 4, stride=2, padding=1), ACTIVATIONS[activation]()]
+            c = out
+        self.convs = nn.Sequential(*layers)
+        flat = c * _downsampled(h, len(channels))[-1] * _downsampled(w, len(channels))[-1]
+        self.mlp = MLP(flat, hidden, activation)
+        self.out_dim = self.mlp.out_dim
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        lead = x.shape[:-1]
+        c, h, w = self.layout
+        img = x.reshape(-1, *self.image_shape)
+        img = img.unsqueeze(1) if len(self.image_shape) == 2 else img.permute(0, 3, 1, 2)
+        features = self.convs(img.contiguous()).flatten(1)
+        return self.mlp(features).reshape(*lead, self.out_dim)
+
+
+class ConvDecoder(nn.Module):
+    """``(*, in_dim)`` -> MLP ``hidden`` -> linear -> transposed convolutions -> image
+    parameters ``(*, per_pixel * H*W*C)``.
+
+    The mirror of :class:`ConvEncoder`. The output holds ``per_pixel`` blocks of H*W*C
+    values, each in the data's row-major ``(H, W, C)`` layout (e.g. logits; or means then
+    log-variances), so it reads exactly like an MLP decoder's output.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        image_shape: Sequence[int],
+        channels: Sequence[int],
+        hidden: Sequence[int],
+        activation: str,
+        per_pixel: int = 1,
+    ) -> None:
+        super().__init__()
+        self.image_shape = tuple(int(s) for s in image_shape)
+        c_img, h, w = image_layout(image_shape)
+        self.per_pixel = per_pixel
+        hs, ws = _downsampled(h, len(channels)), _downsampled(w, len(channels))
+        top = channels[-1] if channels else c_img * per_pixel
+        self.start = (top, hs[-1], ws[-1])
+        self.mlp = MLP(in_dim, hidden, activation)
+        self.linear = nn.Linear(self.mlp.out_dim, top * hs[-1] * ws[-1])
+        layers: list[nn.Module] = [ACTIVATIONS[activation]()] if channels else []
+        widths = [*reversed(channels), c_img * per_pixel]
+        for i in range(len(channels)):
+            j = len(channels) - i  # the spatial size this layer restores is hs[j - 1]
+            pad = (hs[j - 1] - 2 * hs[j], ws[j - 1] - 2 * ws[j])
+            layers.append(nn.ConvTranspose2d(widths[i], widths[i + 1], 4, 2, 1, output_padding=pad))
+            if i < len(channels) - 1:
+                layers.append(ACTIVATIONS[activation]())
+        self.deconvs = nn.Sequential(*layers)
+        self.out_dim = per_pixel * c_img * h * w
+
+    def forward(self, z: Tensor) -> Tensor:  # noqa: D102
+        lead = z.shape[:-1]
+        feat = self.linear(self.mlp(z.reshape(-1, z.shape[-1]))).reshape(-1, *self.start)
+        out = self.deconvs(feat)  # (N, per_pixel * C, H, W)
+        n, _, h, w = out.shape
+        out = out.reshape(n, self.per_pixel, -1, h, w).permute(0, 1, 3, 4, 2)  # (N, k, H, W, C)
+        return out.reshape(*lead, self.out_dim)

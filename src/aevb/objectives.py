@@ -12,7 +12,7 @@ All values are nats per example.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -24,6 +24,22 @@ from aevb.distributions import DiagonalGaussian, Shard
 ESTIMATORS = ("A", "B")
 
 
+def resolve_estimator(model, estimator: str) -> str:
+    """``"auto"`` -> ``"B"`` when the model's KL has a closed form, else ``"A"`` (the
+    Monte Carlo KL); ``"B"`` without a closed form is a one-line error."""
+    analytic = bool(getattr(model.config, "analytic_kl", True))
+    if estimator == "auto":
+        return "B" if analytic else "A"
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator={estimator!r}: expected auto or one of {list(ESTIMATORS)}")
+    if estimator == "B" and not analytic:
+        raise ValueError(
+            "estimator B needs a closed-form KL, which this model (prior or hierarchy) "
+            "lacks: use estimator A or auto (Monte Carlo KL)"
+        )
+    return estimator
+
+
 @dataclass
 class Terms:
     """Per-sample, per-example terms of the ELBO for L samples of z.
@@ -32,27 +48,34 @@ class Terms:
     use and then kept, so an estimator pays only for what it reads (estimator B never
     evaluates log q(z|x); the IS estimate never evaluates the closed-form KL).
 
+    In a hierarchical model z stands for all layers: log p(z) = log p(z_1, ..., z_L) and
+    log q(z|x) = log q(z_1|x) + sum_l log q(z_{l+1}|z_l).
+
     Attributes:
-        z: ``(L, B, Nz)`` draws from q(z|x) (reparameterised: they carry gradients).
-        log_px_z: ``(L, B)`` log p(x|z).
-        posterior: q(z|x), batch shape ``(B,)``.
+        z: ``(L, B, Nz)`` draws of z_1 from q(z_1|x) (reparameterised: they carry gradients).
+        log_px_z: ``(L, B)`` log p(x|z_1).
+        posterior: q(z_1|x), batch shape ``(B,)``.
         model: the model, for its prior and its closed-form KL.
+        upper: draws of z_2..z_L, each ``(L, B, N_l)``; empty for one layer.
+        upper_log_q: ``(L, B)`` sum of their log q, or 0.0.
     """
 
     z: Tensor
     log_px_z: Tensor
     posterior: DiagonalGaussian
     model: Any
+    upper: list[Tensor] = field(default_factory=list)
+    upper_log_q: Tensor | float = 0.0
 
     @cached_property
     def log_pz(self) -> Tensor:
         """log p(z), ``(L, B)``."""
-        return self.model.prior.log_prob(self.z)
+        return self.model.log_prior(self.z, self.upper)
 
     @cached_property
     def log_qz_x(self) -> Tensor:
         """log q(z|x), ``(L, B)``."""
-        return self.posterior.log_prob(self.z)
+        return self.posterior.log_prob(self.z) + self.upper_log_q
 
     @cached_property
     def kl(self) -> Tensor | None:
@@ -90,9 +113,18 @@ def terms_from_posterior(
     generator: torch.Generator | None = None,
     shard: Shard | None = None,
 ) -> Terms:
-    """Terms for ``x`` ``(B, D)`` given its posterior ``q`` (already encoded)."""
+    """Terms for rows ``x`` ``(B, D [+ C])`` given their posterior ``q`` (already encoded)."""
+    pixels, condition = model.split(x)
     z = q.rsample(n_samples, generator=generator, shard=shard)
-    return Terms(z=z, log_px_z=model.decode(z).log_prob(x), posterior=q, model=model)
+    upper, upper_log_q = model.infer_upper(z, generator=generator, shard=shard)
+    return Terms(
+        z=z,
+        log_px_z=model.decode(z, condition).log_prob(pixels),
+        posterior=q,
+        model=model,
+        upper=upper,
+        upper_log_q=upper_log_q,
+    )
 
 
 def compute_terms(

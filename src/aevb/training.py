@@ -12,6 +12,7 @@ A run folder holds ``checkpoint/`` (the latest full state, for ``resume``), ``be
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -32,7 +33,7 @@ from aevb.baselines.wake_sleep import WakeSleepObjective
 from aevb.config import check_choice, check_positive, from_dict, to_dict
 from aevb.distributions import Shard
 from aevb.evaluate import lower_bound
-from aevb.objectives import ESTIMATORS, OBJECTIVES, ELBOObjective
+from aevb.objectives import ESTIMATORS, OBJECTIVES, ELBOObjective, resolve_estimator
 
 if TYPE_CHECKING:
     from aevb.data import Dataset
@@ -63,8 +64,10 @@ class TrainConfig:
     corresponds to 1 / N_train (e.g. 2e-5 for 50,000 images)."""
     batch_size: int = 100
     """Minibatch size M (the paper: 100)."""
-    estimator: str = "B"
-    """SGVB estimator: "A" (generic) or "B" (analytic KL, the paper's choice)."""
+    estimator: str = "auto"
+    """SGVB estimator: "A" (generic: Monte Carlo KL), "B" (analytic KL, the paper's
+    choice) or "auto" = B when the model's KL has a closed form, else A. The trainer
+    replaces "auto" by its choice, so a run's trainer.json says which was used."""
     n_samples: int = 1
     """Samples L of z per datapoint (the paper: 1); the k of the IWAE objective."""
     objective: str = "elbo"
@@ -113,7 +116,7 @@ class TrainConfig:
         if self.weight_decay < 0:
             raise ValueError(f"TrainConfig.weight_decay={self.weight_decay}: expected >= 0")
         check_positive(name, "batch_size", self.batch_size)
-        check_choice(name, "estimator", self.estimator, ESTIMATORS)
+        check_choice(name, "estimator", self.estimator, ("auto", *ESTIMATORS))
         check_positive(name, "n_samples", self.n_samples)
         check_choice(name, "objective", self.objective, OBJECTIVES)
         check_positive(name, "beta", self.beta)
@@ -240,15 +243,23 @@ class Trainer:
         *,
         quiet: bool = False,
     ) -> None:
+        mc = model.config
+        if config.algorithm == "wake-sleep" and (mc.condition_dim or not mc.analytic_kl):
+            raise ValueError(
+                "algorithm 'wake-sleep' supports the paper's model only: standard normal "
+                "prior, one stochastic layer, no condition"
+            )
+        config = dataclasses.replace(config, estimator=resolve_estimator(model, config.estimator))
         self.config = config
         self.device = resolve_device(config.device, local_rank=distributed.info().local_rank)
         self.process = distributed.setup(self.device)
         self.model = model.to(self.device)
         self.data = data
-        if data.dim != model.config.input_dim:
+        width = model.config.input_dim + model.config.condition_dim
+        if data.dim != width:
             raise ValueError(
                 f"dataset {data.name!r} has dimension {data.dim}, the model expects "
-                f"input_dim={model.config.input_dim}"
+                f"{width} (input_dim + condition_dim)"
             )
         if data.train is None or len(data.train) == 0:
             raise ValueError(f"dataset {data.name!r} has no training examples; expected N > 0")

@@ -15,6 +15,7 @@ with a one-line message naming the file or option and what was expected.
 from __future__ import annotations
 
 from aevb.data.batches import iterate_minibatches
+from aevb.data.conditions import append_labels, label_classes
 from aevb.data.dataset import Dataset
 from aevb.data.dispatch import load
 from aevb.data.errors import DataError
@@ -25,6 +26,8 @@ from aevb.data.validation import validate_for_likelihood
 
 __all__ = [
     "DataError",
+    "append_labels",
+    "label_classes",
     "Dataset",
     "dataset_names",
     "iterate_minibatches",

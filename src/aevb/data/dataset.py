@@ -27,6 +27,9 @@ class Dataset:
         likelihood: the suggested decoder: ``"bernoulli"`` (all values in [0, 1]) or
             ``"gaussian"``.
         labels: int64 ``(N_split,)`` class labels keyed by split name; may be empty.
+        condition_dim: C > 0 when the last C columns of every row are a condition (a
+            one-hot label or side vector) for a conditional model, not data to model;
+            ``image_shape`` then describes the first D - C columns.
 
     Arrays are converted to float32 C order on construction; shapes are checked.
     """
@@ -38,6 +41,7 @@ class Dataset:
     image_shape: tuple[int, ...] | None = None
     likelihood: str = "bernoulli"
     labels: dict[str, np.ndarray] = field(default_factory=dict)
+    condition_dim: int = 0
 
     def __post_init__(self) -> None:
         check_likelihood_name(self.likelihood, f"dataset {self.name!r}")
@@ -55,10 +59,11 @@ class Dataset:
                 setattr(self, split, arr)
         if self.image_shape is not None:
             self.image_shape = tuple(int(s) for s in self.image_shape)
-            if int(np.prod(self.image_shape)) != dim:
+            if int(np.prod(self.image_shape)) != dim - self.condition_dim:
                 raise DataError(
                     f"dataset {self.name!r}: image_shape {self.image_shape} has "
-                    f"{int(np.prod(self.image_shape))} pixels, expected {dim} (the data dimension)"
+                    f"{int(np.prod(self.image_shape))} pixels, expected "
+                    f"{dim - self.condition_dim} (the data dimension)"
                 )
         labels = {}
         for split, y in self.labels.items():
@@ -74,7 +79,7 @@ class Dataset:
 
     @property
     def dim(self) -> int:
-        """D, the number of values per example."""
+        """The number of values per row (data plus any condition columns)."""
         return int(self.train.shape[1])
 
     @property

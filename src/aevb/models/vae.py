@@ -1,22 +1,36 @@
-"""The variational autoencoder of Kingma & Welling (2013), assembled from a config.
+"""The variational autoencoder of Kingma & Welling (2013), assembled from a config, and
+its common extensions as options of the same class.
 
-Encoder: MLP body, then one linear head giving the mean and log-variance of the
-diagonal Gaussian q(z|x). Decoder: MLP body (hidden sizes reversed), then a head giving
-the parameters of p(x|z). Prior: N(0, I).
+* Encoder: a body (MLP, or convolutions for images), then one linear head giving the mean
+  and log-variance of the diagonal Gaussian q(z_1|x).
+* Decoder: the mirrored body, then a head giving the parameters of p(x|z_1).
+* Prior over the top layer: N(0, I) (the paper), a learned Gaussian mixture, or the
+  VampPrior (see :mod:`aevb.priors`).
+* Hierarchy (``upper_latents``): more stochastic layers above z_1, as in IWAE's 2-layer
+  model: q(z_1|x) q(z_2|z_1) ... and p(z_L) ... p(z_1|z_2) p(x|z_1).
+* Condition (``condition_dim`` > 0): the last C columns of every data row are a label or
+  side vector y; the encoder sees (x, y), the decoder (z_1, y) (Sohn et al. 2015).
+
+With the defaults it is exactly the paper's model.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aevb.config import check_choice, check_positive
-from aevb.distributions import Bernoulli, DiagonalGaussian, StandardNormal
-from aevb.networks import ACTIVATIONS, MLP
+from aevb.distributions import Bernoulli, DiagonalGaussian, Shard, standard_normal
+from aevb.models.layers import GaussianLayer
+from aevb.networks import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder
+from aevb.priors import PRIORS, build_prior
 
+BODIES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("output", "learned", "fixed")
 GAUSSIAN_MEANS = ("sigmoid", "identity")
@@ -52,7 +66,26 @@ class VAEConfig:
     init_std: float = 0.01
     """Standard deviation for init "paper" (we read the paper's N(0, 0.01) as std 0.01)."""
     image_shape: tuple[int, ...] | None = None
-    """(H, W) or (H, W, C) when the data are images; used only for pictures."""
+    """(H, W) or (H, W, C) when the data are images; pictures and body "conv" need it."""
+    body: str = "mlp"
+    """Encoder/decoder bodies: "mlp", or "conv" (stride-2 convolutions over the image,
+    then the ``hidden`` dense layers; images only)."""
+    channels: tuple[int, ...] = (32, 64)
+    """Body "conv": channels of the encoder's convolutions (the decoder mirrors them);
+    each one halves the image side."""
+    prior: str = "standard"
+    """p(z) over the top layer: "standard" N(0, I), "mog" (learned mixture of
+    Gaussians) or "vamp" (VampPrior). Only "standard" has a closed-form KL."""
+    prior_components: int = 500
+    """Priors "mog" and "vamp": number of components K (pseudo-inputs for "vamp")."""
+    upper_latents: tuple[int, ...] = ()
+    """Sizes of the stochastic layers above z_1 (bottom to top), e.g. (50,) with
+    latent_dim=100 for IWAE's 2-layer model. () is the one-layer VAE."""
+    upper_hidden: tuple[int, ...] = (100, 100)
+    """Hidden widths of the networks between stochastic layers (reversed downwards)."""
+    condition_dim: int = 0
+    """C > 0 makes a conditional VAE: each data row ends with C condition columns (e.g.
+    a one-hot label) that the encoder and decoder both receive."""
 
     def __post_init__(self) -> None:
         name = "VAEConfig"
@@ -72,12 +105,40 @@ class VAEConfig:
                 f"VAEConfig.image_shape={self.image_shape}: expected a shape with "
                 f"input_dim={self.input_dim} elements"
             )
+        check_choice(name, "body", self.body, BODIES)
+        if self.body == "conv" and self.image_shape is None:
+            raise ValueError("VAEConfig.body='conv': expected image data (image_shape is None)")
+        for c in self.channels:
+            check_positive(name, "channels", c)
+        check_choice(name, "prior", self.prior, PRIORS)
+        check_positive(name, "prior_components", self.prior_components)
+        for d in (*self.upper_latents, *self.upper_hidden):
+            check_positive(name, "upper_latents/upper_hidden", d)
+        if self.condition_dim < 0:
+            raise ValueError(f"VAEConfig.condition_dim={self.condition_dim}: expected >= 0")
+        if self.condition_dim and self.prior == "vamp":
+            raise ValueError(
+                "VAEConfig: prior 'vamp' with condition_dim > 0 is not supported: pseudo-"
+                "inputs carry no condition; use prior 'standard' or 'mog'"
+            )
+
+    @property
+    def latent_sizes(self) -> tuple[int, ...]:
+        """Sizes of every stochastic layer, bottom (z_1) to top."""
+        return (self.latent_dim, *self.upper_latents)
+
+    @property
+    def analytic_kl(self) -> bool:
+        """Whether KL(q || p) has a closed form (one layer and the standard normal prior);
+        otherwise training and evaluation use its Monte Carlo estimate (estimator A)."""
+        return self.prior == "standard" and not self.upper_latents
 
 
 class VAE(nn.Module):
-    """x -> q(z|x) -> z -> p(x|z), with prior p(z) = N(0, I).
+    """x -> q(z|x) -> z -> p(x|z), with a prior p(z) (see the module docstring).
 
-    Shapes: x is ``(B, D)``; z is ``(..., Nz)`` (a leading sample dimension is allowed).
+    Shapes: a data row ``x`` is ``(B, D + C)`` (C = ``condition_dim``, usually 0); z_1 is
+    ``(..., Nz)`` (a leading sample dimension is allowed).
     """
 
     config_class = VAEConfig
@@ -86,32 +147,124 @@ class VAE(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.encoder = MLP(c.input_dim, c.hidden, c.activation)
-        self.encoder_head = nn.Linear(self.encoder.out_dim, 2 * c.latent_dim)
-        self.decoder = MLP(c.latent_dim, tuple(reversed(c.hidden)), c.activation)
         per_pixel_logvar = c.likelihood == "gaussian" and c.gaussian_variance == "output"
-        self.decoder_head = nn.Linear(
-            self.decoder.out_dim, c.input_dim * (2 if per_pixel_logvar else 1)
-        )
+        params_per_pixel = 2 if per_pixel_logvar else 1
+        if c.body == "conv":
+            self.encoder = ConvEncoder(c.image_shape, c.channels, c.hidden, c.activation)
+            self.encoder_head = nn.Linear(self.encoder.out_dim + c.condition_dim, 2 * c.latent_dim)
+            self.decoder = ConvDecoder(
+                c.latent_dim + c.condition_dim,
+                c.image_shape,
+                c.channels,
+                tuple(reversed(c.hidden)),
+                c.activation,
+                params_per_pixel,
+            )
+            self.decoder_head = nn.Identity()
+        else:
+            self.encoder = MLP(c.input_dim + c.condition_dim, c.hidden, c.activation)
+            self.encoder_head = nn.Linear(self.encoder.out_dim, 2 * c.latent_dim)
+            self.decoder = MLP(
+                c.latent_dim + c.condition_dim, tuple(reversed(c.hidden)), c.activation
+            )
+            self.decoder_head = nn.Linear(self.decoder.out_dim, c.input_dim * params_per_pixel)
         if c.likelihood == "gaussian" and c.gaussian_variance == "learned":
             self.decoder_logvar = nn.Parameter(torch.zeros(c.input_dim))
         elif c.likelihood == "gaussian" and c.gaussian_variance == "fixed":
             fixed = torch.full((c.input_dim,), 2.0 * math.log(c.gaussian_std))
             self.register_buffer("decoder_logvar", fixed)
-        self.prior = StandardNormal(c.latent_dim)
+        sizes = c.latent_sizes
+        up, down = c.upper_hidden, tuple(reversed(c.upper_hidden))
+        self.upward = nn.ModuleList(
+            GaussianLayer(sizes[i], up, sizes[i + 1], c.activation) for i in range(len(sizes) - 1)
+        )
+        self.downward = nn.ModuleList(
+            GaussianLayer(sizes[i + 1], down, sizes[i], c.activation) for i in range(len(sizes) - 1)
+        )
         if c.init == "paper":
             for p in self.parameters():
                 nn.init.normal_(p, 0.0, c.init_std)
             if c.likelihood == "gaussian" and c.gaussian_variance == "learned":
                 nn.init.zeros_(self.decoder_logvar)
+        # built last: the paper's initialisation covers the networks, not the prior
+        self.prior = build_prior(
+            c.prior,
+            sizes[-1],
+            components=c.prior_components,
+            input_dim=c.input_dim,
+            encode=self._encode_top,
+            unit_interval=c.likelihood == "bernoulli",
+        )
+
+    # -- inference -------------------------------------------------------------------
+
+    def split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Data rows ``(..., D + C)`` -> pixels ``(..., D)`` and condition ``(..., C)`` or None."""
+        d, c = self.config.input_dim, self.config.condition_dim
+        if x.shape[-1] != d + c:
+            extra = f" + {c} condition columns" if c else ""
+            raise ValueError(f"data rows have {x.shape[-1]} values: expected {d}{extra}")
+        return (x[..., :d], x[..., d:]) if c else (x, None)
 
     def encode(self, x: Tensor) -> DiagonalGaussian:
-        """q(z|x) for ``x`` of shape ``(B, D)``: a Gaussian with batch shape ``(B,)``."""
-        mean, logvar = self.encoder_head(self.encoder(x)).chunk(2, dim=-1)
+        """q(z_1|x) for rows ``x`` ``(B, D + C)``: a Gaussian with batch shape ``(B,)``."""
+        if self.config.body == "conv":
+            pixels, condition = self.split(x)
+            h = self.encoder(pixels)
+            if condition is not None:
+                h = torch.cat([h, condition], dim=-1)
+        else:
+            self.split(x)  # shape check
+            h = self.encoder(x)
+        mean, logvar = self.encoder_head(h).chunk(2, dim=-1)
         return DiagonalGaussian(mean, logvar)
 
-    def decode(self, z: Tensor) -> Bernoulli | DiagonalGaussian:
-        """p(x|z) for ``z`` of shape ``(..., Nz)``: batch shape ``(...)``, event size D."""
+    def infer_upper(
+        self,
+        z: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        shard: Shard | None = None,
+    ) -> tuple[list[Tensor], Tensor | float]:
+        """Draw z_2..z_L from q(z_{l+1}|z_l) above ``z`` = z_1 ``(L, B, Nz)``.
+
+        Returns the draws (each ``(L, B, N_l)``, reparameterised) and the sum of their
+        log q, ``(L, B)`` (0.0 for a one-layer model).
+        """
+        draws: list[Tensor] = []
+        log_q: Tensor | float = 0.0
+        below = z
+        for layer in self.upward:
+            q = layer(below)
+            eps = standard_normal(z.shape[0], q.mean[0], generator=generator, shard=shard)
+            below = q.mean + q.std * eps
+            draws.append(below)
+            log_q = log_q + q.log_prob(below)
+        return draws, log_q
+
+    def _encode_top(self, x: Tensor) -> DiagonalGaussian:
+        """q over the top layer given ``x`` ``(K, D)``, passing means up (VampPrior)."""
+        q = self.encode(x)
+        for layer in self.upward:
+            q = layer(q.mean)
+        return q
+
+    # -- generation --------------------------------------------------------------------
+
+    def decode(self, z: Tensor, condition: Tensor | None = None) -> Bernoulli | DiagonalGaussian:
+        """p(x|z_1) for ``z`` ``(..., Nz)``: batch shape ``(...)``, event size D.
+
+        ``condition`` ``(B, C)`` is required by a conditional model; it broadcasts
+        against a leading sample dimension of ``z``.
+        """
+        if self.config.condition_dim:
+            if condition is None:
+                raise ValueError(
+                    f"conditional model: decode needs a condition of "
+                    f"{self.config.condition_dim} values per row"
+                )
+            condition = condition.to(z.dtype).expand(*z.shape[:-1], condition.shape[-1])
+            z = torch.cat([z, condition], dim=-1)
         out = self.decoder_head(self.decoder(z))
         if self.config.likelihood == "bernoulli":
             return Bernoulli(out)
@@ -122,27 +275,67 @@ class VAE(nn.Module):
         mean = torch.sigmoid(out) if self.config.gaussian_mean == "sigmoid" else out
         return DiagonalGaussian(mean, logvar.clamp(min=self.config.min_logvar))
 
+    def log_prior(self, z: Tensor, upper: Sequence[Tensor] = ()) -> Tensor:
+        """log p(z_1, ..., z_L) = log p(z_L) + sum_l log p(z_l | z_{l+1}): ``(...)``."""
+        chain = [z, *upper]
+        total = self.prior.log_prob(chain[-1])
+        for i, layer in enumerate(self.downward):
+            total = total + layer(chain[i + 1]).log_prob(chain[i])
+        return total
+
     def kl_to_prior(self, q: DiagonalGaussian) -> Tensor | None:
-        """KL(q(z|x) || p(z)) in closed form, ``(B,)``; None when the prior has none."""
-        return q.kl_standard_normal()
+        """KL(q(z|x) || p(z)) in closed form, ``(B,)``; None when the model has none."""
+        return q.kl_standard_normal() if self.config.analytic_kl else None
 
     def kl_to_prior_per_dim(self, q: DiagonalGaussian) -> Tensor | None:
-        """KL(q(z_i|x) || p(z_i)) per dimension in closed form, ``(B, Nz)``."""
-        return q.kl_standard_normal_per_dim()
+        """KL(q(z_i|x) || p(z_i)) per dimension in closed form, ``(B, Nz)``, or None."""
+        return q.kl_standard_normal_per_dim() if self.config.analytic_kl else None
+
+    def as_condition(self, condition: Tensor | Sequence[int] | None, n: int) -> Tensor | None:
+        """A condition ``(n, C)`` from class labels ``(n,)`` (one-hot) or vectors ``(n, C)``."""
+        c = self.config.condition_dim
+        if not c:
+            if condition is not None:
+                raise ValueError("this model is not conditional: expected no condition")
+            return None
+        if condition is None:
+            raise ValueError(f"conditional model: expected labels or {c}-value conditions")
+        device = next(self.parameters()).device
+        y = torch.as_tensor(condition, device=device)
+        if y.dim() == 1 and not y.is_floating_point():
+            if y.numel() and (y.min() < 0 or y.max() >= c):
+                raise ValueError(f"labels {y.tolist()[:10]}: expected integers in [0, {c})")
+            y = F.one_hot(y, c).float()
+        if y.shape != (n, c):
+            raise ValueError(f"condition of shape {tuple(y.shape)}: expected ({n}, {c}) or ({n},)")
+        return y.float()
 
     @torch.no_grad()
     def sample(
-        self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        condition: Tensor | Sequence[int] | None = None,
     ) -> Tensor:
-        """Means of p(x|z) for ``n`` draws z from the prior: ``(n, D)``.
+        """Means of p(x|z) for ``n`` draws from the prior (top-down through the layers):
+        ``(n, D)``.
 
-        ``temperature`` scales the prior's standard deviation (1 = the model itself).
+        ``temperature`` scales the standard deviation of the prior and of every
+        p(z_l | z_{l+1}) (1 = the model itself). A conditional model needs ``condition``:
+        class labels ``(n,)`` or condition vectors ``(n, C)``.
         """
+        y = self.as_condition(condition, n)
         device = next(self.parameters()).device
         z = self.prior.sample(n, generator=generator, device=device, temperature=temperature)
-        return self.decode(z).mean
+        for layer in reversed(self.downward):
+            p = layer(z)
+            eps = torch.randn(p.mean.shape, generator=generator, device=device)
+            z = p.mean + temperature * p.std * eps
+        return self.decode(z, y).mean
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
-        """Mean of p(x|z) at z = E[q(z|x)]: ``(B, D)``."""
-        return self.decode(self.encode(x).mean).mean
+        """Mean of p(x|z_1) at z_1 = E[q(z_1|x)]: ``(B, D)`` for rows ``(B, D + C)``."""
+        return self.decode(self.encode(x).mean, self.split(x)[1]).mean

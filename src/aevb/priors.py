@@ -1,0 +1,158 @@
+"""Priors p(z) over the top latent layer: standard normal, a learned Gaussian mixture, and
+the VampPrior (Tomczak & Welling 2017).
+
+Every prior has ``log_prob(z)`` (``(..., Nz) -> (...)``, nats) and ``sample(n, generator,
+device, temperature) -> (n, Nz)``; ``temperature`` scales the standard deviation of each
+component. Only the standard normal gives a closed-form KL(q(z|x) || p(z)); with the
+others the trainer uses the Monte Carlo KL (estimator A), and records that choice in the
+run's ``trainer.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from aevb.distributions import LOG_2PI, DiagonalGaussian, StandardNormal
+
+PRIORS = ("standard", "mog", "vamp")
+
+
+def mixture_log_prob(z: Tensor, mean: Tensor, logvar: Tensor, log_weights: Tensor) -> Tensor:
+    """log sum_k w_k N(z; mean_k, diag(exp(logvar_k))): ``(..., Nz) -> (...)``.
+
+    ``mean`` and ``logvar`` are ``(K, Nz)``, ``log_weights`` ``(K,)`` (normalised). The
+    squared distance is expanded into two matrix products, so memory is ``(..., K)``
+    rather than ``(..., K, Nz)``: this is what keeps importance sampling with k = 5000
+    and K = 500 pseudo-inputs affordable.
+    """
+    precision = torch.exp(-logvar)  # (K, Nz)
+    const = -0.5 * (LOG_2PI * mean.shape[-1] + logvar.sum(-1) + (mean**2 * precision).sum(-1))
+    quad = -0.5 * (z**2) @ precision.T + z @ (mean * precision).T  # (..., K)
+    return torch.logsumexp(quad + const + log_weights, dim=-1)
+
+
+def _sample_mixture(
+    n: int,
+    mean: Tensor,
+    logvar: Tensor,
+    log_weights: Tensor,
+    generator: torch.Generator | None,
+    temperature: float,
+) -> Tensor:
+    """``n`` draws ``(n, Nz)``: a component by its weight, then a Gaussian draw."""
+    k = torch.multinomial(log_weights.exp(), n, replacement=True, generator=generator)
+    eps = torch.randn((n, mean.shape[-1]), generator=generator, device=mean.device)
+    return mean[k] + temperature * torch.exp(0.5 * logvar[k]) * eps
+
+
+class GaussianMixturePrior(nn.Module):
+    """p(z) = sum_k w_k N(z; mu_k, diag(sigma_k^2)) with every parameter learned.
+
+    Means start spread as draws from N(0, I), variances at 1, weights equal: at
+    initialisation the prior is a blurred standard normal.
+    """
+
+    def __init__(self, dim: int, components: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.means = nn.Parameter(torch.randn(components, dim))
+        self.logvars = nn.Parameter(torch.zeros(components, dim))
+        self.logits = nn.Parameter(torch.zeros(components))
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log p(z): ``(..., Nz) -> (...)``."""
+        return mixture_log_prob(z, self.means, self.logvars, self.logits.log_softmax(-1))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
+        """``n`` draws ``(n, Nz)`` (on the parameters' device)."""
+        log_w = self.logits.log_softmax(-1)
+        return _sample_mixture(n, self.means, self.logvars, log_w, generator, temperature)
+
+
+class VampPrior(nn.Module):
+    """p(z) = (1/K) sum_k q(z | u_k): the encoder's posteriors at K learned pseudo-inputs.
+
+    ``encode`` maps pseudo-inputs ``(K, D)`` to the posterior over this prior's latent
+    layer; it is the owning model's encoder, so the prior moves with it. Pseudo-inputs are
+    stored unconstrained and clamped to [0, 1] for Bernoulli data (Tomczak & Welling's
+    hard-tanh), initialised around 0.05 with standard deviation 0.01 as in their code.
+
+    Args:
+        dim: latent size Nz of the layer the prior is over.
+        components: K.
+        input_dim: D, the size of one pseudo-input (condition columns excluded).
+        encode: ``(K, D) -> DiagonalGaussian`` with batch shape ``(K,)``.
+        unit_interval: clamp pseudo-inputs to [0, 1].
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        components: int,
+        input_dim: int,
+        encode: Callable[[Tensor], DiagonalGaussian],
+        *,
+        unit_interval: bool = True,
+    ) -> None:
+        super().__init__()
+        self.dim = dim
+        self.pseudo_inputs = nn.Parameter(0.05 + 0.01 * torch.randn(components, input_dim))
+        self.unit_interval = unit_interval
+        self._encode = encode
+
+    def components(self) -> DiagonalGaussian:
+        """q(z | u_k) for every pseudo-input: batch shape ``(K,)``."""
+        u = self.pseudo_inputs
+        return self._encode(u.clamp(0.0, 1.0) if self.unit_interval else u)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log p(z): ``(..., Nz) -> (...)``."""
+        q = self.components()
+        k = q.mean.shape[0]
+        log_w = torch.full((k,), -math.log(k), device=z.device, dtype=z.dtype)
+        return mixture_log_prob(z, q.mean, q.logvar, log_w)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        temperature: float = 1.0,
+    ) -> Tensor:
+        """``n`` draws ``(n, Nz)``: a pseudo-input uniformly, then z ~ q(z|u)."""
+        q = self.components()
+        log_w = torch.full((q.mean.shape[0],), -math.log(q.mean.shape[0]), device=q.mean.device)
+        return _sample_mixture(n, q.mean, q.logvar, log_w, generator, temperature)
+
+
+def build_prior(
+    kind: str,
+    dim: int,
+    *,
+    components: int,
+    input_dim: int,
+    encode: Callable[[Tensor], DiagonalGaussian],
+    unit_interval: bool,
+) -> StandardNormal | GaussianMixturePrior | VampPrior:
+    """The prior named ``kind`` (one of :data:`PRIORS`) over ``dim`` latents."""
+    if kind == "standard":
+        return StandardNormal(dim)
+    if kind == "mog":
+        return GaussianMixturePrior(dim, components)
+    if kind == "vamp":
+        return VampPrior(dim, components, input_dim, encode, unit_interval=unit_interval)
+    raise ValueError(f"prior={kind!r}: expected one of {list(PRIORS)}")
