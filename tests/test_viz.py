@@ -37,7 +37,9 @@ class StandIn(nn.Module):
     ) -> None:
         super().__init__()
         d = latent_dim if identity else input_dim or math.prod(image_shape)
-        self.config = SimpleNamespace(latent_dim=latent_dim, image_shape=image_shape)
+        self.config = SimpleNamespace(
+            latent_dim=latent_dim, image_shape=image_shape, condition_dim=0
+        )
         self.encoder = nn.Linear(d, 2 * latent_dim)
         self.decoder = nn.Linear(latent_dim, d)
         g = torch.Generator().manual_seed(0)
@@ -50,13 +52,26 @@ class StandIn(nn.Module):
         mean, logvar = self.encoder(x).chunk(2, dim=-1)
         return SimpleNamespace(mean=mean, logvar=logvar)
 
-    def decode(self, z: torch.Tensor) -> SimpleNamespace:
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return x, None
+
+    def decode(self, z: torch.Tensor, condition: None = None) -> SimpleNamespace:
+        assert condition is None
         self.calls.append((self.training, torch.is_grad_enabled(), z.detach().clone()))
         return SimpleNamespace(mean=z if self.identity else torch.sigmoid(self.decoder(z)))
 
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x).mean).mean
+
     def sample(
-        self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        condition: None = None,
     ) -> torch.Tensor:
+        assert condition is None
         z = temperature * torch.randn(n, self.config.latent_dim, generator=generator)
         return self.decode(z).mean
 

@@ -129,6 +129,54 @@ def build_parser() -> argparse.ArgumentParser:
         help="paper: all parameters ~ N(0, init_std^2); default: PyTorch's",
     )
     g.add_argument("--init-std", type=float, default=md["init_std"], help="std for --init paper")
+    g.add_argument(
+        "--prior",
+        default=md["prior"],
+        choices=["standard", "mog", "vamp"],
+        help="p(z): standard normal, learned mixture of Gaussians, or VampPrior (the "
+        "last two have no closed-form KL: the Monte Carlo KL is used)",
+    )
+    g.add_argument(
+        "--prior-components",
+        type=int,
+        default=md["prior_components"],
+        help="--prior mog/vamp: mixture components (VampPrior pseudo-inputs)",
+    )
+    g.add_argument(
+        "--upper-latents",
+        type=int,
+        nargs="*",
+        default=list(md["upper_latents"]),
+        help="sizes of stochastic layers above z_1, e.g. 50 (with --latent-dim 100: "
+        "IWAE's 2-layer model); none = one layer",
+    )
+    g.add_argument(
+        "--upper-hidden",
+        type=int,
+        nargs="*",
+        default=list(md["upper_hidden"]),
+        help="hidden widths between stochastic layers",
+    )
+    g.add_argument(
+        "--body",
+        default=md["body"],
+        choices=["mlp", "conv"],
+        help="encoder/decoder bodies: MLP, or convolutions for images (then --hidden "
+        "adds dense layers after the convolutions; --init default suits it)",
+    )
+    g.add_argument(
+        "--channels",
+        type=int,
+        nargs="*",
+        default=list(md["channels"]),
+        help="--body conv: channels of each stride-2 convolution",
+    )
+    g.add_argument(
+        "--conditional",
+        action="store_true",
+        help="conditional VAE on the dataset's class labels (one-hot); sample by class "
+        "with aevb sample --label",
+    )
     g = t.add_argument_group("training")
     g.add_argument(
         "--algorithm",
@@ -153,8 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--estimator",
         default=td["estimator"],
-        choices=["A", "B"],
-        help="SGVB estimator: A (generic) or B (analytic KL)",
+        choices=["auto", "A", "B"],
+        help="SGVB estimator: A (generic, Monte Carlo KL), B (analytic KL) or auto (B "
+        "where the model has a closed-form KL)",
     )
     g.add_argument(
         "--samples", type=int, default=td["n_samples"], help="samples L of z per datapoint"
@@ -178,7 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="KL warm-up from 0 to 1: N training samples, or E epochs written as 'Eep' "
         "(e.g. 10ep); 0 = off",
     )
-    g.add_argument("--epochs", type=float, default=td["epochs"], help="budget in epochs")
+    g.add_argument(
+        "--epochs",
+        type=float,
+        default=None,
+        help=f"budget in epochs (default {td['epochs']:g}; with --resume: the run's)",
+    )
     g.add_argument(
         "--max-samples",
         type=int,
@@ -271,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--temperature", type=float, default=1.0, help="scale of the prior's standard deviation"
     )
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--label",
+        type=int,
+        nargs="*",
+        default=None,
+        help="conditional model: class labels to draw, one per column (default: all)",
+    )
     s.add_argument("--out", default="samples.png", help="PNG path")
     s.add_argument("--npy", default=None, help="also save the samples (n, D) to this .npy")
 
@@ -299,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[0, 1],
         help="the two latent dimensions to vary (others stay at 0)",
     )
+    m.add_argument("--label", type=int, default=0, help="conditional model: the class drawn")
     m.add_argument("--out", default="manifold.png", help="PNG path")
 
     i = sub.add_parser(

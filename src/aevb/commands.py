@@ -75,13 +75,19 @@ def train(args: argparse.Namespace) -> str:
             raise ValueError("--resume: expected --out naming the run folder to continue")
         out = Path(args.out)
         data = _load_data(args, _trained_on(str(out)))
-        result = resume(out, data, epochs=None, max_samples=args.max_samples, quiet=args.quiet)
+        data = _conditioned(data, _stored_config(out).get("condition_dim", 0))
+        result = resume(
+            out, data, epochs=args.epochs, max_samples=args.max_samples, quiet=args.quiet
+        )
     else:
         data = _load_data(args, DEFAULT_DATA)
+        if args.conditional:
+            data = aevb_data.append_labels(data)
         out = Path(args.out or f"runs/{Path(data.name).stem}")
         seed_everything(args.seed)
         model_config = VAEConfig(
-            input_dim=data.dim,
+            input_dim=data.dim - data.condition_dim,
+            condition_dim=data.condition_dim,
             latent_dim=args.latent_dim,
             hidden=tuple(args.hidden),
             activation=args.activation,
@@ -92,6 +98,12 @@ def train(args: argparse.Namespace) -> str:
             init=args.init,
             init_std=args.init_std,
             image_shape=data.image_shape,
+            body=args.body,
+            channels=tuple(args.channels),
+            prior=args.prior,
+            prior_components=args.prior_components,
+            upper_latents=tuple(args.upper_latents),
+            upper_hidden=tuple(args.upper_hidden),
         )
         aevb_data.validate_for_likelihood(data.train, model_config.likelihood, data.name)
         config = TrainConfig(
@@ -106,7 +118,7 @@ def train(args: argparse.Namespace) -> str:
             beta=args.beta,
             free_bits=args.free_bits,
             kl_warmup_samples=_warmup(args.kl_warmup, len(data.train)),
-            epochs=args.epochs,
+            epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
             max_samples=args.max_samples,
             eval_every=args.eval_every,
             eval_max_examples=args.eval_max_examples,
@@ -151,13 +163,23 @@ def write_pictures(model, data: aevb_data.Dataset, history, out: Path) -> dict[s
     }
 
 
+def _stored_config(run: Path) -> dict[str, Any]:
+    """The model config stored with a run or model folder (a dict, as in config.json)."""
+    return aevb_io.read_json(aevb_io.find_model_folder(run) / aevb_io.CONFIG_FILE)["config"]
+
+
+def _conditioned(data: aevb_data.Dataset, condition_dim: int) -> aevb_data.Dataset:
+    """``data`` with one-hot labels appended when the model is conditional."""
+    return aevb_data.append_labels(data, condition_dim) if condition_dim else data
+
+
 def _model_and_split(args: argparse.Namespace):
     model = aevb_io.load_model(args.model, device=_device(args.device))
-    data = _load_data(args, _trained_on(args.model))
-    if data.dim != model.config.input_dim:
+    data = _conditioned(_load_data(args, _trained_on(args.model)), model.config.condition_dim)
+    if data.dim != model.config.input_dim + model.config.condition_dim:
         raise ValueError(
-            f"--data {data.name}: has dimension {data.dim}, the model expects "
-            f"{model.config.input_dim}"
+            f"--data {data.name}: has dimension {data.dim - data.condition_dim}, the model "
+            f"expects {model.config.input_dim}"
         )
     return model, data
 
@@ -197,7 +219,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     active, variances = ev.active_units(model, x)
     result["active_units"] = active
     result["latent_dim"] = model.config.latent_dim
-    result["kl_per_dim"] = [round(v, 4) for v in ev.kl_per_dim(model, x).tolist()]
+    if model.config.analytic_kl:  # a mixture prior or a hierarchy has no KL per dimension
+        result["kl_per_dim"] = [round(v, 4) for v in ev.kl_per_dim(model, x).tolist()]
     result["mutual_information"] = ev.mutual_information(model, x, generator=gen)
     result["mutual_information_max"] = math.log(x.shape[0])
     if active < model.config.latent_dim / 2:
@@ -220,14 +243,21 @@ def sample(args: argparse.Namespace) -> str:
     """``aevb sample``: a PNG grid (and optionally .npy) of prior samples."""
     model = aevb_io.load_model(args.model, device=_device(args.device))
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
-    x = model.sample(args.n, generator=gen, temperature=args.temperature).cpu()
+    labels = None
+    if model.config.condition_dim:
+        classes = args.label or list(range(model.config.condition_dim))
+        labels = torch.tensor([classes[i % len(classes)] for i in range(args.n)])
+    elif args.label:
+        raise ValueError("--label: this model is not conditional")
+    x = model.sample(args.n, generator=gen, temperature=args.temperature, condition=labels).cpu()
     lines = []
     if args.npy:
         with atomic_path(args.npy) as tmp, open(tmp, "wb") as fh:
             np.save(fh, x.numpy())
         lines.append(f"samples: {args.npy}")
     if model.config.image_shape is not None:
-        nrow = max(1, int(math.sqrt(args.n)))
+        nrow = len(args.label or range(model.config.condition_dim)) or int(math.sqrt(args.n))
+        nrow = max(1, nrow)
         viz.save_image_grid(x, model.config.image_shape, args.out, nrow=nrow)
         lines.append(f"grid: {args.out}")
     elif not args.npy:
@@ -257,7 +287,9 @@ def traverse(args: argparse.Namespace) -> str:
 def manifold(args: argparse.Namespace) -> str:
     """``aevb manifold``: the 2-D latent manifold."""
     model = aevb_io.load_model(args.model, device=_device(args.device))
-    return str(viz.plot_manifold(model, args.out, n=args.n, dims=tuple(args.dims)))
+    return str(
+        viz.plot_manifold(model, args.out, n=args.n, dims=tuple(args.dims), label=args.label)
+    )
 
 
 def interpolate(args: argparse.Namespace) -> str:

@@ -8,8 +8,12 @@ leaves nothing behind. Figures are drawn with matplotlib's Agg canvas directly (
 so drawing touches no global state and works without a display.
 
 Functions that take a model use only ``config.latent_dim``, ``config.image_shape``,
-``encode(x).mean``, ``decode(z).mean`` and ``sample(n, generator=, temperature=)``. They
-run under ``torch.no_grad()`` with the model in eval mode and restore its modes after.
+``config.condition_dim``, ``split(x)``, ``as_condition(labels, n)``, ``encode(x).mean``,
+``decode(z, condition).mean``, ``reconstruct(x)`` and ``sample(n, generator=,
+temperature=, condition=)``. They run under ``torch.no_grad()`` with the model in eval
+mode and restore its modes after. For a conditional model, data rows end with their
+condition columns; samples are drawn one class per column and a manifold is drawn for
+one class (``label``).
 """
 
 from __future__ import annotations
@@ -138,10 +142,13 @@ def plot_samples(
     """
     shape = _image_shape(model)
     _check_positive("n", n)
+    classes = int(getattr(model.config, "condition_dim", 0))
+    nrow = classes or math.ceil(math.sqrt(n))
     with _drawing(model) as (device, _):
         generator = torch.Generator(device=device).manual_seed(seed)
-        images = model.sample(n, generator=generator, temperature=temperature)
-    return save_image_grid(images, shape, path, nrow=math.ceil(math.sqrt(n)), scale=scale)
+        labels = torch.arange(n) % classes if classes else None  # one class per column
+        images = model.sample(n, generator=generator, temperature=temperature, condition=labels)
+    return save_image_grid(images, shape, path, nrow=nrow, scale=scale)
 
 
 def plot_reconstructions(
@@ -164,9 +171,9 @@ def plot_reconstructions(
     x = x[:n]
     with _drawing(model) as (device, dtype):
         inputs = x.to(device=device, dtype=dtype)
-        recons = model.decode(model.encode(inputs).mean).mean
+        recons = model.reconstruct(inputs)
     k = x.shape[0]
-    grid = image_grid(torch.cat([inputs, recons]), shape, nrow=k)
+    grid = image_grid(torch.cat([model.split(inputs)[0], recons]), shape, nrow=k)
     h = shape[0]
     fig = _picture(
         grid, scale, yticks=[(_centre(0, h), "input"), (_centre(1, h), "reconstruction")]
@@ -180,6 +187,7 @@ def manifold_grid(
     *,
     dims: Sequence[int] = (0, 1),
     base: Tensor | None = None,
+    label: int = 0,
 ) -> Tensor:
     """Means of p(x|z) over an ``n x n`` grid of latent points (Figure 4): ``(n*n, D)``.
 
@@ -189,6 +197,7 @@ def manifold_grid(
     right) and ``dims[1]`` along the rows (high to low, top to bottom); the other latents
     are fixed at ``base`` ``(Nz,)`` (default zeros, the prior mean), giving a 2-D slice when
     Nz > 2. Row-major: entry ``r*n + c`` is row r, column c. Returned on the CPU.
+    A conditional model is drawn for class ``label``.
     """
     nz = int(model.config.latent_dim)
     d0, d1 = _check_dims(dims, nz)
@@ -201,7 +210,21 @@ def manifold_grid(
         z = start.to(device=device, dtype=dtype).expand(n, n, nz).clone()  # (row, col, Nz)
         z[:, :, d0] = values[None, :]
         z[:, :, d1] = values.flip(0)[:, None]
-        return model.decode(z.reshape(n * n, nz)).mean.cpu()
+        condition = _class_condition(model, label, n * n)
+        return model.decode(z.reshape(n * n, nz), condition).mean.cpu()
+
+
+def _class_condition(model: nn.Module, label: int, n: int) -> Tensor | None:
+    """``n`` copies of one-hot ``label`` for a conditional model, else None."""
+    if not getattr(model.config, "condition_dim", 0):
+        return None
+    return model.as_condition(torch.full((n,), int(label), dtype=torch.long), n)
+
+
+def _row_condition(model: nn.Module, row: Tensor, n: int) -> Tensor | None:
+    """``n`` copies of the condition columns of data ``row`` ``(D + C,)``, or None."""
+    condition = model.split(row[None])[1]
+    return None if condition is None else condition.expand(n, -1)
 
 
 def manifold_values(n: int) -> Tensor:
@@ -218,6 +241,7 @@ def plot_manifold(
     *,
     dims: Sequence[int] = (0, 1),
     base: Tensor | None = None,
+    label: int = 0,
     scale: int | None = None,
 ) -> Path:
     """Save the ``n x n`` latent manifold of :func:`manifold_grid` as a picture.
@@ -226,7 +250,7 @@ def plot_manifold(
     with the latent values of the outermost tiles as ticks.
     """
     shape = _image_shape(model)
-    images = manifold_grid(model, n, dims=dims, base=base)
+    images = manifold_grid(model, n, dims=dims, base=base, label=label)
     d0, d1 = (int(d) for d in dims)
     grid = image_grid(images, shape, nrow=n)
     v = manifold_values(n).tolist()
@@ -247,7 +271,7 @@ def interpolate(model: nn.Module, x0: Tensor, x1: Tensor, steps: int = 10) -> Te
 
     ``x0`` and ``x1`` are ``(D,)``. The points are z_t = (1 - t) mu0 + t mu1 for t evenly
     spaced in [0, 1], ends included; returns the means of p(x|z_t), ``(steps, D)``, on the
-    CPU.
+    CPU. A conditional model decodes every point with ``x0``'s condition.
     """
     if steps < 2:
         raise ValueError(f"steps={steps}: expected at least 2 (the two end points)")
@@ -258,7 +282,8 @@ def interpolate(model: nn.Module, x0: Tensor, x1: Tensor, steps: int = 10) -> Te
     with _drawing(model) as (device, dtype):
         mu = model.encode(torch.stack([x0, x1]).to(device=device, dtype=dtype)).mean  # (2, Nz)
         t = torch.linspace(0.0, 1.0, steps, device=device, dtype=mu.dtype)[:, None]
-        return model.decode((1 - t) * mu[0] + t * mu[1]).mean.cpu()
+        condition = _row_condition(model, x0.to(device=device, dtype=dtype), steps)
+        return model.decode((1 - t) * mu[0] + t * mu[1], condition).mean.cpu()
 
 
 def plot_interpolation(
@@ -273,9 +298,8 @@ def plot_interpolation(
     """Save one row: input ``x0``, the ``steps`` images of :func:`interpolate`, input ``x1``."""
     shape = _image_shape(model)
     between = interpolate(model, x0, x1, steps)
-    row = torch.cat(
-        [x0.detach().cpu().float()[None], between.float(), x1.detach().cpu().float()[None]]
-    )
+    ends = [model.split(v.detach().cpu().float()[None])[0] for v in (x0, x1)]
+    row = torch.cat([ends[0], between.float(), ends[1]])
     grid = image_grid(row, shape, nrow=steps + 2)
     w = shape[1]
     fig = _picture(
@@ -306,12 +330,13 @@ def traversal(
             raise ValueError(f"dims: {d} is not a latent dimension; expected 0..{latent - 1}")
     _check_positive("n", n)
     with _drawing(model) as (device, dtype):
-        mu = model.encode(x.reshape(1, -1).to(device=device, dtype=dtype)).mean[0]
+        row = x.reshape(-1).to(device=device, dtype=dtype)
+        mu = model.encode(row[None]).mean[0]
         values = torch.linspace(-span, span, n, device=device, dtype=mu.dtype)
         z = mu.repeat(len(dims) * n, 1)
         for r, d in enumerate(dims):
             z[r * n : (r + 1) * n, d] = values
-        return model.decode(z).mean.cpu()
+        return model.decode(z, _row_condition(model, row, z.shape[0])).mean.cpu()
 
 
 def plot_traversal(
