@@ -333,6 +333,8 @@ def reproduce(args: argparse.Namespace) -> str:
     from aevb.reproduce.runs import budget_for
 
     out = Path(args.out)
+    if args.figure == "likelihood-table":
+        return _likelihood_table(args, out)
     budget = figure2.FULL_BUDGET if args.full else _budget(args.budget)
     kw = {"budget": budget, "jobs": args.jobs, "data_dir": args.data_dir}
     wanted = (
@@ -356,6 +358,43 @@ def reproduce(args: argparse.Namespace) -> str:
         paths = figures45.run(out, **kw)
         lines += [f"figure 4: {paths['figure4']}", f"figure 5: {paths['figure5']}"]
     return "\n".join(lines)
+
+
+def _likelihood_table(args: argparse.Namespace, out: Path) -> str:
+    from aevb.reproduce import likelihood
+
+    epochs: dict[str, float] | float | None = None
+    if args.full:
+        epochs = {r.key: r.published_epochs for r in likelihood.ROWS}
+    elif args.epochs:
+        epochs = {}
+        for item in args.epochs:
+            key, _, value = item.rpartition("=")
+            try:
+                n = float(value)
+            except ValueError:
+                raise ValueError(f"--epochs {item!r}: expected N or ROW=N") from None
+            if key:
+                epochs[key] = n
+            else:
+                epochs = n
+                break
+    command = (
+        "aevb " + " ".join(sys.argv[1:]) if sys.argv[1:] else "aevb reproduce likelihood-table"
+    )
+    result = likelihood.run(
+        out,
+        rows=args.rows or likelihood.ROW_KEYS,
+        epochs=epochs,
+        k=args.k,
+        examples=args.eval_examples,
+        jobs=args.jobs,
+        data_dir=args.data_dir,
+        doc=Path(args.doc) if args.doc else None,
+        command=command,
+    )
+    lines = [f"{r['row']}: test NLL {r['nll']:.2f} ± {r['stderr']:.2f}" for r in result["results"]]
+    return "\n".join([*lines, f"table: {result['md']}"])
 
 
 def info(args: argparse.Namespace) -> dict[str, Any]:

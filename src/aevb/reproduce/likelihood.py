@@ -1,0 +1,316 @@
+"""The likelihood table: test log-likelihood on statically binarized MNIST next to the
+published figures (IWAE, Burda et al. 2015; VampPrior, Tomczak & Welling 2017; Pythae).
+
+Each row is a model config and a training recipe. :func:`run` trains every row in its own
+run folder (resuming one that exists: a killed reproduction continues, a larger budget
+extends it), picks the checkpoint with the best validation bound (the trainer's
+``best/``), estimates the test negative log-likelihood by importance sampling with k =
+5000, and writes the table as Markdown with the budget, wall times and machine of every
+row and the command that reproduces it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+DATASET = "binarized_mnist"
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: what is published, and how we train the same model.
+
+    ``model`` and ``train`` hold :class:`~aevb.models.VAEConfig` and
+    :class:`~aevb.training.TrainConfig` fields (the data's own fields and the budget are
+    added by :func:`train_row`). ``warmup`` is the KL warm-up as a fraction of the budget.
+    """
+
+    key: str
+    label: str
+    published: float
+    source: str
+    published_epochs: int
+    pythae: str = "—"
+    model: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    warmup: float = 0.0
+
+
+_IWAE_NET = {"latent_dim": 50, "hidden": (200, 200), "activation": "tanh", "init": "default"}
+_IWAE_2L = {**_IWAE_NET, "latent_dim": 100, "upper_latents": (50,), "upper_hidden": (100, 100)}
+_VAMP_NET = {
+    "latent_dim": 40,
+    "hidden": (300, 300),
+    "activation": "tanh",
+    "init": "default",
+    "prior": "vamp",
+    "prior_components": 500,
+}
+_ADAM = {"optimizer": "adam", "lr": 1e-3, "batch_size": 100}
+
+ROWS: tuple[Row, ...] = (
+    Row(
+        "vae",
+        "VAE, 1 stochastic layer, k = 1",
+        88.71,
+        "Burda et al. 2015, Appendix C (fixed binarization)",
+        3280,
+        "89.78 (IS k=200)",
+        _IWAE_NET,
+        {**_ADAM, "objective": "elbo", "n_samples": 1},
+    ),
+    Row(
+        "iwae",
+        "IWAE, 1 stochastic layer, k = 50",
+        87.10,
+        "Burda et al. 2015, Appendix C (fixed binarization)",
+        3280,
+        "86.82 (IS k=5000)",
+        _IWAE_NET,
+        {**_ADAM, "objective": "iwae", "n_samples": 50},
+    ),
+    Row(
+        "iwae-2layer",
+        "IWAE, 2 stochastic layers (100, 50), k = 50",
+        85.32,
+        "Burda et al. 2015, Appendix C (fixed binarization)",
+        3280,
+        "—",
+        _IWAE_2L,
+        {**_ADAM, "objective": "iwae", "n_samples": 50},
+    ),
+    Row(
+        "vamp",
+        "VAE + VampPrior, 1 stochastic layer",
+        85.57,
+        "Tomczak & Welling 2017, Table 2",
+        2000,
+        "85.79 (IS k=5000)",
+        _VAMP_NET,
+        {**_ADAM, "lr": 5e-4, "objective": "elbo", "n_samples": 1},
+        warmup=0.05,
+    ),
+    Row(
+        "hvae-vamp",
+        "HVAE (2 stochastic layers) + VampPrior",
+        83.19,
+        "Tomczak & Welling 2017, Table 2",
+        2000,
+        "—",
+        {**_VAMP_NET, "upper_latents": (40,), "upper_hidden": (300, 300)},
+        {**_ADAM, "lr": 5e-4, "objective": "elbo", "n_samples": 1},
+        warmup=0.05,
+    ),
+)
+ROW_KEYS = tuple(r.key for r in ROWS)
+
+DEFAULT_EPOCHS = {"vae": 400, "iwae": 20, "iwae-2layer": 12, "vamp": 120, "hvae-vamp": 100}
+"""Budgets of 15 to 25 minutes of one CPU core per row (docs/likelihood.md); the
+published runs are 10 to 270 times longer. ``--full`` uses theirs."""
+
+
+def _row(key: str) -> Row:
+    for r in ROWS:
+        if r.key == key:
+            return r
+    raise ValueError(f"likelihood-table row {key!r}: expected one of {list(ROW_KEYS)}")
+
+
+def train_row(row: Row, out: Path, epochs: float, data_dir: str | None) -> dict[str, Any]:
+    """Train (or resume and extend) ``row`` for ``epochs`` in run folder ``out``."""
+    from aevb.data import load_dataset
+    from aevb.models import VAE, VAEConfig
+    from aevb.training import TrainConfig, resume, seed_everything, train
+
+    data = load_dataset(DATASET, data_dir=data_dir)
+    n = len(data.train)
+    budget = int(round(epochs * n))
+    eval_every = max(n // 2, budget // 20)  # about 20 validation checks per run
+    start = time.perf_counter()
+    if (out / "checkpoint").is_dir():
+        result = resume(out, data, max_samples=budget, quiet=True)
+    else:
+        seed_everything(0)
+        model = VAE(
+            VAEConfig(
+                input_dim=data.dim,
+                likelihood="bernoulli",
+                image_shape=data.image_shape,
+                **row.model,
+            )
+        )
+        config = TrainConfig(
+            **row.train,
+            max_samples=budget,
+            eval_every=eval_every,
+            eval_max_examples=5000,
+            kl_warmup_samples=int(row.warmup * budget),
+            seed=0,
+        )
+        result = train(model, data, config, out, quiet=True, overwrite=True)
+    return {"train_wall_seconds": time.perf_counter() - start, "samples": result.samples}
+
+
+def evaluate_row(
+    out: Path, *, k: int, examples: int | None, data_dir: str | None
+) -> dict[str, Any]:
+    """Test NLL (nats) of the validation-selected model of run ``out``, IS with ``k``."""
+    import torch
+
+    from aevb.data import load_dataset
+    from aevb.evaluate import Estimate, log_likelihood
+    from aevb.io import load_model, read_json
+
+    data = load_dataset(DATASET, data_dir=data_dir)
+    model = load_model(out)  # best/ (validation-selected) when present
+    model.eval()
+    x = torch.as_tensor(data.test[:examples] if examples else data.test)
+    start = time.perf_counter()
+    ll = Estimate.of(log_likelihood(model, x, k=k, generator=torch.Generator().manual_seed(0)))
+    state = read_json(out / "checkpoint" / "trainer.json")["state"]
+    best = out / "best" / "trainer.json"
+    selected = read_json(best)["state"]["samples"] if best.is_file() else state["samples"]
+    return {
+        "nll": -ll.mean,
+        "stderr": ll.stderr,
+        "k": k,
+        "test_examples": int(x.shape[0]),
+        "eval_wall_seconds": time.perf_counter() - start,
+        "selected_at_samples": selected,
+        "best_valid_bound": state.get("best_valid"),
+        "train_seconds": state.get("train_seconds"),
+    }
+
+
+def _run_row(key: str, out: str, epochs: float, k: int, examples, data_dir) -> dict[str, Any]:
+    """Worker (one thread): train, then evaluate unless an up-to-date result exists."""
+    import torch
+
+    from aevb.atomic import write_text
+    from aevb.io import read_json
+
+    torch.set_num_threads(1)
+    row, folder = _row(key), Path(out)
+    wanted = {"epochs": epochs, "k": k, "examples": examples}
+    done = folder / RESULT_FILE
+    if done.is_file():
+        old = read_json(done)
+        if {name: old.get(name) for name in wanted} == wanted:
+            return old
+    trained = train_row(row, folder, epochs, data_dir)
+    result = {
+        "row": key,
+        **wanted,
+        **trained,
+        **evaluate_row(folder, k=k, examples=examples, data_dir=data_dir),
+        "machine": machine(),
+    }
+    write_text(done, json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def machine() -> str:
+    """A one-line description of this machine (CPU model, cores, torch version)."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, 1 thread per row"
+
+
+def run(
+    out: Path,
+    *,
+    rows: Sequence[str] = ROW_KEYS,
+    epochs: dict[str, float] | float | None = None,
+    k: int = 5000,
+    examples: int | None = None,
+    jobs: int = 2,
+    data_dir: str | None = None,
+    doc: Path | None = None,
+    command: str = "aevb reproduce likelihood-table",
+) -> dict[str, Any]:
+    """Train and evaluate ``rows`` under ``out/runs``; write ``out/likelihood.md`` (and
+    ``doc`` when given). ``epochs``: one budget for all rows, per-row, or the defaults."""
+    for key in rows:
+        _row(key)
+    budgets = {
+        key: (epochs.get(key, DEFAULT_EPOCHS[key]) if isinstance(epochs, dict) else epochs)
+        or DEFAULT_EPOCHS[key]
+        for key in rows
+    }
+    args = [(key, str(out / "runs" / key), budgets[key], k, examples, data_dir) for key in rows]
+    if jobs <= 1:
+        results = [_run_row(*a) for a in args]
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(_run_row, *zip(*args, strict=True)))
+    text = markdown({r["row"]: r for r in results}, command)
+    from aevb.atomic import write_text
+
+    paths = {"md": out / "likelihood.md"}
+    write_text(paths["md"], text)
+    if doc is not None:
+        write_text(doc, text)
+        paths["doc"] = doc
+    return {"results": results, **{name: str(p) for name, p in paths.items()}}
+
+
+def markdown(results: dict[str, dict[str, Any]], command: str) -> str:
+    """The table as Markdown: ours (± standard error) next to the published figures."""
+    lines = [
+        "| model | published test NLL | source | Pythae's reproduction | ours (test NLL) |"
+        " ours − published | our budget (epochs; published) | train / IS wall time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in ROWS:
+        r = results.get(row.key)
+        if r is None:
+            ours, gap, budget, wall = "not run", "", "", ""
+        else:
+            ours = f"{r['nll']:.2f} ± {r['stderr']:.2f}"
+            gap = f"{r['nll'] - row.published:+.2f}"
+            budget = f"{r['epochs']:g}; {row.published_epochs}"
+            wall = f"{_minutes(r.get('train_seconds'))} / {_minutes(r['eval_wall_seconds'])}"
+        lines.append(
+            f"| {row.label} | {row.published:.2f} | {row.source} | {row.pythae} | {ours} |"
+            f" {gap} | {budget} | {wall} |"
+        )
+    some = next(iter(results.values()), {})
+    lines += [
+        "",
+        f"Test NLL in nats on the first {some.get('test_examples', 10_000):,} test images of "
+        f"`{DATASET}` (lower is better), "
+        f"importance sampling with k = {some.get('k', 5000)} (± one standard error over "
+        "test images), model selected by the validation bound.",
+        f"Machine: {some.get('machine', 'n/a')}.",
+        f"Command: `{command}`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _minutes(seconds: float | None) -> str:
+    return "n/a" if seconds is None or not math.isfinite(seconds) else f"{seconds / 60:.1f} min"
+
+
+def row_table() -> list[dict[str, Any]]:
+    """The rows' recipes as plain dicts (for docs and ``aevb reproduce --help``)."""
+    return [asdict(r) for r in ROWS]
