@@ -1,6 +1,10 @@
 """The reproduction commands run end to end on tiny budgets (the real runs are in docs/)."""
 
 import csv
+import json
+import math
+
+import pytest
 
 from aevb.cli import main
 from aevb.reproduce import figure2
@@ -73,3 +77,27 @@ def test_budget_per_dataset_and_its_error(capsys, tmp_path):
     assert budget_for({"frey_face": 5}, "frey_face", 9) == 5
     assert budget_for({"frey_face": 5}, "binarized_mnist", 9) == 9
     assert budget_for(7, "binarized_mnist", 9) == 7
+
+
+def test_likelihood_table_trains_selects_scores_and_resumes(tmp_path):
+    """A tiny budget of the VAE row end to end: result.json, the table, and a rerun that
+    reuses the result instead of training again."""
+    from aevb.reproduce import likelihood
+
+    out = tmp_path / "lt"
+    args = ["reproduce", "likelihood-table", "--out", str(out), "--rows", "vae", "--epochs",
+            "0.004", "--k", "20", "--eval-examples", "30", "--jobs", "1",
+            "--doc", str(tmp_path / "doc.md")]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads((out / "runs" / "vae" / "result.json").read_text())
+    assert result["test_examples"] == 30 and result["k"] == 20 and result["epochs"] == 0.004
+    assert math.isfinite(result["nll"]) and result["nll"] > 0 and result["stderr"] > 0
+    table = (tmp_path / "doc.md").read_text()
+    assert f"{result['nll']:.2f} ± {result['stderr']:.2f}" in table
+    assert table.count("not run") == len(likelihood.ROWS) - 1
+    assert "--rows vae" in table and "88.71" in table and "83.19" in table
+    mtime = (out / "runs" / "vae" / "result.json").stat().st_mtime_ns
+    assert main(args) == 0  # same budget: nothing retrained or re-evaluated
+    assert (out / "runs" / "vae" / "result.json").stat().st_mtime_ns == mtime
+    with pytest.raises(ValueError, match="expected one of"):
+        likelihood.run(out, rows=["nope"])

@@ -379,9 +379,17 @@ def _likelihood_table(args: argparse.Namespace, out: Path) -> str:
             else:
                 epochs = n
                 break
-    command = (
-        "aevb " + " ".join(sys.argv[1:]) if sys.argv[1:] else "aevb reproduce likelihood-table"
-    )
+    parts = ["aevb reproduce likelihood-table", f"--out {out}"]
+    if args.full:
+        parts.append("--full")
+    elif args.epochs:
+        parts.append("--epochs " + " ".join(args.epochs))
+    if args.rows:
+        parts.append("--rows " + " ".join(args.rows))
+    parts.append(f"--k {args.k}")
+    if args.eval_examples:
+        parts.append(f"--eval-examples {args.eval_examples}")
+    command = " ".join(parts)
     result = likelihood.run(
         out,
         rows=args.rows or likelihood.ROW_KEYS,
