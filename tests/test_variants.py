@@ -75,6 +75,20 @@ def test_free_bits_floor_each_dimension():
     torch.testing.assert_close(g1, g2)
 
 
+def test_free_bits_per_group_floor_the_sum_over_each_group():
+    model = tiny_vae(latent_dim=3)
+    x = torch.rand(9, 6).round()
+    t = compute_terms(model, x, generator=torch.Generator().manual_seed(0))
+    per_dim = t.kl_per_dim.mean(0)
+    groups = torch.stack([per_dim[:2].sum(), per_dim[2:].sum()])  # sizes 2 and 1
+    lam = (groups.min() + groups.max()).item() / 2  # floors one group, not the other
+    expected = groups.clamp(min=lam).sum()
+    torch.testing.assert_close(kl_term(t, free_bits=lam, group=2), expected)
+    assert kl_term(t, free_bits=lam, group=2).item() != pytest.approx(groups.sum().item())
+    with pytest.raises(ValueError, match="free_bits_group"):
+        TrainConfig(free_bits_group=0)
+
+
 def test_variant_settings_are_validated_and_recorded(tmp_path):
     with pytest.raises(ValueError, match="apply to the ELBO only"):
         TrainConfig(objective="iwae", beta=2.0)

@@ -219,7 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--free-bits",
         type=float,
         default=td["free_bits"],
-        help="free bits per latent dimension, nats (Kingma et al. 2016); 0 = off",
+        help="free bits per latent dimension (or group), nats (Kingma et al. 2016); 0 = off",
+    )
+    g.add_argument(
+        "--free-bits-group",
+        type=int,
+        default=td["free_bits_group"],
+        help="free bits: consecutive latent dimensions per group (1 = per dimension)",
     )
     g.add_argument(
         "--kl-warmup",

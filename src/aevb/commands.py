@@ -117,6 +117,7 @@ def train(args: argparse.Namespace) -> str:
             objective=args.objective,
             beta=args.beta,
             free_bits=args.free_bits,
+            free_bits_group=args.free_bits_group,
             kl_warmup_samples=_warmup(args.kl_warmup, len(data.train)),
             epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
             max_samples=args.max_samples,

@@ -162,18 +162,23 @@ def iwae_bound(terms: Terms) -> Tensor:
     return torch.logsumexp(terms.log_weights, dim=0) - math.log(terms.log_weights.shape[0])
 
 
-def kl_term(terms: Terms, estimator: str = "B", *, free_bits: float = 0.0) -> Tensor:
+def kl_term(
+    terms: Terms, estimator: str = "B", *, free_bits: float = 0.0, group: int = 1
+) -> Tensor:
     """The minibatch's KL penalty, a scalar (nats per example).
 
-    With ``free_bits`` = lambda > 0 (Kingma et al. 2016), each latent dimension's KL,
-    averaged over the minibatch, counts as at least lambda: sum_i max(lambda, E_x KL_i).
-    Below the floor a dimension's KL costs nothing, so the encoder is free to use it.
+    With ``free_bits`` = lambda > 0 (Kingma et al. 2016), the KL of each group of
+    ``group`` consecutive latent dimensions (1 = each dimension; the last group may be
+    smaller), averaged over the minibatch, counts as at least lambda:
+    sum_g max(lambda, E_x KL_g). Below the floor a group's KL costs nothing, so the
+    encoder is free to use it.
     """
     if free_bits > 0:
         per_dim = terms.kl_per_dim
         if per_dim is None:
             raise ValueError("free bits need a closed-form KL per dimension; this prior has none")
-        return per_dim.mean(0).clamp(min=free_bits).sum()
+        per_group = torch.stack([g.sum() for g in per_dim.mean(0).split(group)])
+        return per_group.clamp(min=free_bits).sum()
     kl = terms.kl if estimator == "B" else terms.kl_monte_carlo
     return kl.mean()
 
@@ -211,6 +216,7 @@ class ELBOObjective:
     kind: str = "elbo"
     beta: float = 1.0
     free_bits: float = 0.0
+    free_bits_group: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in OBJECTIVES:
@@ -233,7 +239,9 @@ class ELBOObjective:
         elif self.beta == 1.0 and kl_weight == 1.0 and self.free_bits == 0.0:
             loss = -bound.mean()
         else:
-            penalty = kl_term(terms, self.estimator, free_bits=self.free_bits)
+            penalty = kl_term(
+                terms, self.estimator, free_bits=self.free_bits, group=self.free_bits_group
+            )
             loss = -(terms.reconstruction.mean() - self.beta * kl_weight * penalty)
         kl = terms.kl if self.estimator == "B" else terms.kl_monte_carlo
         # per-example values, detached; reduced only when someone reads them

@@ -75,7 +75,9 @@ class TrainConfig:
     beta: float = 1.0
     """Weight of the KL term (beta-VAE; 1 = the ELBO)."""
     free_bits: float = 0.0
-    """Free bits lambda per latent dimension (Kingma et al. 2016); 0 = off."""
+    """Free bits lambda per latent dimension or group (Kingma et al. 2016); 0 = off."""
+    free_bits_group: int = 1
+    """Free bits: latent dimensions per group (consecutive; 1 = per dimension)."""
     kl_warmup_samples: int = 0
     """KL warm-up: the KL weight rises linearly from 0 to 1 over this many training
     samples (0 = off)."""
@@ -120,6 +122,7 @@ class TrainConfig:
         check_positive(name, "n_samples", self.n_samples)
         check_choice(name, "objective", self.objective, OBJECTIVES)
         check_positive(name, "beta", self.beta)
+        check_positive(name, "free_bits_group", self.free_bits_group)
         for key in ("free_bits", "kl_warmup_samples"):
             if getattr(self, key) < 0:
                 raise ValueError(f"TrainConfig.{key}={getattr(self, key)}: expected >= 0")
@@ -204,6 +207,7 @@ def make_objective(config: TrainConfig):
         kind=config.objective,
         beta=config.beta,
         free_bits=config.free_bits,
+        free_bits_group=config.free_bits_group,
     )
 
 
