@@ -1,6 +1,7 @@
 """Latent structure and bodies: hierarchical latents, convolutional bodies, conditioning,
 and every variant through the one checkpoint format."""
 
+import json
 import math
 
 import numpy as np
@@ -230,3 +231,27 @@ def test_temperature_zero_sampling_is_deterministic_for_every_prior(name):
         centres = {tuple(r) for r in model.sample(500, temperature=0.0).round(decimals=5).tolist()}
         assert len(centres) <= cfg.prior_components
     assert not torch.allclose(b, c)
+
+
+def test_hvae_with_vamp_prior_from_the_cli_records_the_monte_carlo_kl(tmp_path, capsys):
+    out = tmp_path / "hvae"
+    args = ["train", "--out", str(out), "--prior", "vamp", "--prior-components", "7",
+            "--latent-dim", "6", "--upper-latents", "3", "--upper-hidden", "16", "--hidden",
+            "32", "--optimizer", "adam", "--lr", "0.003", "--epochs", "2", "--quiet",
+            "--no-pictures", "--threads", "1"]  # fmt: skip
+    assert main(args) == 0
+    meta = aevb_io.read_json(out / "checkpoint" / "trainer.json")
+    assert meta["train_config"]["estimator"] == "A"  # Monte Carlo KL, written down
+    history = meta["state"]["history"]
+    assert all(math.isfinite(r["valid_bound"]) for r in history)
+    model = aevb_io.load_model(out)
+    assert model.config.prior == "vamp" and model.config.upper_latents == (3,)
+    assert model.prior.pseudo_inputs.shape == (7, 64)
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--k", "10"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["log_likelihood"]["mean"] > report["lower_bound"]["mean"] - 1.0
+    assert "kl_per_dim" not in report  # no KL per dimension without a factorised prior
+    assert main(["train", "--out", str(tmp_path / "b"), "--prior", "mog", "--estimator", "B",
+                 "--epochs", "1", "--quiet", "--no-pictures"]) == 2  # fmt: skip
+    assert not (tmp_path / "b").exists()  # refused before anything was written

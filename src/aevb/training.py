@@ -621,8 +621,8 @@ def train(
             f"{out}: already holds a training run; pass resume to continue it or "
             "overwrite to start again"
         )
+    trainer = Trainer(model, data, config, out, quiet=quiet)  # checks settings first
     out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(model, data, config, out, quiet=quiet)
     result = trainer.fit()
     distributed.barrier()  # every process returns once the last checkpoint is written
     return result
