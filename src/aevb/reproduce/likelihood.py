@@ -115,9 +115,9 @@ ROWS: tuple[Row, ...] = (
 )
 ROW_KEYS = tuple(r.key for r in ROWS)
 
-DEFAULT_EPOCHS = {"vae": 400, "iwae": 20, "iwae-2layer": 12, "vamp": 120, "hvae-vamp": 100}
-"""Budgets of 15 to 25 minutes of one CPU core per row (docs/likelihood.md); the
-published runs are 10 to 270 times longer. ``--full`` uses theirs."""
+DEFAULT_EPOCHS = {"vae": 500, "iwae": 35, "iwae-2layer": 22, "vamp": 250, "hvae-vamp": 160}
+"""Budgets of 20 to 45 minutes of one CPU core per row (docs/likelihood.md); the
+published runs are 7 to 150 times longer. ``--full`` uses theirs."""
 
 
 def _row(key: str) -> Row:
