@@ -3,6 +3,11 @@
 import csv
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -101,3 +106,35 @@ def test_likelihood_table_trains_selects_scores_and_resumes(tmp_path):
     assert (out / "runs" / "vae" / "result.json").stat().st_mtime_ns == mtime
     with pytest.raises(ValueError, match="expected one of"):
         likelihood.run(out, rows=["nope"])
+
+
+WORKER_SCRIPT = """
+import os, sys, time
+from aevb.reproduce.runs import worker_pool
+if __name__ == "__main__":
+    with worker_pool(1) as pool:
+        print(pool.submit(os.getpid).result(), flush=True)
+        pool.submit(time.sleep, 120)
+        time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_reproduction_workers_end_when_the_parent_is_killed(tmp_path):
+    script = tmp_path / "pool.py"
+    script.write_text(WORKER_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        os.kill(worker, 0)  # alive
+    finally:
+        parent.kill()
+        parent.wait()
+    for _ in range(100):  # the kernel signals the worker when its parent dies
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(worker, signal.SIGKILL)
+    pytest.fail("the worker outlived its parent")

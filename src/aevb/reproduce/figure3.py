@@ -14,11 +14,10 @@ import csv
 import io
 import math
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 from aevb.atomic import write_text
+from aevb.reproduce.runs import worker_pool
 
 LATENT, HIDDEN = 3, 100
 TRAIN_SIZES = (1_000, 50_000)
@@ -53,7 +52,7 @@ def run(
     if jobs <= 1:
         results = [_curve(*a) for a in jobs_args]
     else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        with worker_pool(jobs) as pool:
             results = list(pool.map(_curve, *zip(*jobs_args, strict=True)))
     rows = [r for curve in results for r in curve]
     buf = io.StringIO()

@@ -17,11 +17,11 @@ import os
 import platform
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+from aevb.reproduce.runs import worker_pool
 
 DATASET = "binarized_mnist"
 RESULT_FILE = "result.json"
@@ -260,7 +260,7 @@ def run(
     if jobs <= 1:
         results = [_run_row(*a) for a in args]
     else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        with worker_pool(jobs) as pool:
             results = list(pool.map(_run_row, *zip(*args, strict=True)))
     text = markdown({r["row"]: r for r in results}, command)
     from aevb.atomic import write_text

@@ -48,6 +48,30 @@ class RunSpec:
         return f"{self.dataset}{subset}-nz{self.latent_dim}-h{self.hidden}-{self.algorithm}-lr{lr}"
 
 
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` spawned worker processes that end when this process ends.
+
+    Without this, killing a reproduction (``kill PID``) would leave its workers training
+    on as orphans; on Linux each worker asks the kernel for SIGTERM when its parent dies.
+    Their runs resume from the last checkpoint on the next invocation.
+    """
+    return ProcessPoolExecutor(
+        max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent
+    )
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def budget_for(budget: int | dict[str, int] | None, dataset: str, default: int) -> int:
     """The budget of ``dataset``: one number for all, a per-dataset dict, or the default."""
     value = budget.get(dataset) if isinstance(budget, dict) else budget
@@ -67,7 +91,7 @@ def run_all(
     if jobs <= 1:
         results = [_run_one(*a) for a in args]
     else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        with worker_pool(jobs) as pool:
             results = list(pool.map(_run_one, *zip(*args, strict=True)))
     return dict(zip(specs, results, strict=True))
 
