@@ -255,3 +255,14 @@ def test_hvae_with_vamp_prior_from_the_cli_records_the_monte_carlo_kl(tmp_path, 
     assert main(["train", "--out", str(tmp_path / "b"), "--prior", "mog", "--estimator", "B",
                  "--epochs", "1", "--quiet", "--no-pictures"]) == 2  # fmt: skip
     assert not (tmp_path / "b").exists()  # refused before anything was written
+
+
+def test_hmc_tools_refuse_models_with_more_than_p_x_given_z_and_p_z():
+    from aevb.baselines import MCEM, MCEMConfig
+    from aevb.marginal import log_marginal_hmc
+
+    for model in (hvae(), VAE(VAEConfig(input_dim=12, latent_dim=2, condition_dim=2))):
+        with pytest.raises(ValueError, match="one stochastic layer and no condition"):
+            log_marginal_hmc(model, torch.rand(2, 12))
+        with pytest.raises(ValueError, match="one stochastic layer and no condition"):
+            MCEM(model, torch.rand(4, 12), MCEMConfig())

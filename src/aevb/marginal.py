@@ -87,6 +87,7 @@ def log_marginal_hmc(
         raise ValueError(f"log_marginal_hmc: jitter={jitter}: expected a number in [0, 1)")
     if x.ndim != 2:
         raise ValueError(f"x has shape {tuple(x.shape)}: expected (N, D)")
+    check_single_layer(model, "log_marginal_hmc")
     param = next(model.parameters())
     out = []
     for xb in x.split(batch_size):
@@ -150,6 +151,16 @@ def _run_chains(
         if (t + 1) % thin == 0:
             kept.append(z)
     return torch.stack(kept)
+
+
+def check_single_layer(model, what: str) -> None:
+    """HMC over z needs p(x, z) = p(x|z) p(z) with one latent layer and no condition."""
+    config = getattr(model, "config", None)
+    if getattr(config, "upper_latents", ()) or getattr(config, "condition_dim", 0):
+        raise ValueError(
+            f"{what}: expected a model with one stochastic layer and no condition "
+            "(p(x, z) = p(x|z) p(z))"
+        )
 
 
 def _initial_states(model, x: Tensor, init: str, generator: torch.Generator | None) -> Tensor:

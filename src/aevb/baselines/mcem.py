@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from aevb.config import check_positive
 from aevb.hmc import adapt_step_size, hmc
+from aevb.marginal import check_single_layer
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class MCEM:
     def __init__(self, model: nn.Module, x_train: Tensor, config: MCEMConfig) -> None:
         if x_train.ndim != 2 or x_train.shape[0] == 0:
             raise ValueError(f"x_train has shape {tuple(x_train.shape)}: expected (N, D), N > 0")
+        check_single_layer(model, "MCEM")
         param = next(model.parameters())
         self.model = model
         self.config = config
