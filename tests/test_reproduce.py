@@ -94,16 +94,16 @@ def test_likelihood_table_trains_selects_scores_and_resumes(tmp_path):
             "0.004", "--k", "20", "--eval-examples", "30", "--jobs", "1",
             "--doc", str(tmp_path / "doc.md")]  # fmt: skip
     assert main(args) == 0
-    result = json.loads((out / "runs" / "vae" / "result.json").read_text())
+    result = json.loads((out / "runs" / "vae-0.004ep" / "result.json").read_text())
     assert result["test_examples"] == 30 and result["k"] == 20 and result["epochs"] == 0.004
     assert math.isfinite(result["nll"]) and result["nll"] > 0 and result["stderr"] > 0
     table = (tmp_path / "doc.md").read_text()
     assert f"{result['nll']:.2f} ± {result['stderr']:.2f}" in table
     assert table.count("not run") == len(likelihood.ROWS) - 1
     assert "--rows vae" in table and "88.71" in table and "83.19" in table
-    mtime = (out / "runs" / "vae" / "result.json").stat().st_mtime_ns
+    mtime = (out / "runs" / "vae-0.004ep" / "result.json").stat().st_mtime_ns
     assert main(args) == 0  # same budget: nothing retrained or re-evaluated
-    assert (out / "runs" / "vae" / "result.json").stat().st_mtime_ns == mtime
+    assert (out / "runs" / "vae-0.004ep" / "result.json").stat().st_mtime_ns == mtime
     with pytest.raises(ValueError, match="expected one of"):
         likelihood.run(out, rows=["nope"])
 

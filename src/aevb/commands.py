@@ -257,8 +257,8 @@ def sample(args: argparse.Namespace) -> str:
             np.save(fh, x.numpy())
         lines.append(f"samples: {args.npy}")
     if model.config.image_shape is not None:
-        nrow = len(args.label or range(model.config.condition_dim)) or int(math.sqrt(args.n))
-        nrow = max(1, nrow)
+        columns = len(args.label or range(model.config.condition_dim))
+        nrow = columns if columns > 1 else max(1, int(math.sqrt(args.n)))
         viz.save_image_grid(x, model.config.image_shape, args.out, nrow=nrow)
         lines.append(f"grid: {args.out}")
     elif not args.npy:
@@ -365,21 +365,21 @@ def _likelihood_table(args: argparse.Namespace, out: Path) -> str:
     from aevb.reproduce import likelihood
 
     epochs: dict[str, float] | float | None = None
+    if args.full and args.epochs:
+        raise ValueError("--full and --epochs: expected one of them (--full = published budgets)")
     if args.full:
         epochs = {r.key: r.published_epochs for r in likelihood.ROWS}
     elif args.epochs:
-        epochs = {}
+        per_row = {}
         for item in args.epochs:
             key, _, value = item.rpartition("=")
             try:
-                n = float(value)
+                per_row[key] = float(value)
             except ValueError:
                 raise ValueError(f"--epochs {item!r}: expected N or ROW=N") from None
-            if key:
-                epochs[key] = n
-            else:
-                epochs = n
-                break
+        if "" in per_row and len(per_row) > 1:
+            raise ValueError("--epochs: expected one N for every row, or ROW=N items, not both")
+        epochs = per_row.get("", per_row)
     parts = ["aevb reproduce likelihood-table", f"--out {out}"]
     if args.full:
         parts.append("--full")

@@ -113,9 +113,11 @@ class StandardNormal:
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         temperature: float = 1.0,
+        dtype: torch.dtype | None = None,
     ) -> Tensor:
         """``n`` draws, ``(n, dim)``; ``temperature`` scales the standard deviation."""
-        return temperature * torch.randn((n, self.dim), generator=generator, device=device)
+        eps = torch.randn((n, self.dim), generator=generator, device=device, dtype=dtype)
+        return temperature * eps
 
 
 class Bernoulli:

@@ -176,7 +176,10 @@ def kl_term(
     if free_bits > 0:
         per_dim = terms.kl_per_dim
         if per_dim is None:
-            raise ValueError("free bits need a closed-form KL per dimension; this prior has none")
+            raise ValueError(
+                "free bits need a closed-form KL per dimension, which this model (prior "
+                "or hierarchy) lacks"
+            )
         per_group = torch.stack([g.sum() for g in per_dim.mean(0).split(group)])
         return per_group.clamp(min=free_bits).sum()
     kl = terms.kl if estimator == "B" else terms.kl_monte_carlo

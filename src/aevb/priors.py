@@ -27,12 +27,18 @@ def mixture_log_prob(z: Tensor, mean: Tensor, logvar: Tensor, log_weights: Tenso
     ``mean`` and ``logvar`` are ``(K, Nz)``, ``log_weights`` ``(K,)`` (normalised). The
     squared distance is expanded into two matrix products, so memory is ``(..., K)``
     rather than ``(..., K, Nz)``: this is what keeps importance sampling with k = 5000
-    and K = 500 pseudo-inputs affordable.
+    and K = 500 pseudo-inputs affordable. The expansion cancels large terms when the
+    components are narrow (VampPrior components are encoder posteriors), so it runs in
+    float64 and outside any autocast (bfloat16 would lose tens of nats); the result
+    comes back in ``z``'s dtype.
     """
-    precision = torch.exp(-logvar)  # (K, Nz)
-    const = -0.5 * (LOG_2PI * mean.shape[-1] + logvar.sum(-1) + (mean**2 * precision).sum(-1))
-    quad = -0.5 * (z**2) @ precision.T + z @ (mean * precision).T  # (..., K)
-    return torch.logsumexp(quad + const + log_weights, dim=-1)
+    with torch.autocast(z.device.type, enabled=False):
+        zd, md, lv = z.double(), mean.double(), logvar.double()
+        precision = torch.exp(-lv)  # (K, Nz)
+        const = -0.5 * (LOG_2PI * md.shape[-1] + lv.sum(-1) + (md**2 * precision).sum(-1))
+        quad = -0.5 * (zd**2) @ precision.T + zd @ (md * precision).T  # (..., K)
+        out = torch.logsumexp(quad + const + log_weights.double(), dim=-1)
+    return out.to(z.dtype)
 
 
 def _sample_mixture(
@@ -45,7 +51,9 @@ def _sample_mixture(
 ) -> Tensor:
     """``n`` draws ``(n, Nz)``: a component by its weight, then a Gaussian draw."""
     k = torch.multinomial(log_weights.exp(), n, replacement=True, generator=generator)
-    eps = torch.randn((n, mean.shape[-1]), generator=generator, device=mean.device)
+    eps = torch.randn(
+        (n, mean.shape[-1]), generator=generator, device=mean.device, dtype=mean.dtype
+    )
     return mean[k] + temperature * torch.exp(0.5 * logvar[k]) * eps
 
 
@@ -75,8 +83,9 @@ class GaussianMixturePrior(nn.Module):
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         temperature: float = 1.0,
+        dtype: torch.dtype | None = None,
     ) -> Tensor:
-        """``n`` draws ``(n, Nz)`` (on the parameters' device)."""
+        """``n`` draws ``(n, Nz)`` (on the parameters' device and dtype)."""
         log_w = self.logits.log_softmax(-1)
         return _sample_mixture(n, self.means, self.logvars, log_w, generator, temperature)
 
@@ -132,6 +141,7 @@ class VampPrior(nn.Module):
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
         temperature: float = 1.0,
+        dtype: torch.dtype | None = None,
     ) -> Tensor:
         """``n`` draws ``(n, Nz)``: a pseudo-input uniformly, then z ~ q(z|u)."""
         q = self.components()

@@ -248,6 +248,11 @@ class Trainer:
         quiet: bool = False,
     ) -> None:
         mc = model.config
+        if config.free_bits > 0 and not mc.analytic_kl:
+            raise ValueError(
+                "free bits need a closed-form KL per dimension, which this model (prior "
+                "mog/vamp or more than one stochastic layer) lacks"
+            )
         if config.algorithm == "wake-sleep" and (mc.condition_dim or not mc.analytic_kl):
             raise ValueError(
                 "algorithm 'wake-sleep' supports the paper's model only: standard normal "

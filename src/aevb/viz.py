@@ -12,8 +12,11 @@ Functions that take a model use only ``config.latent_dim``, ``config.image_shape
 ``decode(z, condition).mean``, ``reconstruct(x)`` and ``sample(n, generator=,
 temperature=, condition=)``. They run under ``torch.no_grad()`` with the model in eval
 mode and restore its modes after. For a conditional model, data rows end with their
-condition columns; samples are drawn one class per column and a manifold is drawn for
-one class (``label``).
+condition columns (so "``(D,)``" below reads ``(D + C,)``); samples are drawn one class
+per column and a manifold is drawn for one class (``label``). Manifolds and traversals
+move z_1 in units of a standard normal: for a mixture prior, a VampPrior or a
+hierarchical model (whose z_1 is not N(0, I) a priori) they show a slice of the decoder,
+not equal-mass regions of the prior.
 """
 
 from __future__ import annotations

@@ -90,6 +90,11 @@ class MCEM:
         if x_train.ndim != 2 or x_train.shape[0] == 0:
             raise ValueError(f"x_train has shape {tuple(x_train.shape)}: expected (N, D), N > 0")
         check_single_layer(model, "MCEM")
+        if getattr(model.config, "prior", "standard") == "vamp":
+            raise ValueError(
+                "MCEM: the VampPrior's density runs through the encoder, which MCEM does "
+                "not train; use prior 'standard' or 'mog'"
+            )
         param = next(model.parameters())
         self.model = model
         self.config = config

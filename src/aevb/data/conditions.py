@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def append_labels(data: Dataset, classes: int | None = None) -> Dataset:
     """A copy of ``data`` whose rows ``(N, D)`` become ``(N, D + C)``: x then one-hot(y).
 
     ``classes`` defaults to :func:`label_classes`. Splits without labels are dropped
-    (they could not be conditioned); labels outside ``[0, classes)`` are a DataError.
+    with a warning (they could not be conditioned); labels outside ``[0, classes)`` are a DataError.
     """
     c = label_classes(data) if classes is None else classes
     out: dict[str, np.ndarray | None] = {}
@@ -32,6 +33,12 @@ def append_labels(data: Dataset, classes: int | None = None) -> Dataset:
         x = getattr(data, split)
         y = data.labels.get(split)
         if x is None or y is None:
+            if x is not None and len(x):
+                warnings.warn(
+                    f"dataset {data.name!r}: the {split} split has no labels and is left out "
+                    "of the conditional data (no validation or test bound for it)",
+                    stacklevel=2,
+                )
             out[split] = None if split != "train" else np.zeros((0, data.dim + c), np.float32)
             continue
         if len(y) and (y.min() < 0 or y.max() >= c):

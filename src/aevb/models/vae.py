@@ -300,15 +300,17 @@ class VAE(nn.Module):
             return None
         if condition is None:
             raise ValueError(f"conditional model: expected labels or {c}-value conditions")
-        device = next(self.parameters()).device
-        y = torch.as_tensor(condition, device=device)
-        if y.dim() == 1 and not y.is_floating_point():
+        param = next(self.parameters())
+        y = torch.as_tensor(condition, device=param.device)
+        if y.dim() == 1 and y.is_floating_point():
+            raise ValueError(f"class labels of dtype {y.dtype}: expected integers")
+        if y.dim() == 1:
             if y.numel() and (y.min() < 0 or y.max() >= c):
                 raise ValueError(f"labels {y.tolist()[:10]}: expected integers in [0, {c})")
             y = F.one_hot(y, c).float()
         if y.shape != (n, c):
             raise ValueError(f"condition of shape {tuple(y.shape)}: expected ({n}, {c}) or ({n},)")
-        return y.float()
+        return y.to(param.dtype)
 
     @torch.no_grad()
     def sample(
@@ -327,11 +329,14 @@ class VAE(nn.Module):
         class labels ``(n,)`` or condition vectors ``(n, C)``.
         """
         y = self.as_condition(condition, n)
-        device = next(self.parameters()).device
-        z = self.prior.sample(n, generator=generator, device=device, temperature=temperature)
+        param = next(self.parameters())
+        device, dtype = param.device, param.dtype
+        z = self.prior.sample(
+            n, generator=generator, device=device, temperature=temperature, dtype=dtype
+        )
         for layer in reversed(self.downward):
             p = layer(z)
-            eps = torch.randn(p.mean.shape, generator=generator, device=device)
+            eps = torch.randn(p.mean.shape, generator=generator, device=device, dtype=dtype)
             z = p.mean + temperature * p.std * eps
         return self.decode(z, y).mean
 

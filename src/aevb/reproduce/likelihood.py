@@ -127,6 +127,12 @@ def _row(key: str) -> Row:
     raise ValueError(f"likelihood-table row {key!r}: expected one of {list(ROW_KEYS)}")
 
 
+def run_folder(out: Path, key: str, epochs: float) -> Path:
+    """``out/runs/<row>-<epochs>ep``: a new budget is a new run, because the KL warm-up
+    and the evaluation spacing are fractions of the budget fixed when a run starts."""
+    return out / "runs" / f"{key}-{epochs:g}ep"
+
+
 def train_row(row: Row, out: Path, epochs: float, data_dir: str | None) -> dict[str, Any]:
     """Train (or resume and extend) ``row`` for ``epochs`` in run folder ``out``."""
     from aevb.data import load_dataset
@@ -256,7 +262,10 @@ def run(
         or DEFAULT_EPOCHS[key]
         for key in rows
     }
-    args = [(key, str(out / "runs" / key), budgets[key], k, examples, data_dir) for key in rows]
+    args = [
+        (key, str(run_folder(out, key, budgets[key])), budgets[key], k, examples, data_dir)
+        for key in rows
+    ]
     if jobs <= 1:
         results = [_run_row(*a) for a in args]
     else:

@@ -56,11 +56,14 @@ def worker_pool(jobs: int) -> ProcessPoolExecutor:
     Their runs resume from the last checkpoint on the next invocation.
     """
     return ProcessPoolExecutor(
-        max_workers=jobs, mp_context=get_context("spawn"), initializer=_die_with_parent
+        max_workers=jobs,
+        mp_context=get_context("spawn"),
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
     )
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     import ctypes
     import signal
     import sys
@@ -69,7 +72,9 @@ def _die_with_parent() -> None:
         try:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         except OSError:
-            pass
+            return
+        if os.getppid() != parent:  # the parent died before the request was in place
+            os._exit(1)
 
 
 def budget_for(budget: int | dict[str, int] | None, dataset: str, default: int) -> int:
