@@ -126,3 +126,18 @@ def test_mixture_kl_monte_carlo_matches_a_large_sample_estimate():
     t = compute_terms(model, x, n_samples=20_000, generator=torch.Generator().manual_seed(3))
     se_small = values.std().item() / math.sqrt(20_000)
     assert abs(t.kl_monte_carlo.item() - reference) < 5 * math.hypot(se, se_small)
+
+
+def test_mixture_density_stays_exact_for_narrow_components_and_under_bf16_autocast():
+    """VampPrior-like components (K = 500, Nz = 40, std 0.05): the expanded quadratic form
+    cancels large terms, so it must not run in low precision."""
+    g = torch.Generator().manual_seed(0)
+    means = torch.randn(500, 40, generator=g)
+    logvars = torch.full((500, 40), -6.0)
+    log_w = torch.full((500,), -math.log(500))
+    z = means[:8] + 0.05 * torch.randn(8, 40, generator=g)  # near a component, as in training
+    exact = direct_mixture(z.double(), means.double(), logvars.double(), log_w.double().exp())
+    torch.testing.assert_close(mixture_log_prob(z, means, logvars, log_w).double(), exact)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = mixture_log_prob(z, means, logvars, log_w)
+    torch.testing.assert_close(under_autocast.double(), exact, atol=1e-3, rtol=0)

@@ -138,3 +138,13 @@ def test_reproduction_workers_end_when_the_parent_is_killed(tmp_path):
         time.sleep(0.05)
     os.kill(worker, signal.SIGKILL)
     pytest.fail("the worker outlived its parent")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--epochs", "vae=2", "3"], ["--full", "--epochs", "3"], ["--epochs", "vae=x"]],
+)
+def test_likelihood_table_budget_options_are_checked(extra, tmp_path, capsys):
+    assert main(["reproduce", "likelihood-table", "--out", str(tmp_path), *extra]) == 2
+    assert "--epochs" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -266,3 +266,35 @@ def test_hmc_tools_refuse_models_with_more_than_p_x_given_z_and_p_z():
             log_marginal_hmc(model, torch.rand(2, 12))
         with pytest.raises(ValueError, match="one stochastic layer and no condition"):
             MCEM(model, torch.rand(4, 12), MCEMConfig())
+
+
+@pytest.mark.parametrize("name", ["paper", "hierarchical", "mog", "vamp"])
+def test_float64_models_sample_in_float64(name):
+    cfg = VAEConfig(input_dim=16, latent_dim=4, hidden=(8,), **VARIANTS[name])
+    x = VAE(cfg).double().sample(3, generator=torch.Generator().manual_seed(0))
+    assert x.dtype == torch.float64 and x.shape == (3, 16)
+
+
+def test_settings_a_model_cannot_honour_are_refused_before_training(tmp_path):
+    from aevb.baselines import MCEM, MCEMConfig
+    from aevb.training import TrainConfig, train
+
+    data = Dataset("toy", np.random.default_rng(0).random((20, 16)).round())
+    mog = VAE(VAEConfig(input_dim=16, latent_dim=4, hidden=(8,), prior="mog"))
+    with pytest.raises(ValueError, match="free bits need a closed-form KL"):
+        train(mog, data, TrainConfig(free_bits=0.25, epochs=1), tmp_path / "fb")
+    assert not (tmp_path / "fb").exists()
+    vamp = VAE(VAEConfig(input_dim=16, latent_dim=4, hidden=(8,), prior="vamp"))
+    with pytest.raises(ValueError, match="VampPrior"):
+        MCEM(vamp, torch.rand(4, 16), MCEMConfig())
+    labelled_model = VAE(VAEConfig(input_dim=6, latent_dim=2, hidden=(8,), condition_dim=3))
+    with pytest.raises(ValueError, match="expected integers"):
+        labelled_model.sample(2, condition=torch.tensor([0.0, 1.0]))
+
+
+def test_append_labels_warns_when_an_unlabelled_split_is_left_out():
+    data = labelled()
+    data.labels.pop("valid")
+    with pytest.warns(UserWarning, match="valid split has no labels"):
+        out = append_labels(data)
+    assert out.valid is None and out.train.shape == (30, 9)
