@@ -74,7 +74,7 @@ def test_mixture_priors_sample_their_own_density(prior):
         p = model.prior
         means, logvars, w = p.means, p.logvars, p.logits.softmax(-1)
     else:
-        q = model.prior.components()
+        q = model.prior.posteriors()
         means, logvars, w = q.mean, q.logvar, torch.full((4,), 0.25)
     means, var, w = means.detach(), logvars.detach().exp(), w.detach()
     mean = (w[:, None] * means).sum(0)

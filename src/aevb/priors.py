@@ -41,23 +41,40 @@ def mixture_log_prob(z: Tensor, mean: Tensor, logvar: Tensor, log_weights: Tenso
     return out.to(z.dtype)
 
 
-def _sample_mixture(
-    n: int,
-    mean: Tensor,
-    logvar: Tensor,
-    log_weights: Tensor,
-    generator: torch.Generator | None,
-    temperature: float,
-) -> Tensor:
-    """``n`` draws ``(n, Nz)``: a component by its weight, then a Gaussian draw."""
-    k = torch.multinomial(log_weights.exp(), n, replacement=True, generator=generator)
-    eps = torch.randn(
-        (n, mean.shape[-1]), generator=generator, device=mean.device, dtype=mean.dtype
-    )
-    return mean[k] + temperature * torch.exp(0.5 * logvar[k]) * eps
+class MixturePrior(nn.Module):
+    """A prior that is a mixture of diagonal Gaussians; subclasses say where the
+    components come from (:meth:`components`), this class scores and samples them."""
+
+    dim: int
+
+    def components(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Means ``(K, Nz)``, log-variances ``(K, Nz)`` and normalised log-weights ``(K,)``."""
+        raise NotImplementedError
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log p(z): ``(..., Nz) -> (...)``."""
+        return mixture_log_prob(z, *self.components())
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        temperature: float = 1.0,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
+        """``n`` draws ``(n, Nz)`` on the parameters' device and dtype: a component by its
+        weight, then a Gaussian draw with its standard deviation times ``temperature``."""
+        mean, logvar, log_w = self.components()
+        k = torch.multinomial(log_w.exp(), n, replacement=True, generator=generator)
+        shape = (n, mean.shape[-1])
+        eps = torch.randn(shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean[k] + temperature * torch.exp(0.5 * logvar[k]) * eps
 
 
-class GaussianMixturePrior(nn.Module):
+class GaussianMixturePrior(MixturePrior):
     """p(z) = sum_k w_k N(z; mu_k, diag(sigma_k^2)) with every parameter learned.
 
     Means start spread as draws from N(0, I), variances at 1, weights equal: at
@@ -71,30 +88,16 @@ class GaussianMixturePrior(nn.Module):
         self.logvars = nn.Parameter(torch.zeros(components, dim))
         self.logits = nn.Parameter(torch.zeros(components))
 
-    def log_prob(self, z: Tensor) -> Tensor:
-        """log p(z): ``(..., Nz) -> (...)``."""
-        return mixture_log_prob(z, self.means, self.logvars, self.logits.log_softmax(-1))
-
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-        temperature: float = 1.0,
-        dtype: torch.dtype | None = None,
-    ) -> Tensor:
-        """``n`` draws ``(n, Nz)`` (on the parameters' device and dtype)."""
-        log_w = self.logits.log_softmax(-1)
-        return _sample_mixture(n, self.means, self.logvars, log_w, generator, temperature)
+    def components(self) -> tuple[Tensor, Tensor, Tensor]:  # noqa: D102
+        return self.means, self.logvars, self.logits.log_softmax(-1)
 
 
-class VampPrior(nn.Module):
+class VampPrior(MixturePrior):
     """p(z) = (1/K) sum_k q(z | u_k): the encoder's posteriors at K learned pseudo-inputs.
 
     ``encode`` maps pseudo-inputs ``(K, D)`` to the posterior over this prior's latent
-    layer; it is the owning model's encoder, so the prior moves with it. Pseudo-inputs are
+    layer; it is the owning model's encoder, so the prior moves with it (a bound method
+    of the model: copying the prior alone copies the model with it). Pseudo-inputs are
     stored unconstrained and clamped to [0, 1] for Bernoulli data (Tomczak & Welling's
     hard-tanh), initialised around 0.05 with standard deviation 0.01 as in their code.
 
@@ -121,32 +124,19 @@ class VampPrior(nn.Module):
         self.unit_interval = unit_interval
         self._encode = encode
 
-    def components(self) -> DiagonalGaussian:
+    def posteriors(self) -> DiagonalGaussian:
         """q(z | u_k) for every pseudo-input: batch shape ``(K,)``."""
         u = self.pseudo_inputs
         return self._encode(u.clamp(0.0, 1.0) if self.unit_interval else u)
 
-    def log_prob(self, z: Tensor) -> Tensor:
-        """log p(z): ``(..., Nz) -> (...)``."""
-        q = self.components()
+    def components(self) -> tuple[Tensor, Tensor, Tensor]:  # noqa: D102
+        q = self.posteriors()
         k = q.mean.shape[0]
-        log_w = torch.full((k,), -math.log(k), device=z.device, dtype=z.dtype)
-        return mixture_log_prob(z, q.mean, q.logvar, log_w)
-
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-        temperature: float = 1.0,
-        dtype: torch.dtype | None = None,
-    ) -> Tensor:
-        """``n`` draws ``(n, Nz)``: a pseudo-input uniformly, then z ~ q(z|u)."""
-        q = self.components()
-        log_w = torch.full((q.mean.shape[0],), -math.log(q.mean.shape[0]), device=q.mean.device)
-        return _sample_mixture(n, q.mean, q.logvar, log_w, generator, temperature)
+        return (
+            q.mean,
+            q.logvar,
+            torch.full((k,), -math.log(k), dtype=q.mean.dtype, device=q.mean.device),
+        )
 
 
 def build_prior(
