@@ -208,6 +208,12 @@ def test_every_variant_saves_and_loads_through_the_same_checkpoint_format(name, 
     assert {f.name for f in (tmp_path / "m").iterdir()} == {"config.json", "model.safetensors"}
     loaded = aevb_io.load_model(tmp_path / "m")
     assert loaded.config == cfg
+    kl = aevb_io.read_json(tmp_path / "m" / "config.json")["kl"]
+    assert kl == (
+        "closed form"
+        if name in ("paper", "conv", "conditional", "gaussian-conv")
+        else "monte carlo"
+    )
     x = torch.rand(5, 16 + cfg.condition_dim).round()
     if cfg.condition_dim:
         x[:, 16:] = torch.eye(2)[[0, 1, 0, 1, 1]]

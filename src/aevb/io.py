@@ -1,6 +1,7 @@
 """Save and load models and training state: safetensors weights + JSON, never pickles.
 
-A model folder holds ``config.json`` (model class, its config, format version) and
+A model folder holds ``config.json`` (model class, its config, format version, and for
+readers whether the KL is computed in closed form or by Monte Carlo) and
 ``model.safetensors``. A training checkpoint folder is a model folder plus
 ``trainer.json`` (train config, counters, metrics history, optimiser hyper-parameters)
 and ``trainer.safetensors`` (optimiser state, RNG state, the epoch's permutation).
@@ -41,6 +42,8 @@ def save_model(model: nn.Module, folder: str | os.PathLike) -> Path:
         "model_class": type(model).__name__,
         "config": to_dict(model.config),
     }
+    if hasattr(model.config, "analytic_kl"):  # written for readers; loading ignores it
+        meta["kl"] = "closed form" if model.config.analytic_kl else "monte carlo"
     write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_tensors(state, folder / WEIGHTS_FILE)
