@@ -304,3 +304,25 @@ def test_append_labels_warns_when_an_unlabelled_split_is_left_out():
     with pytest.warns(UserWarning, match="valid split has no labels"):
         out = append_labels(data)
     assert out.valid is None and out.train.shape == (30, 9)
+
+
+def test_hierarchical_noise_of_data_parallel_shards_is_the_noise_of_the_whole_batch():
+    """Each process draws the global batch's noise for every layer and keeps its rows,
+    so two shards reproduce one process exactly."""
+    from aevb.distributions import Shard
+
+    torch.manual_seed(3)
+    model = hvae(init="default")
+    x = torch.rand(6, 12).round()
+    full = compute_terms(model, x, n_samples=2, generator=torch.Generator().manual_seed(0))
+    parts = [
+        compute_terms(
+            model, x[a:b], n_samples=2, generator=torch.Generator().manual_seed(0),
+            shard=Shard(a, b, 6),
+        )
+        for a, b in ((0, 4), (4, 6))
+    ]  # fmt: skip
+    torch.testing.assert_close(torch.cat([p.z for p in parts], 1), full.z)
+    for layer in range(2):
+        torch.testing.assert_close(torch.cat([p.upper[layer] for p in parts], 1), full.upper[layer])
+    torch.testing.assert_close(torch.cat([p.log_weights for p in parts], 1), full.log_weights)
