@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from aevb.config import check_choice, check_positive
 from aevb.distributions import Bernoulli, DiagonalGaussian, Shard, standard_normal
-from aevb.models.layers import GaussianLayer
+from aevb.models.layers import GaussianLayer, clamp_logvar
 from aevb.networks import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder
 from aevb.priors import PRIORS, build_prior
 
@@ -83,6 +83,11 @@ class VAEConfig:
     latent_dim=100 for IWAE's 2-layer model. () is the one-layer VAE."""
     upper_hidden: tuple[int, ...] = (100, 100)
     """Hidden widths of the networks between stochastic layers (reversed downwards)."""
+    latent_logvar_range: tuple[float, float] | None = None
+    """Bounds (low, high) on the log-variance of q(z_1|x) and of every Gaussian between
+    stochastic layers, e.g. (-6, 2) as in Tomczak & Welling's code; None = unbounded (the
+    paper). Without bounds, deep hierarchies with a VampPrior can drive a variance to
+    zero and the Monte Carlo bound off to nonsense."""
     condition_dim: int = 0
     """C > 0 makes a conditional VAE: each data row ends with C condition columns (e.g.
     a one-hot label) that the encoder and decoder both receive."""
@@ -114,6 +119,9 @@ class VAEConfig:
         check_positive(name, "prior_components", self.prior_components)
         for d in (*self.upper_latents, *self.upper_hidden):
             check_positive(name, "upper_latents/upper_hidden", d)
+        r = self.latent_logvar_range
+        if r is not None and not (len(r) == 2 and r[0] < r[1]):
+            raise ValueError(f"VAEConfig.latent_logvar_range={r}: expected (low, high), low < high")
         if self.condition_dim < 0:
             raise ValueError(f"VAEConfig.condition_dim={self.condition_dim}: expected >= 0")
         if self.condition_dim and self.prior == "vamp":
@@ -176,10 +184,12 @@ class VAE(nn.Module):
         sizes = c.latent_sizes
         up, down = c.upper_hidden, tuple(reversed(c.upper_hidden))
         self.upward = nn.ModuleList(
-            GaussianLayer(sizes[i], up, sizes[i + 1], c.activation) for i in range(len(sizes) - 1)
+            GaussianLayer(sizes[i], up, sizes[i + 1], c.activation, c.latent_logvar_range)
+            for i in range(len(sizes) - 1)
         )
         self.downward = nn.ModuleList(
-            GaussianLayer(sizes[i + 1], down, sizes[i], c.activation) for i in range(len(sizes) - 1)
+            GaussianLayer(sizes[i + 1], down, sizes[i], c.activation, c.latent_logvar_range)
+            for i in range(len(sizes) - 1)
         )
         if c.init == "paper":
             for p in self.parameters():
@@ -217,7 +227,7 @@ class VAE(nn.Module):
             self.split(x)  # shape check
             h = self.encoder(x)
         mean, logvar = self.encoder_head(h).chunk(2, dim=-1)
-        return DiagonalGaussian(mean, logvar)
+        return DiagonalGaussian(mean, clamp_logvar(logvar, self.config.latent_logvar_range))
 
     def infer_upper(
         self,
