@@ -188,7 +188,10 @@ VARIANTS = {
     "mog": {"prior": "mog", "prior_components": 3},
     "vamp": {"prior": "vamp", "prior_components": 3},
     "hierarchical": {"upper_latents": (3,), "upper_hidden": (5,)},
-    "hvae-vamp": {"upper_latents": (3,), "upper_hidden": (5,), "prior": "vamp"},
+    "hvae-vamp": {
+        "upper_latents": (3,), "upper_hidden": (5,), "prior": "vamp",
+        "latent_logvar_range": (-6.0, 2.0),
+    },
     "conv": {"body": "conv", "channels": (4,), "image_shape": (4, 4)},
     "conditional": {"condition_dim": 2},
     "gaussian-conv": {
@@ -326,3 +329,21 @@ def test_hierarchical_noise_of_data_parallel_shards_is_the_noise_of_the_whole_ba
     for layer in range(2):
         torch.testing.assert_close(torch.cat([p.upper[layer] for p in parts], 1), full.upper[layer])
     torch.testing.assert_close(torch.cat([p.log_weights for p in parts], 1), full.log_weights)
+
+
+def test_latent_logvar_range_bounds_every_latent_gaussian():
+    model = hvae(init="default", latent_logvar_range=(-1.0, 0.5))
+    for p in model.parameters():
+        p.data.mul_(50.0)  # push every log-variance far outside the bounds
+    x = torch.rand(8, 12).round()
+    t = compute_terms(model, x, generator=torch.Generator().manual_seed(0))
+    logvars = [
+        t.posterior.logvar,
+        model.upward[0](t.z).logvar,
+        model.downward[0](t.upper[0]).logvar,
+    ]
+    for lv in logvars:
+        assert lv.min() >= -1.0 and lv.max() <= 0.5
+    assert (t.posterior.logvar == 0.5).any() or (t.posterior.logvar == -1.0).any()
+    with pytest.raises(ValueError, match="latent_logvar_range"):
+        VAEConfig(input_dim=4, latent_logvar_range=(1.0, -1.0))
