@@ -148,3 +148,17 @@ def test_likelihood_table_budget_options_are_checked(extra, tmp_path, capsys):
     assert main(["reproduce", "likelihood-table", "--out", str(tmp_path), *extra]) == 2
     assert "--epochs" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_selected_checkpoint_is_the_first_best_validation_bound():
+    from aevb.reproduce.likelihood import selected_samples
+
+    history = [
+        {"samples": 10, "valid_bound": -5.0},
+        {"samples": 20, "valid_bound": -3.0},
+        {"samples": 30, "valid_bound": -3.0},
+        {"samples": 40, "valid_bound": float("nan")},
+        {"samples": 50, "valid_bound": -4.0},
+    ]
+    assert selected_samples(history) == 20
+    assert selected_samples([{"samples": 1, "train_bound": -1.0}]) is None

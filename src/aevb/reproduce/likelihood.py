@@ -190,18 +190,25 @@ def evaluate_row(
     start = time.perf_counter()
     ll = Estimate.of(log_likelihood(model, x, k=k, generator=torch.Generator().manual_seed(0)))
     state = read_json(out / "checkpoint" / "trainer.json")["state"]
-    best = out / "best" / "trainer.json"
-    selected = read_json(best)["state"]["samples"] if best.is_file() else state["samples"]
     return {
         "nll": -ll.mean,
         "stderr": ll.stderr,
         "k": k,
         "test_examples": int(x.shape[0]),
         "eval_wall_seconds": time.perf_counter() - start,
-        "selected_at_samples": selected,
+        "selected_at_samples": selected_samples(state["history"]),
         "best_valid_bound": state.get("best_valid"),
         "train_seconds": state.get("train_seconds"),
     }
+
+
+def selected_samples(history: list[dict[str, float]]) -> int | None:
+    """Training samples at the evaluation with the best validation bound (what ``best/``
+    holds: the first of equal bests), or None without validation evaluations."""
+    scored = [r for r in history if math.isfinite(r.get("valid_bound", math.nan))]
+    if not scored:
+        return None
+    return int(max(scored, key=lambda r: r["valid_bound"])["samples"])
 
 
 def _run_row(key: str, out: str, epochs: float, k: int, examples, data_dir) -> dict[str, Any]:
