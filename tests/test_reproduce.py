@@ -91,7 +91,7 @@ def test_likelihood_table_trains_selects_scores_and_resumes(tmp_path):
 
     out = tmp_path / "lt"
     args = ["reproduce", "likelihood-table", "--out", str(out), "--rows", "vae", "--epochs",
-            "0.004", "--k", "20", "--eval-examples", "30", "--jobs", "1",
+            "0.004", "--k", "20", "--eval-examples", "30", "--jobs", "1", "--device", "cpu",
             "--doc", str(tmp_path / "doc.md")]  # fmt: skip
     assert main(args) == 0
     result = json.loads((out / "runs" / "vae-0.004ep" / "result.json").read_text())

@@ -458,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="likelihood-table: evaluate on the first N test images (default: all 10,000)",
     )
     rp.add_argument(
+        "--device",
+        default="cpu",
+        help="likelihood-table: cpu, cuda, cuda:N or auto, for new runs and the evaluation",
+    )
+    rp.add_argument(
         "--doc",
         default=None,
         help="likelihood-table: also write the table to this file (e.g. docs/likelihood.md)",

@@ -388,6 +388,8 @@ def _likelihood_table(args: argparse.Namespace, out: Path) -> str:
     if args.rows:
         parts.append("--rows " + " ".join(args.rows))
     parts.append(f"--k {args.k}")
+    if args.device != "cpu":
+        parts.append(f"--device {args.device}")
     if args.eval_examples:
         parts.append(f"--eval-examples {args.eval_examples}")
     command = " ".join(parts)
@@ -399,6 +401,7 @@ def _likelihood_table(args: argparse.Namespace, out: Path) -> str:
         examples=args.eval_examples,
         jobs=args.jobs,
         data_dir=args.data_dir,
+        device=args.device,
         doc=Path(args.doc) if args.doc else None,
         command=command,
     )

@@ -139,8 +139,13 @@ def run_folder(out: Path, key: str, epochs: float) -> Path:
     return out / "runs" / f"{key}-{epochs:g}ep"
 
 
-def train_row(row: Row, out: Path, epochs: float, data_dir: str | None) -> dict[str, Any]:
-    """Train (or resume and extend) ``row`` for ``epochs`` in run folder ``out``."""
+def train_row(
+    row: Row, out: Path, epochs: float, data_dir: str | None, device: str = "cpu"
+) -> dict[str, Any]:
+    """Train (or resume and extend) ``row`` for ``epochs`` in run folder ``out``.
+
+    ``device`` applies to a new run; a resumed run keeps the device it was started on.
+    """
     from aevb.data import load_dataset
     from aevb.models import VAE, VAEConfig
     from aevb.training import TrainConfig, resume, seed_everything, train
@@ -169,13 +174,14 @@ def train_row(row: Row, out: Path, epochs: float, data_dir: str | None) -> dict[
             eval_max_examples=5000,
             kl_warmup_samples=int(row.warmup * budget),
             seed=0,
+            device=device,
         )
         result = train(model, data, config, out, quiet=True, overwrite=True)
     return {"train_wall_seconds": time.perf_counter() - start, "samples": result.samples}
 
 
 def evaluate_row(
-    out: Path, *, k: int, examples: int | None, data_dir: str | None
+    out: Path, *, k: int, examples: int | None, data_dir: str | None, device: str = "cpu"
 ) -> dict[str, Any]:
     """Test NLL (nats) of the validation-selected model of run ``out``, IS with ``k``."""
     import torch
@@ -185,11 +191,15 @@ def evaluate_row(
     from aevb.io import load_model, read_json
 
     data = load_dataset(DATASET, data_dir=data_dir)
-    model = load_model(out)  # best/ (validation-selected) when present
+    from aevb.training import resolve_device
+
+    dev = resolve_device(device)
+    model = load_model(out, device=dev)  # best/ (validation-selected) when present
     model.eval()
     x = torch.as_tensor(data.test[:examples] if examples else data.test)
     start = time.perf_counter()
-    ll = Estimate.of(log_likelihood(model, x, k=k, generator=torch.Generator().manual_seed(0)))
+    generator = torch.Generator(device=dev).manual_seed(0)
+    ll = Estimate.of(log_likelihood(model, x, k=k, generator=generator))
     state = read_json(out / "checkpoint" / "trainer.json")["state"]
     return {
         "nll": -ll.mean,
@@ -212,7 +222,9 @@ def selected_samples(history: list[dict[str, float]]) -> int | None:
     return int(max(scored, key=lambda r: r["valid_bound"])["samples"])
 
 
-def _run_row(key: str, out: str, epochs: float, k: int, examples, data_dir) -> dict[str, Any]:
+def _run_row(
+    key: str, out: str, epochs: float, k: int, examples, data_dir, device: str = "cpu"
+) -> dict[str, Any]:
     """Worker (one thread): train, then evaluate unless an up-to-date result exists."""
     import torch
 
@@ -227,12 +239,12 @@ def _run_row(key: str, out: str, epochs: float, k: int, examples, data_dir) -> d
         old = read_json(done)
         if {name: old.get(name) for name in wanted} == wanted:
             return old
-    trained = train_row(row, folder, epochs, data_dir)
+    trained = train_row(row, folder, epochs, data_dir, device)
     result = {
         "row": key,
         **wanted,
         **trained,
-        **evaluate_row(folder, k=k, examples=examples, data_dir=data_dir),
+        **evaluate_row(folder, k=k, examples=examples, data_dir=data_dir, device=device),
         "machine": machine(),
     }
     write_text(done, json.dumps(result, indent=2) + "\n")
@@ -263,6 +275,7 @@ def run(
     examples: int | None = None,
     jobs: int = 2,
     data_dir: str | None = None,
+    device: str = "cpu",
     doc: Path | None = None,
     command: str = "aevb reproduce likelihood-table",
 ) -> dict[str, Any]:
@@ -276,7 +289,7 @@ def run(
         for key in rows
     }
     args = [
-        (key, str(run_folder(out, key, budgets[key])), budgets[key], k, examples, data_dir)
+        (key, str(run_folder(out, key, budgets[key])), budgets[key], k, examples, data_dir, device)
         for key in rows
     ]
     if jobs <= 1:
