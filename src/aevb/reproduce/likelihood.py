@@ -17,7 +17,7 @@ import os
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -346,8 +346,3 @@ def markdown(results: dict[str, dict[str, Any]], command: str) -> str:
 
 def _minutes(seconds: float | None) -> str:
     return "n/a" if seconds is None or not math.isfinite(seconds) else f"{seconds / 60:.1f} min"
-
-
-def row_table() -> list[dict[str, Any]]:
-    """The rows' recipes as plain dicts (for docs and ``aevb reproduce --help``)."""
-    return [asdict(r) for r in ROWS]
