@@ -247,7 +247,7 @@ def test_hvae_with_vamp_prior_from_the_cli_records_the_monte_carlo_kl(tmp_path, 
     args = ["train", "--out", str(out), "--prior", "vamp", "--prior-components", "7",
             "--latent-dim", "6", "--upper-latents", "3", "--upper-hidden", "16", "--hidden",
             "32", "--optimizer", "adam", "--lr", "0.003", "--epochs", "2", "--quiet",
-            "--no-pictures", "--threads", "1"]  # fmt: skip
+            "--no-pictures", "--threads", "1", "--latent-logvar-range", "-6", "2"]  # fmt: skip
     assert main(args) == 0
     meta = aevb_io.read_json(out / "checkpoint" / "trainer.json")
     assert meta["train_config"]["estimator"] == "A"  # Monte Carlo KL, written down
@@ -255,6 +255,7 @@ def test_hvae_with_vamp_prior_from_the_cli_records_the_monte_carlo_kl(tmp_path, 
     assert all(math.isfinite(r["valid_bound"]) for r in history)
     model = aevb_io.load_model(out)
     assert model.config.prior == "vamp" and model.config.upper_latents == (3,)
+    assert model.config.latent_logvar_range == (-6.0, 2.0)
     assert model.prior.pseudo_inputs.shape == (7, 64)
     capsys.readouterr()
     assert main(["evaluate", str(out), "--k", "10"]) == 0

@@ -158,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden widths between stochastic layers",
     )
     g.add_argument(
+        "--latent-logvar-range",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        help="bound the log-variance of q(z_1|x) and of every layer between stochastic "
+        "layers, e.g. -6 2 (stabilises hierarchies with a VampPrior); default: unbounded",
+    )
+    g.add_argument(
         "--body",
         default=md["body"],
         choices=["mlp", "conv"],

@@ -104,6 +104,9 @@ def train(args: argparse.Namespace) -> str:
             prior_components=args.prior_components,
             upper_latents=tuple(args.upper_latents),
             upper_hidden=tuple(args.upper_hidden),
+            latent_logvar_range=(
+                tuple(args.latent_logvar_range) if args.latent_logvar_range else None
+            ),
         )
         aevb_data.validate_for_likelihood(data.train, model_config.likelihood, data.name)
         config = TrainConfig(
