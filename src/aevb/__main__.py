@@ -1,7 +1,5 @@
 """``python -m aevb`` runs the command line."""
 
-import sys
+from aevb.cli import exit_process, main
 
-from aevb.cli import main
-
-sys.exit(main())
+exit_process(main())

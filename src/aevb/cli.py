@@ -515,9 +515,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_process(code: int) -> None:
+    """End the ``aevb`` process with ``code``.
+
+    Under torchrun (``WORLD_SIZE`` > 1) the process ends with ``os._exit`` after flushing
+    its output: by then the process group is closed and every file is written, and C++
+    static destructors run at a normal exit can abort a worker ("terminate called without
+    an active exception", SIGABRT), which torchrun reports as a failed job.
+    """
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def entry() -> None:  # pragma: no cover - console script
-    sys.exit(main())
+    exit_process(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    exit_process(main())
