@@ -66,6 +66,22 @@ def test_vamp_prior_of_a_hierarchy_is_over_the_top_layer():
     )
 
 
+def test_vamp_prior_of_a_top_down_hierarchy_mixes_the_encoders_own_posteriors():
+    """Tomczak & Welling's HVAE: p(z_2) = (1/K) sum_k q(z_2|u_k), q(z_2|x) the encoder."""
+    cfg = VAEConfig(
+        input_dim=6, latent_dim=4, upper_latents=(2,), upper_hidden=(5,), hidden=(8,),
+        prior="vamp", prior_components=3, hierarchy="top-down",
+    )  # fmt: skip
+    model = VAE(cfg).double()
+    q_top = model.encode(model.prior.pseudo_inputs.clamp(0, 1))
+    assert q_top.mean.shape == (3, 2)
+    z2 = torch.randn(7, 2, dtype=torch.float64)
+    w = torch.full((3,), 1 / 3, dtype=torch.float64)
+    torch.testing.assert_close(
+        model.prior.log_prob(z2), direct_mixture(z2, q_top.mean, q_top.logvar, w)
+    )
+
+
 @pytest.mark.parametrize("prior", ["mog", "vamp"])
 def test_mixture_priors_sample_their_own_density(prior):
     """Draws from p(z) have the mixture's mean and variance (tolerance: 5 standard errors)."""

@@ -52,7 +52,8 @@ def test_hierarchical_terms_are_the_chain_of_conditionals():
     model = hvae(init="default").double()
     x = torch.rand(3, 12, dtype=torch.float64).round()
     t = compute_terms(model, x, n_samples=2, generator=torch.Generator().manual_seed(0))
-    z1, (z2, z3) = t.z, t.upper
+    z1, z2, z3 = t.layers
+    assert t.z is z1
     assert z1.shape == (2, 3, 6) and z2.shape == (2, 3, 4) and z3.shape == (2, 3, 2)
     log_p = (
         StandardNormal(2).log_prob(z3)
@@ -67,6 +68,63 @@ def test_hierarchical_terms_are_the_chain_of_conditionals():
     torch.testing.assert_close(t.log_pz, log_p)
     torch.testing.assert_close(t.log_qz_x, log_q)
     torch.testing.assert_close(elbo_a(t), (t.log_px_z + log_p - log_q).mean(0))
+
+
+def test_top_down_terms_are_the_chain_of_conditionals():
+    """Tomczak & Welling's wiring: q(z3|x) q(z2|x, z3) q(z1|x, z2), p(x|z1, z2, z3)."""
+    torch.manual_seed(4)
+    model = hvae(init="default", hierarchy="top-down").double()
+    assert not model.upward and len(model.posterior_down) == 2
+    x = torch.rand(3, 12, dtype=torch.float64).round()
+    t = compute_terms(model, x, n_samples=2, generator=torch.Generator().manual_seed(0))
+    z1, z2, z3 = t.layers
+    assert t.z is z3 and z1.shape == (2, 3, 6) and z2.shape == (2, 3, 4) and z3.shape == (2, 3, 2)
+    h = model.encoder(x).expand(2, -1, -1)
+    log_q = (
+        model.encode(x).log_prob(z3)
+        + model.posterior_down[1](torch.cat([h, z3], -1)).log_prob(z2)
+        + model.posterior_down[0](torch.cat([h, z2], -1)).log_prob(z1)
+    )
+    log_p = (
+        StandardNormal(2).log_prob(z3)
+        + model.downward[1](z3).log_prob(z2)
+        + model.downward[0](z2).log_prob(z1)
+    )
+    log_px = model.decode([z1, z2, z3]).log_prob(x)
+    torch.testing.assert_close(t.log_qz_x, log_q)
+    torch.testing.assert_close(t.log_pz, log_p)
+    torch.testing.assert_close(t.log_px_z, log_px)
+    # the decoder reads every layer: changing z3 alone changes p(x|z)
+    moved = model.decode([z1, z2, z3 + 1.0]).log_prob(x)
+    assert not torch.allclose(moved, log_px)
+    # a code from encode() decodes with the lower layers at their conditional means
+    top = model.encode(x).mean
+    z2_mean = model.downward[1](top).mean
+    torch.testing.assert_close(
+        model.decode(top).mean, model.decode([model.downward[0](z2_mean).mean, z2_mean, top]).mean
+    )
+
+
+def test_top_down_bound_reaches_every_part_and_saves(tmp_path):
+    torch.manual_seed(5)
+    model = hvae(init="default", hierarchy="top-down", prior="vamp", prior_components=3)
+    x = torch.rand(10, 12).round()
+    loss, metrics = ELBOObjective(estimator="A", n_samples=3)(model, x)
+    assert torch.isfinite(loss) and torch.isfinite(metrics["bound"]).all()
+    loss.backward()
+    parts = [model.encoder, model.encoder_head, model.decoder, model.prior, *model.downward]
+    for part in [*parts, *model.posterior_down]:
+        grads = [p.grad for p in part.parameters()]
+        assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
+    assert model.sample(4, generator=torch.Generator().manual_seed(0)).shape == (4, 12)
+    assert model.reconstruct(x).shape == (10, 12)
+    aevb_io.save_model(model, tmp_path / "m")
+    again = aevb_io.load_model(tmp_path / "m")
+    assert again.config.hierarchy == "top-down"
+    g = torch.Generator().manual_seed(1)
+    torch.testing.assert_close(
+        again.sample(3, generator=g), model.sample(3, generator=g.manual_seed(1))
+    )
 
 
 def test_hierarchical_is_estimate_lies_above_the_elbo():
@@ -192,8 +250,13 @@ VARIANTS = {
         "upper_latents": (3,), "upper_hidden": (5,), "prior": "vamp",
         "latent_logvar_range": (-6.0, 2.0),
     },
+    "top-down": {"upper_latents": (3, 2), "upper_hidden": (5,), "hierarchy": "top-down"},
     "conv": {"body": "conv", "channels": (4,), "image_shape": (4, 4)},
     "conditional": {"condition_dim": 2},
+    "top-down-conv-conditional": {
+        "upper_latents": (3,), "upper_hidden": (5,), "hierarchy": "top-down", "body": "conv",
+        "channels": (4,), "image_shape": (4, 4), "condition_dim": 2,
+    },
     "gaussian-conv": {
         "body": "conv", "channels": (4,), "image_shape": (4, 4), "likelihood": "gaussian",
     },
@@ -226,7 +289,7 @@ def test_every_variant_saves_and_loads_through_the_same_checkpoint_format(name, 
     )
 
 
-@pytest.mark.parametrize("name", ["paper", "mog", "vamp", "hierarchical"])
+@pytest.mark.parametrize("name", ["paper", "mog", "vamp", "hierarchical", "top-down"])
 def test_temperature_zero_sampling_is_deterministic_for_every_prior(name):
     torch.manual_seed(0)
     cfg = VAEConfig(input_dim=16, latent_dim=4, hidden=(8,), init="default", **VARIANTS[name])
@@ -234,7 +297,7 @@ def test_temperature_zero_sampling_is_deterministic_for_every_prior(name):
     a = model.sample(6, generator=torch.Generator().manual_seed(1), temperature=0.0)
     b = model.sample(6, generator=torch.Generator().manual_seed(2), temperature=0.0)
     c = model.sample(6, generator=torch.Generator().manual_seed(2), temperature=1.0)
-    if name in ("paper", "hierarchical"):  # one mode: every cold draw is the same image
+    if name in ("paper", "hierarchical", "top-down"):  # one mode: every cold draw is the same image
         torch.testing.assert_close(a, b)
     else:  # mixtures: cold draws are component centres, so they come from a finite set
         centres = {tuple(r) for r in model.sample(500, temperature=0.0).round(decimals=5).tolist()}
@@ -247,7 +310,8 @@ def test_hvae_with_vamp_prior_from_the_cli_records_the_monte_carlo_kl(tmp_path, 
     args = ["train", "--out", str(out), "--prior", "vamp", "--prior-components", "7",
             "--latent-dim", "6", "--upper-latents", "3", "--upper-hidden", "16", "--hidden",
             "32", "--optimizer", "adam", "--lr", "0.003", "--epochs", "2", "--quiet",
-            "--no-pictures", "--threads", "1", "--latent-logvar-range", "-6", "2"]  # fmt: skip
+            "--no-pictures", "--threads", "1", "--latent-logvar-range", "-6", "2",
+            "--hierarchy", "top-down"]  # fmt: skip
     assert main(args) == 0
     meta = aevb_io.read_json(out / "checkpoint" / "trainer.json")
     assert meta["train_config"]["estimator"] == "A"  # Monte Carlo KL, written down
@@ -256,6 +320,7 @@ def test_hvae_with_vamp_prior_from_the_cli_records_the_monte_carlo_kl(tmp_path, 
     model = aevb_io.load_model(out)
     assert model.config.prior == "vamp" and model.config.upper_latents == (3,)
     assert model.config.latent_logvar_range == (-6.0, 2.0)
+    assert model.config.hierarchy == "top-down" and len(model.posterior_down) == 1
     assert model.prior.pseudo_inputs.shape == (7, 64)
     capsys.readouterr()
     assert main(["evaluate", str(out), "--k", "10"]) == 0
@@ -327,8 +392,10 @@ def test_hierarchical_noise_of_data_parallel_shards_is_the_noise_of_the_whole_ba
         for a, b in ((0, 4), (4, 6))
     ]  # fmt: skip
     torch.testing.assert_close(torch.cat([p.z for p in parts], 1), full.z)
-    for layer in range(2):
-        torch.testing.assert_close(torch.cat([p.upper[layer] for p in parts], 1), full.upper[layer])
+    for layer in range(3):
+        torch.testing.assert_close(
+            torch.cat([p.layers[layer] for p in parts], 1), full.layers[layer]
+        )
     torch.testing.assert_close(torch.cat([p.log_weights for p in parts], 1), full.log_weights)
 
 
@@ -341,7 +408,7 @@ def test_latent_logvar_range_bounds_every_latent_gaussian():
     logvars = [
         t.posterior.logvar,
         model.upward[0](t.z).logvar,
-        model.downward[0](t.upper[0]).logvar,
+        model.downward[0](t.layers[1]).logvar,
     ]
     for lv in logvars:
         assert lv.min() >= -1.0 and lv.max() <= 0.5

@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="hidden widths between stochastic layers",
     )
     g.add_argument(
+        "--hierarchy",
+        default=md["hierarchy"],
+        choices=["bottom-up", "top-down"],
+        help="with --upper-latents: bottom-up = IWAE's q(z_1|x) q(z_2|z_1), p(x|z_1); "
+        "top-down = Tomczak & Welling's HVAE q(z_2|x) q(z_1|x, z_2), p(x|z_1, z_2)",
+    )
+    g.add_argument(
         "--latent-logvar-range",
         type=float,
         nargs=2,

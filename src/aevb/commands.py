@@ -104,6 +104,7 @@ def train(args: argparse.Namespace) -> str:
             prior_components=args.prior_components,
             upper_latents=tuple(args.upper_latents),
             upper_hidden=tuple(args.upper_hidden),
+            hierarchy=args.hierarchy,
             latent_logvar_range=(
                 tuple(args.latent_logvar_range) if args.latent_logvar_range else None
             ),

@@ -49,33 +49,36 @@ class Terms:
     evaluates log q(z|x); the IS estimate never evaluates the closed-form KL).
 
     In a hierarchical model z stands for all layers: log p(z) = log p(z_1, ..., z_L) and
-    log q(z|x) = log q(z_1|x) + sum_l log q(z_{l+1}|z_l).
+    log q(z|x) is the sum of every layer's log q (see :meth:`aevb.models.VAE.infer_layers`).
 
     Attributes:
-        z: ``(L, B, Nz)`` draws of z_1 from q(z_1|x) (reparameterised: they carry gradients).
-        log_px_z: ``(L, B)`` log p(x|z_1).
-        posterior: q(z_1|x), batch shape ``(B,)``.
+        z: ``(L, B, N)`` draws from ``posterior`` (reparameterised: they carry gradients).
+        log_px_z: ``(L, B)`` log p(x|z).
+        posterior: the Gaussian q the model infers from x alone (q(z_1|x); q(z_L|x) in a
+            top-down hierarchy), batch shape ``(B,)``.
         model: the model, for its prior and its closed-form KL.
-        upper: draws of z_2..z_L, each ``(L, B, N_l)``; empty for one layer.
-        upper_log_q: ``(L, B)`` sum of their log q, or 0.0.
+        layers: every layer [z_1, ..., z_L], each ``(L, B, N_l)``, one of them ``z``;
+            empty means ``[z]`` (one layer).
+        rest_log_q: ``(L, B)`` sum of the log q of the layers other than ``z``, or 0.0.
     """
 
     z: Tensor
     log_px_z: Tensor
     posterior: DiagonalGaussian
     model: Any
-    upper: list[Tensor] = field(default_factory=list)
-    upper_log_q: Tensor | float = 0.0
+    layers: list[Tensor] = field(default_factory=list)
+    rest_log_q: Tensor | float = 0.0
 
     @cached_property
     def log_pz(self) -> Tensor:
         """log p(z), ``(L, B)``."""
-        return self.model.log_prior(self.z, self.upper)
+        chain = self.layers or [self.z]
+        return self.model.log_prior(chain[0], chain[1:])
 
     @cached_property
     def log_qz_x(self) -> Tensor:
         """log q(z|x), ``(L, B)``."""
-        return self.posterior.log_prob(self.z) + self.upper_log_q
+        return self.posterior.log_prob(self.z) + self.rest_log_q
 
     @cached_property
     def kl(self) -> Tensor | None:
@@ -116,14 +119,14 @@ def terms_from_posterior(
     """Terms for rows ``x`` ``(B, D [+ C])`` given their posterior ``q`` (already encoded)."""
     pixels, condition = model.split(x)
     z = q.rsample(n_samples, generator=generator, shard=shard)
-    upper, upper_log_q = model.infer_upper(z, generator=generator, shard=shard)
+    layers, rest_log_q = model.infer_layers(x, z, generator=generator, shard=shard)
     return Terms(
         z=z,
-        log_px_z=model.decode(z, condition).log_prob(pixels),
+        log_px_z=model.decode(layers, condition).log_prob(pixels),
         posterior=q,
         model=model,
-        upper=upper,
-        upper_log_q=upper_log_q,
+        layers=layers,
+        rest_log_q=rest_log_q,
     )
 
 

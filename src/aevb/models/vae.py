@@ -6,8 +6,12 @@ its common extensions as options of the same class.
 * Decoder: the mirrored body, then a head giving the parameters of p(x|z_1).
 * Prior over the top layer: N(0, I) (the paper), a learned Gaussian mixture, or the
   VampPrior (see :mod:`aevb.priors`).
-* Hierarchy (``upper_latents``): more stochastic layers above z_1, as in IWAE's 2-layer
-  model: q(z_1|x) q(z_2|z_1) ... and p(z_L) ... p(z_1|z_2) p(x|z_1).
+* Hierarchy (``upper_latents``): more stochastic layers above z_1, wired one of two ways
+  (``hierarchy``). "bottom-up", IWAE's 2-layer model (Burda et al. 2015):
+  q(z_1|x) q(z_2|z_1) ... and p(z_L) ... p(z_1|z_2) p(x|z_1). "top-down", the HVAE of
+  Tomczak & Welling (2017): q(z_L|x) q(z_{L-1}|x, z_L) ... q(z_1|x, z_2) and
+  p(z_L) ... p(z_1|z_2) p(x|z_1, ..., z_L); every inference step sees x (through the
+  encoder body, shared by all layers) and the decoder sees every layer.
 * Condition (``condition_dim`` > 0): the last C columns of every data row are a label or
   side vector y; the encoder sees (x, y), the decoder (z_1, y) (Sohn et al. 2015).
 
@@ -35,6 +39,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("output", "learned", "fixed")
 GAUSSIAN_MEANS = ("sigmoid", "identity")
 INITS = ("paper", "default")
+HIERARCHIES = ("bottom-up", "top-down")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +88,9 @@ class VAEConfig:
     latent_dim=100 for IWAE's 2-layer model. () is the one-layer VAE."""
     upper_hidden: tuple[int, ...] = (100, 100)
     """Hidden widths of the networks between stochastic layers (reversed downwards)."""
+    hierarchy: str = "bottom-up"
+    """With ``upper_latents``: "bottom-up" (IWAE's stack) or "top-down" (Tomczak &
+    Welling's HVAE); see the module docstring."""
     latent_logvar_range: tuple[float, float] | None = None
     """Bounds (low, high) on the log-variance of q(z_1|x) and of every Gaussian between
     stochastic layers, e.g. (-6, 2) as in Tomczak & Welling's code; None = unbounded (the
@@ -119,6 +127,7 @@ class VAEConfig:
         check_positive(name, "prior_components", self.prior_components)
         for d in (*self.upper_latents, *self.upper_hidden):
             check_positive(name, "upper_latents/upper_hidden", d)
+        check_choice(name, "hierarchy", self.hierarchy, HIERARCHIES)
         r = self.latent_logvar_range
         if r is not None and not (len(r) == 2 and r[0] < r[1]):
             raise ValueError(f"VAEConfig.latent_logvar_range={r}: expected (low, high), low < high")
@@ -134,6 +143,17 @@ class VAEConfig:
     def latent_sizes(self) -> tuple[int, ...]:
         """Sizes of every stochastic layer, bottom (z_1) to top."""
         return (self.latent_dim, *self.upper_latents)
+
+    @property
+    def top_down(self) -> bool:
+        """Whether inference starts at the top layer (a "top-down" hierarchy)."""
+        return self.hierarchy == "top-down" and bool(self.upper_latents)
+
+    @property
+    def code_dim(self) -> int:
+        """Size of the layer :meth:`VAE.encode` infers from x alone: z_1, or z_L when
+        the hierarchy is top-down."""
+        return self.latent_sizes[-1] if self.top_down else self.latent_dim
 
     @property
     def analytic_kl(self) -> bool:
@@ -157,11 +177,13 @@ class VAE(nn.Module):
         c = config
         per_pixel_logvar = c.likelihood == "gaussian" and c.gaussian_variance == "output"
         params_per_pixel = 2 if per_pixel_logvar else 1
+        sizes = c.latent_sizes
+        decoder_in = sum(sizes) if c.top_down else c.latent_dim  # top-down: p(x|z_1..z_L)
         if c.body == "conv":
             self.encoder = ConvEncoder(c.image_shape, c.channels, c.hidden, c.activation)
-            self.encoder_head = nn.Linear(self.encoder.out_dim + c.condition_dim, 2 * c.latent_dim)
+            self.encoder_head = nn.Linear(self.encoder.out_dim + c.condition_dim, 2 * c.code_dim)
             self.decoder = ConvDecoder(
-                c.latent_dim + c.condition_dim,
+                decoder_in + c.condition_dim,
                 c.image_shape,
                 c.channels,
                 tuple(reversed(c.hidden)),
@@ -171,9 +193,9 @@ class VAE(nn.Module):
             self.decoder_head = nn.Identity()
         else:
             self.encoder = MLP(c.input_dim + c.condition_dim, c.hidden, c.activation)
-            self.encoder_head = nn.Linear(self.encoder.out_dim, 2 * c.latent_dim)
+            self.encoder_head = nn.Linear(self.encoder.out_dim, 2 * c.code_dim)
             self.decoder = MLP(
-                c.latent_dim + c.condition_dim, tuple(reversed(c.hidden)), c.activation
+                decoder_in + c.condition_dim, tuple(reversed(c.hidden)), c.activation
             )
             self.decoder_head = nn.Linear(self.decoder.out_dim, c.input_dim * params_per_pixel)
         if c.likelihood == "gaussian" and c.gaussian_variance == "learned":
@@ -181,11 +203,18 @@ class VAE(nn.Module):
         elif c.likelihood == "gaussian" and c.gaussian_variance == "fixed":
             fixed = torch.full((c.input_dim,), 2.0 * math.log(c.gaussian_std))
             self.register_buffer("decoder_logvar", fixed)
-        sizes = c.latent_sizes
         up, down = c.upper_hidden, tuple(reversed(c.upper_hidden))
+        bounds = c.latent_logvar_range
+        features = self.encoder_head.in_features
+        # inference between layers: bottom-up q(z_{i+2}|z_{i+1}) in ``upward``, or
+        # top-down q(z_{i+1}|x, z_{i+2}) in ``posterior_down`` (the other list is empty)
         self.upward = nn.ModuleList(
-            GaussianLayer(sizes[i], up, sizes[i + 1], c.activation, c.latent_logvar_range)
-            for i in range(len(sizes) - 1)
+            GaussianLayer(sizes[i], up, sizes[i + 1], c.activation, bounds)
+            for i in range(0 if c.top_down else len(sizes) - 1)
+        )
+        self.posterior_down = nn.ModuleList(
+            GaussianLayer(features + sizes[i + 1], up, sizes[i], c.activation, bounds)
+            for i in range(len(sizes) - 1 if c.top_down else 0)
         )
         self.downward = nn.ModuleList(
             GaussianLayer(sizes[i + 1], down, sizes[i], c.activation, c.latent_logvar_range)
@@ -202,7 +231,7 @@ class VAE(nn.Module):
             sizes[-1],
             components=c.prior_components,
             input_dim=c.input_dim,
-            encode=self._encode_top,
+            encode=self.encode if c.top_down else self._encode_top,
             unit_interval=c.likelihood == "bernoulli",
         )
 
@@ -216,44 +245,63 @@ class VAE(nn.Module):
             raise ValueError(f"data rows have {x.shape[-1]} values: expected {d}{extra}")
         return (x[..., :d], x[..., d:]) if c else (x, None)
 
-    def encode(self, x: Tensor) -> DiagonalGaussian:
-        """q(z_1|x) for rows ``x`` ``(B, D + C)``: a Gaussian with batch shape ``(B,)``."""
+    def features(self, x: Tensor) -> Tensor:
+        """The encoder body's output for rows ``x`` ``(B, D + C)``: ``(B, F)``."""
         if self.config.body == "conv":
             pixels, condition = self.split(x)
             h = self.encoder(pixels)
-            if condition is not None:
-                h = torch.cat([h, condition], dim=-1)
-        else:
-            self.split(x)  # shape check
-            h = self.encoder(x)
-        mean, logvar = self.encoder_head(h).chunk(2, dim=-1)
+            return h if condition is None else torch.cat([h, condition], dim=-1)
+        self.split(x)  # shape check
+        return self.encoder(x)
+
+    def encode(self, x: Tensor) -> DiagonalGaussian:
+        """q(z_1|x) (top-down hierarchy: q(z_L|x)) for rows ``x`` ``(B, D + C)``: a
+        Gaussian with batch shape ``(B,)`` over ``config.code_dim`` dimensions."""
+        mean, logvar = self.encoder_head(self.features(x)).chunk(2, dim=-1)
         return DiagonalGaussian(mean, clamp_logvar(logvar, self.config.latent_logvar_range))
 
-    def infer_upper(
+    def infer_layers(
         self,
+        x: Tensor,
         z: Tensor,
         *,
         generator: torch.Generator | None = None,
         shard: Shard | None = None,
+        sample: bool = True,
     ) -> tuple[list[Tensor], Tensor | float]:
-        """Draw z_2..z_L from q(z_{l+1}|z_l) above ``z`` = z_1 ``(L, B, Nz)``.
+        """Every stochastic layer, given draws ``z`` ``(L, B, N)`` from :meth:`encode`'s
+        posterior for rows ``x`` ``(B, D + C)``.
 
-        Returns the draws (each ``(L, B, N_l)``, reparameterised) and the sum of their
-        log q, ``(L, B)`` (0.0 for a one-layer model).
+        Bottom-up, z is z_1 and z_2..z_L are drawn from q(z_{l+1}|z_l); top-down, z is z_L
+        and z_{L-1}..z_1 are drawn from q(z_l|x, z_{l+1}). Returns the layers in model
+        order [z_1, ..., z_L] (each ``(L, B, N_l)``, reparameterised) and the sum of the
+        log q of the layers drawn here, ``(L, B)`` (0.0 for a one-layer model). With
+        ``sample=False`` each layer is its conditional mean and the log q is 0.0.
         """
-        draws: list[Tensor] = []
         log_q: Tensor | float = 0.0
-        below = z
-        for layer in self.upward:
-            q = layer(below)
+
+        def draw(q: DiagonalGaussian) -> Tensor:
+            nonlocal log_q
+            if not sample:
+                return q.mean
             eps = standard_normal(z.shape[0], q.mean[0], generator=generator, shard=shard)
-            below = q.mean + q.std * eps
-            draws.append(below)
-            log_q = log_q + q.log_prob(below)
-        return draws, log_q
+            v = q.mean + q.std * eps
+            log_q = log_q + q.log_prob(v)
+            return v
+
+        chain = [z]
+        if self.config.top_down:
+            h = self.features(x).to(z.dtype).expand(z.shape[0], -1, -1)  # (L, B, F)
+            for layer in reversed(self.posterior_down):
+                chain.insert(0, draw(layer(torch.cat([h, chain[0]], dim=-1))))
+        else:
+            for layer in self.upward:
+                chain.append(draw(layer(chain[-1])))
+        return chain, log_q
 
     def _encode_top(self, x: Tensor) -> DiagonalGaussian:
-        """q over the top layer given ``x`` ``(K, D)``, passing means up (VampPrior)."""
+        """q over the top layer given ``x`` ``(K, D)``, passing means up (VampPrior of a
+        bottom-up hierarchy; a top-down one uses :meth:`encode` itself)."""
         q = self.encode(x)
         for layer in self.upward:
             q = layer(q.mean)
@@ -261,12 +309,20 @@ class VAE(nn.Module):
 
     # -- generation --------------------------------------------------------------------
 
-    def decode(self, z: Tensor, condition: Tensor | None = None) -> Bernoulli | DiagonalGaussian:
-        """p(x|z_1) for ``z`` ``(..., Nz)``: batch shape ``(...)``, event size D.
+    def decode(
+        self, z: Tensor | Sequence[Tensor], condition: Tensor | None = None
+    ) -> Bernoulli | DiagonalGaussian:
+        """p(x|z): batch shape ``(...)``, event size D.
 
-        ``condition`` ``(B, C)`` is required by a conditional model; it broadcasts
-        against a leading sample dimension of ``z``.
+        ``z`` is either every layer [z_1, ..., z_L] (each ``(..., N_l)``), or a code
+        ``(..., config.code_dim)`` as :meth:`encode` gives: z_1, or for a top-down
+        hierarchy z_L, whose lower layers are then set to the means of p(z_l|z_{l+1}).
+        A bottom-up decoder reads z_1 only. ``condition`` ``(B, C)`` is required by a
+        conditional model; it broadcasts against a leading sample dimension of ``z``.
         """
+        if isinstance(z, Tensor):
+            z = self._lower_means(z) if self.config.top_down else [z]
+        z = torch.cat(list(z), dim=-1) if self.config.top_down else z[0]
         if self.config.condition_dim:
             if condition is None:
                 raise ValueError(
@@ -284,6 +340,14 @@ class VAE(nn.Module):
             logvar = self.decoder_logvar
         mean = torch.sigmoid(out) if self.config.gaussian_mean == "sigmoid" else out
         return DiagonalGaussian(mean, logvar.clamp(min=self.config.min_logvar))
+
+    def _lower_means(self, top: Tensor) -> list[Tensor]:
+        """[z_1, ..., z_L] from z_L ``(..., N_L)``, each lower layer at the mean of
+        p(z_l|z_{l+1})."""
+        chain = [top]
+        for layer in reversed(self.downward):
+            chain.insert(0, layer(chain[0]).mean)
+        return chain
 
     def log_prior(self, z: Tensor, upper: Sequence[Tensor] = ()) -> Tensor:
         """log p(z_1, ..., z_L) = log p(z_L) + sum_l log p(z_l | z_{l+1}): ``(...)``."""
@@ -341,16 +405,20 @@ class VAE(nn.Module):
         y = self.as_condition(condition, n)
         param = next(self.parameters())
         device, dtype = param.device, param.dtype
-        z = self.prior.sample(
-            n, generator=generator, device=device, temperature=temperature, dtype=dtype
-        )
+        chain = [
+            self.prior.sample(
+                n, generator=generator, device=device, temperature=temperature, dtype=dtype
+            )
+        ]
         for layer in reversed(self.downward):
-            p = layer(z)
+            p = layer(chain[0])
             eps = torch.randn(p.mean.shape, generator=generator, device=device, dtype=dtype)
-            z = p.mean + temperature * p.std * eps
-        return self.decode(z, y).mean
+            chain.insert(0, p.mean + temperature * p.std * eps)
+        return self.decode(chain, y).mean
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
-        """Mean of p(x|z_1) at z_1 = E[q(z_1|x)]: ``(B, D)`` for rows ``(B, D + C)``."""
-        return self.decode(self.encode(x).mean, self.split(x)[1]).mean
+        """Mean of p(x|z) with every layer at its posterior mean given the layer it is
+        inferred from: ``(B, D)`` for rows ``(B, D + C)``."""
+        chain, _ = self.infer_layers(x, self.encode(x).mean[None], sample=False)
+        return self.decode([v[0] for v in chain], self.split(x)[1]).mean
