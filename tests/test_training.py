@@ -171,6 +171,28 @@ def test_nonfinite_updates_can_be_skipped_and_are_counted(tmp_path, monkeypatch)
     assert all(torch.isfinite(p).all() for p in aevb_io.load_model(tmp_path / "skip").parameters())
 
 
+def test_an_impossible_validation_bound_never_selects_the_best_checkpoint(tmp_path, monkeypatch):
+    """A bound above 0 nats on binary data is numerical breakdown, not a better model."""
+    original = Trainer.evaluate
+    calls = {"n": 0}
+
+    def breaks_down_later(self):
+        row = original(self)
+        calls["n"] += 1
+        if calls["n"] >= 3:
+            row["valid_bound"] = 354.0
+        return row
+
+    monkeypatch.setattr(Trainer, "evaluate", breaks_down_later)
+    out = tmp_path / "broken"
+    with pytest.warns(RuntimeWarning, match=r"\+354.00 nats .* impossible"):
+        train(tiny_vae(), toy_data(), config(max_samples=1280, eval_every=320), out, quiet=True)
+    state = aevb_io.read_json(out / "checkpoint" / "trainer.json")["state"]
+    history = state["history"]
+    assert [r["valid_bound"] for r in history][2:] == [354.0, 354.0]
+    assert state["best_valid"] == max(r["valid_bound"] for r in history[:2]) < 0
+
+
 def test_early_stopping_stops_after_patience(tmp_path):
     result = train(
         tiny_vae(),

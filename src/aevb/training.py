@@ -18,6 +18,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -449,7 +450,8 @@ class Trainer:
         st.history.append(row)
         st.next_eval = self.next_evaluation(st.samples)
         if "valid_bound" in row:
-            if row["valid_bound"] > st.best_valid:
+            plausible = self._plausible(row["valid_bound"])
+            if plausible and row["valid_bound"] > st.best_valid:
                 st.best_valid = row["valid_bound"]
                 st.evals_since_best = 0
                 if self.process.is_main:
@@ -462,6 +464,23 @@ class Trainer:
         if self.process.is_main:
             self.save_checkpoint()
             self._log(row)
+
+    def _plausible(self, bound: float) -> bool:
+        """False (with a warning) for a validation bound no model can reach: above 0 nats
+        under a Bernoulli likelihood, where log p(x) <= 0. Such a bound means the Monte
+        Carlo estimate has broken down numerically (e.g. a variance collapsed to ~0), so
+        it must never select the best checkpoint."""
+        if getattr(self.model.config, "likelihood", None) != "bernoulli" or bound <= 0.0:
+            return True
+        warnings.warn(
+            f"validation bound {bound:+.2f} nats at {self.state.samples} samples is "
+            "impossible for a Bernoulli likelihood (log p(x) <= 0): the estimate has broken "
+            "down numerically; best/ keeps the last plausible checkpoint. Consider "
+            "--latent-logvar-range or a lower --lr",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
