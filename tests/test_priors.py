@@ -157,3 +157,34 @@ def test_mixture_density_stays_exact_for_narrow_components_and_under_bf16_autoca
     with torch.autocast("cpu", dtype=torch.bfloat16):
         under_autocast = mixture_log_prob(z, means, logvars, log_w)
     torch.testing.assert_close(under_autocast.double(), exact, atol=1e-3, rtol=0)
+
+
+def test_importance_sampling_encodes_the_pseudo_inputs_once_and_scores_the_same(monkeypatch):
+    from aevb.evaluate import log_likelihood
+    from aevb.priors import VampPrior
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_dim=6, latent_dim=3, hidden=(8,), prior="vamp", prior_components=5))
+    x = torch.rand(7, 6).round()
+    plain = model.prior.log_prob
+    chunks = []
+
+    def unfixed(self, z):  # what log_prob computed before: components every call
+        chunks.append(z.shape[0])
+        return plain(z) if self._fixed is None else mixture_log_prob(z, *self.components())
+
+    calls = {"n": 0}
+    original = VampPrior.components
+
+    def counted(self):
+        calls["n"] += 1
+        return original(self)
+
+    monkeypatch.setattr(VampPrior, "components", counted)
+    fast = log_likelihood(model, x, k=40, max_rows=70, generator=torch.Generator().manual_seed(1))
+    assert calls["n"] == 1  # 4 chunks of 10 samples, one encoding of the pseudo-inputs
+    monkeypatch.setattr(VampPrior, "log_prob", unfixed)
+    slow = log_likelihood(model, x, k=40, max_rows=70, generator=torch.Generator().manual_seed(1))
+    assert chunks == [10, 10, 10, 10] and calls["n"] == 2 + 4
+    torch.testing.assert_close(fast, slow)
+    assert model.prior._fixed is None  # nothing left behind after evaluation

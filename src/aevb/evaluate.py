@@ -14,6 +14,7 @@ from torch import Tensor
 
 from aevb.distributions import DiagonalGaussian
 from aevb.objectives import elbo, resolve_estimator, terms_from_posterior
+from aevb.priors import fixed_prior
 
 
 @dataclass(frozen=True)
@@ -72,17 +73,12 @@ def lower_bound(
     estimator = resolve_estimator(model, estimator)
     device = _device(model)
     out = []
-    for xb in _batches(x, batch_size):
-        xb = xb.to(device, non_blocking=True)
-        q = model.encode(xb)
-        t = terms_from_posterior(
-            model,
-            xb,
-            q,
-            n_samples=n_samples,
-            generator=generator,
-        )
-        out.append(elbo(t, estimator).cpu())
+    with fixed_prior(model):
+        for xb in _batches(x, batch_size):
+            xb = xb.to(device, non_blocking=True)
+            q = model.encode(xb)
+            t = terms_from_posterior(model, xb, q, n_samples=n_samples, generator=generator)
+            out.append(elbo(t, estimator).cpu())
     return torch.cat(out)
 
 
@@ -116,22 +112,23 @@ def log_likelihood(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=x.shape[0], unit="img", desc=f"log p(x), k={k}")
-    for xb in _batches(x, batch_size):
-        xb = xb.to(device, non_blocking=True)
-        q = model.encode(xb)
-        running = torch.full((xb.shape[0],), -math.inf, device=device, dtype=xb.dtype)
-        for start in range(0, k, chunk):
-            t = terms_from_posterior(
-                model,
-                xb,
-                q,
-                n_samples=min(chunk, k - start),
-                generator=generator,
-            )
-            running = torch.logaddexp(running, torch.logsumexp(t.log_weights, dim=0))
-        out.append((running - math.log(k)).cpu())
-        if bar is not None:
-            bar.update(xb.shape[0])
+    with fixed_prior(model):  # a mixture prior's components, computed once
+        for xb in _batches(x, batch_size):
+            xb = xb.to(device, non_blocking=True)
+            q = model.encode(xb)
+            running = torch.full((xb.shape[0],), -math.inf, device=device, dtype=xb.dtype)
+            for start in range(0, k, chunk):
+                t = terms_from_posterior(
+                    model,
+                    xb,
+                    q,
+                    n_samples=min(chunk, k - start),
+                    generator=generator,
+                )
+                running = torch.logaddexp(running, torch.logsumexp(t.log_weights, dim=0))
+            out.append((running - math.log(k)).cpu())
+            if bar is not None:
+                bar.update(xb.shape[0])
     if bar is not None:
         bar.close()
     return torch.cat(out)

@@ -10,8 +10,9 @@ run's ``trainer.json``.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +20,12 @@ from torch import Tensor, nn
 from aevb.distributions import LOG_2PI, DiagonalGaussian, StandardNormal
 
 PRIORS = ("standard", "mog", "vamp")
+
+
+def fixed_prior(model) -> contextlib.AbstractContextManager:
+    """:meth:`MixturePrior.fixed` for ``model.prior`` when it is a mixture, else a no-op."""
+    prior = getattr(model, "prior", None)
+    return prior.fixed() if isinstance(prior, MixturePrior) else contextlib.nullcontext()
 
 
 def mixture_log_prob(z: Tensor, mean: Tensor, logvar: Tensor, log_weights: Tensor) -> Tensor:
@@ -46,14 +53,33 @@ class MixturePrior(nn.Module):
     components come from (:meth:`components`), this class scores and samples them."""
 
     dim: int
+    _fixed: tuple[Tensor, Tensor, Tensor] | None = None
 
     def components(self) -> tuple[Tensor, Tensor, Tensor]:
         """Means ``(K, Nz)``, log-variances ``(K, Nz)`` and normalised log-weights ``(K,)``."""
         raise NotImplementedError
 
+    def _components(self) -> tuple[Tensor, Tensor, Tensor]:
+        return self._fixed if self._fixed is not None else self.components()
+
+    @contextlib.contextmanager
+    def fixed(self) -> Iterator[None]:
+        """Inside the block the components are computed once and reused.
+
+        For evaluation with parameters that do not change (importance sampling scores
+        thousands of chunks against the same VampPrior, whose components would otherwise
+        re-encode every pseudo-input each time). Components computed under
+        ``torch.no_grad`` carry no gradient: do not train inside the block.
+        """
+        self._fixed = self.components()
+        try:
+            yield
+        finally:
+            self._fixed = None
+
     def log_prob(self, z: Tensor) -> Tensor:
         """log p(z): ``(..., Nz) -> (...)``."""
-        return mixture_log_prob(z, *self.components())
+        return mixture_log_prob(z, *self._components())
 
     @torch.no_grad()
     def sample(
@@ -67,7 +93,7 @@ class MixturePrior(nn.Module):
     ) -> Tensor:
         """``n`` draws ``(n, Nz)`` on the parameters' device and dtype: a component by its
         weight, then a Gaussian draw with its standard deviation times ``temperature``."""
-        mean, logvar, log_w = self.components()
+        mean, logvar, log_w = self._components()
         k = torch.multinomial(log_w.exp(), n, replacement=True, generator=generator)
         shape = (n, mean.shape[-1])
         eps = torch.randn(shape, generator=generator, device=mean.device, dtype=mean.dtype)

@@ -113,6 +113,7 @@ ROWS: tuple[Row, ...] = (
             **_VAMP_NET,
             "upper_latents": (40,),
             "upper_hidden": (300, 300),
+            "hierarchy": "top-down",
             "latent_logvar_range": (-6.0, 2.0),
         },
         {**_ADAM, "lr": 5e-4, "objective": "elbo", "n_samples": 1},
