@@ -193,6 +193,23 @@ def test_an_impossible_validation_bound_never_selects_the_best_checkpoint(tmp_pa
     assert state["best_valid"] == max(r["valid_bound"] for r in history[:2]) < 0
 
 
+def test_an_iwae_run_is_evaluated_and_selected_by_the_iwae_bound(tmp_path):
+    from aevb.evaluate import log_likelihood, lower_bound
+
+    data, out = toy_data(), tmp_path / "iwae"
+    cfg = config(objective="iwae", n_samples=5, max_samples=640, eval_every=320)
+    train(tiny_vae(), data, cfg, out, quiet=True)
+    last = aevb_io.read_json(out / "checkpoint" / "trainer.json")["state"]["history"][-1]
+    model = aevb_io.load_model(out / "checkpoint")
+    valid = torch.as_tensor(data.valid)
+    gen = torch.Generator().manual_seed(cfg.seed + 7919)
+    iwae = log_likelihood(model, valid, k=5, generator=gen).double().mean().item()
+    assert last["valid_bound"] == pytest.approx(iwae, abs=1e-4)
+    gen.manual_seed(cfg.seed + 7919)
+    elbo = lower_bound(model, valid, n_samples=5, generator=gen).double().mean().item()
+    assert iwae > elbo + 0.01  # the tighter bound, not the ELBO
+
+
 def test_early_stopping_stops_after_patience(tmp_path):
     result = train(
         tiny_vae(),
