@@ -239,6 +239,22 @@ def test_conditional_vae_trains_and_samples_by_class_from_the_cli(tmp_path):
     assert state["samples"] == 3 * len(load("digits").train)
 
 
+def test_gated_dense_layers_multiply_a_linear_map_by_a_sigmoid_gate():
+    from aevb.networks import MLP
+
+    torch.manual_seed(0)
+    mlp = MLP(3, (4, 2), "gated")
+    x = torch.randn(5, 3)
+    h = x
+    for linear in (mlp[0], mlp[2]):
+        a, g = linear(h).chunk(2, dim=-1)
+        h = a * torch.sigmoid(g)
+    torch.testing.assert_close(mlp(x), h)
+    assert mlp.out_dim == 2
+    with pytest.raises(ValueError, match="gated.*expected body 'mlp'"):
+        VAEConfig(input_dim=16, activation="gated", body="conv", image_shape=(4, 4))
+
+
 # --- one checkpoint format for every variant --------------------------------------------
 
 VARIANTS = {
@@ -251,6 +267,10 @@ VARIANTS = {
         "latent_logvar_range": (-6.0, 2.0),
     },
     "top-down": {"upper_latents": (3, 2), "upper_hidden": (5,), "hierarchy": "top-down"},
+    "gated-hvae-vamp": {
+        "upper_latents": (3,), "upper_hidden": (5,), "hierarchy": "top-down",
+        "activation": "gated", "prior": "vamp", "prior_components": 3,
+    },
     "conv": {"body": "conv", "channels": (4,), "image_shape": (4, 4)},
     "conditional": {"condition_dim": 2},
     "top-down-conv-conditional": {

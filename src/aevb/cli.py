@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--activation",
         default=md["activation"],
-        help="tanh, relu, elu, gelu, softplus or leaky_relu",
+        help="tanh, relu, elu, gelu, softplus, leaky_relu, or gated (gated dense layers, "
+        "as in the VampPrior paper; MLP bodies)",
     )
     g.add_argument(
         "--likelihood",

@@ -16,10 +16,18 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
+GATED = "gated"
+"""A dense-layer "activation" of its own: h = (W x + b) * sigmoid(V x + c), the gated
+dense layer of Tomczak & Welling's VampPrior code (one linear layer of twice the width,
+then :class:`torch.nn.GLU`). Dense layers only."""
+DENSE_ACTIVATIONS = (*ACTIVATIONS, GATED)
+
+
 class MLP(nn.Sequential):
     """Fully connected body ``in_dim -> hidden[0] -> ... -> hidden[-1]``, activation after each.
 
-    With ``hidden == ()`` it is the identity and ``out_dim == in_dim``. Input ``(*, in_dim)``,
+    ``activation`` is a name in :data:`ACTIVATIONS` or "gated" (:data:`GATED`). With
+    ``hidden == ()`` it is the identity and ``out_dim == in_dim``. Input ``(*, in_dim)``,
     output ``(*, out_dim)``.
     """
 
@@ -27,7 +35,10 @@ class MLP(nn.Sequential):
         layers: list[nn.Module] = []
         width = in_dim
         for h in hidden:
-            layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+            if activation == GATED:
+                layers += [nn.Linear(width, 2 * h), nn.GLU(dim=-1)]
+            else:
+                layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
             width = h
         super().__init__(*layers)
         self.out_dim = width

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from aevb.config import check_choice, check_positive
 from aevb.distributions import Bernoulli, DiagonalGaussian, Shard, standard_normal
 from aevb.models.layers import GaussianLayer, clamp_logvar
-from aevb.networks import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder
+from aevb.networks import DENSE_ACTIVATIONS, GATED, MLP, ConvDecoder, ConvEncoder
 from aevb.priors import PRIORS, build_prior
 
 BODIES = ("mlp", "conv")
@@ -53,7 +53,8 @@ class VAEConfig:
     hidden: tuple[int, ...] = (500,)
     """Hidden layer widths of the encoder; the decoder uses them reversed. () is linear."""
     activation: str = "tanh"
-    """Hidden activation: tanh (the paper), relu, elu, gelu, softplus, leaky_relu."""
+    """Hidden activation: tanh (the paper), relu, elu, gelu, softplus, leaky_relu, or
+    "gated" (gated dense layers, as in Tomczak & Welling's VampPrior models; MLP only)."""
     likelihood: str = "bernoulli"
     """p(x|z): "bernoulli" (logits; data in [0,1]) or "gaussian"."""
     gaussian_variance: str = "output"
@@ -106,7 +107,7 @@ class VAEConfig:
         check_positive(name, "latent_dim", self.latent_dim)
         for h in self.hidden:
             check_positive(name, "hidden", h)
-        check_choice(name, "activation", self.activation, ACTIVATIONS)
+        check_choice(name, "activation", self.activation, DENSE_ACTIVATIONS)
         check_choice(name, "likelihood", self.likelihood, LIKELIHOODS)
         check_choice(name, "gaussian_variance", self.gaussian_variance, GAUSSIAN_VARIANCES)
         check_choice(name, "gaussian_mean", self.gaussian_mean, GAUSSIAN_MEANS)
@@ -121,6 +122,10 @@ class VAEConfig:
         check_choice(name, "body", self.body, BODIES)
         if self.body == "conv" and self.image_shape is None:
             raise ValueError("VAEConfig.body='conv': expected image data (image_shape is None)")
+        if self.body == "conv" and self.activation == GATED:
+            raise ValueError(
+                "VAEConfig: activation 'gated' is for dense bodies: expected body 'mlp'"
+            )
         for c in self.channels:
             check_positive(name, "channels", c)
         check_choice(name, "prior", self.prior, PRIORS)
