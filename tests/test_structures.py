@@ -255,6 +255,16 @@ def test_gated_dense_layers_multiply_a_linear_map_by_a_sigmoid_gate():
         VAEConfig(input_dim=16, activation="gated", body="conv", image_shape=(4, 4))
 
 
+def test_he_initialisation_draws_weights_with_variance_two_over_fan_in():
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_dim=400, latent_dim=8, hidden=(300,), init="he"))
+    w = model.encoder[0].weight  # (300, 400): 120,000 draws from N(0, 2/400)
+    # the sample variance of n normal draws has relative standard error sqrt(2/n) ~ 0.4%
+    assert abs(w.var().item() / (2 / 400) - 1) < 5 * (2 / w.numel()) ** 0.5
+    assert abs(w.mean().item()) < 5 * (2 / 400 / w.numel()) ** 0.5
+    assert all((m.bias == 0).all() for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+
 # --- one checkpoint format for every variant --------------------------------------------
 
 VARIANTS = {

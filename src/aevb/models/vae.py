@@ -38,7 +38,7 @@ BODIES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("output", "learned", "fixed")
 GAUSSIAN_MEANS = ("sigmoid", "identity")
-INITS = ("paper", "default")
+INITS = ("paper", "default", "he")
 HIERARCHIES = ("bottom-up", "top-down")
 
 
@@ -68,7 +68,9 @@ class VAEConfig:
     """Floor on the decoder's Gaussian log-variance: stops the likelihood diverging on
     pixels that never change (variance -> 0)."""
     init: str = "paper"
-    """"paper": every weight and bias ~ N(0, init_std^2); "default": PyTorch's init."""
+    """"paper": every weight and bias ~ N(0, init_std^2); "default": PyTorch's init;
+    "he": weights ~ N(0, 2 / fan_in) and zero biases (He et al. 2015; Tomczak & Welling's
+    code)."""
     init_std: float = 0.01
     """Standard deviation for init "paper" (we read the paper's N(0, 0.01) as std 0.01)."""
     image_shape: tuple[int, ...] | None = None
@@ -228,6 +230,11 @@ class VAE(nn.Module):
         if c.init == "paper":
             for p in self.parameters():
                 nn.init.normal_(p, 0.0, c.init_std)
+        elif c.init == "he":
+            for m in self.modules():
+                if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
             if c.likelihood == "gaussian" and c.gaussian_variance == "learned":
                 nn.init.zeros_(self.decoder_logvar)
         # built last: the paper's initialisation covers the networks, not the prior
