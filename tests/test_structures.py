@@ -255,7 +255,7 @@ def test_gated_dense_layers_multiply_a_linear_map_by_a_sigmoid_gate():
         VAEConfig(input_dim=16, activation="gated", body="conv", image_shape=(4, 4))
 
 
-def test_he_initialisation_draws_weights_with_variance_two_over_fan_in():
+def test_he_and_glorot_initialisations_draw_weights_of_their_variance():
     torch.manual_seed(0)
     model = VAE(VAEConfig(input_dim=400, latent_dim=8, hidden=(300,), init="he"))
     w = model.encoder[0].weight  # (300, 400): 120,000 draws from N(0, 2/400)
@@ -263,6 +263,11 @@ def test_he_initialisation_draws_weights_with_variance_two_over_fan_in():
     assert abs(w.var().item() / (2 / 400) - 1) < 5 * (2 / w.numel()) ** 0.5
     assert abs(w.mean().item()) < 5 * (2 / 400 / w.numel()) ** 0.5
     assert all((m.bias == 0).all() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    model = VAE(VAEConfig(input_dim=400, latent_dim=8, hidden=(300,), init="glorot"))
+    w = model.encoder[0].weight  # U(-a, a), a = sqrt(6 / 700): variance a^2 / 3 = 2 / 700
+    assert w.abs().max() <= (6 / 700) ** 0.5
+    # the sample variance of n uniforms: relative standard error sqrt(0.8 / n) ~ 0.26%
+    assert abs(w.var().item() / (2 / 700) - 1) < 5 * (0.8 / w.numel()) ** 0.5
 
 
 # --- one checkpoint format for every variant --------------------------------------------

@@ -126,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--init",
         default=md["init"],
-        choices=["paper", "default", "he"],
+        choices=["paper", "default", "he", "glorot"],
         help="paper: all parameters ~ N(0, init_std^2); default: PyTorch's; he: weights ~ "
-        "N(0, 2/fan_in), zero biases",
+        "N(0, 2/fan_in); glorot: weights ~ U(+-sqrt(6/(fan_in+fan_out))); both: zero biases",
     )
     g.add_argument("--init-std", type=float, default=md["init_std"], help="std for --init paper")
     g.add_argument(

@@ -38,7 +38,7 @@ BODIES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 GAUSSIAN_VARIANCES = ("output", "learned", "fixed")
 GAUSSIAN_MEANS = ("sigmoid", "identity")
-INITS = ("paper", "default", "he")
+INITS = ("paper", "default", "he", "glorot")
 HIERARCHIES = ("bottom-up", "top-down")
 
 
@@ -70,7 +70,8 @@ class VAEConfig:
     init: str = "paper"
     """"paper": every weight and bias ~ N(0, init_std^2); "default": PyTorch's init;
     "he": weights ~ N(0, 2 / fan_in) and zero biases (He et al. 2015; Tomczak & Welling's
-    code)."""
+    code); "glorot": weights ~ U(+-sqrt(6 / (fan_in + fan_out))) and zero biases (Glorot &
+    Bengio 2010; the IWAE paper)."""
     init_std: float = 0.01
     """Standard deviation for init "paper" (we read the paper's N(0, 0.01) as std 0.01)."""
     image_shape: tuple[int, ...] | None = None
@@ -230,10 +231,13 @@ class VAE(nn.Module):
         if c.init == "paper":
             for p in self.parameters():
                 nn.init.normal_(p, 0.0, c.init_std)
-        elif c.init == "he":
+        elif c.init in ("he", "glorot"):
             for m in self.modules():
                 if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    if c.init == "he":
+                        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    else:
+                        nn.init.xavier_uniform_(m.weight)
                     nn.init.zeros_(m.bias)
             if c.likelihood == "gaussian" and c.gaussian_variance == "learned":
                 nn.init.zeros_(self.decoder_logvar)

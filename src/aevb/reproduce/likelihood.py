@@ -53,8 +53,8 @@ _IWAE_2L = {**_IWAE_NET, "latent_dim": 100, "upper_latents": (50,), "upper_hidde
 _VAMP_NET = {
     "latent_dim": 40,
     "hidden": (300, 300),
-    "activation": "tanh",
-    "init": "default",
+    "activation": "gated",
+    "init": "he",
     "prior": "vamp",
     "prior_components": 500,
 }
@@ -122,7 +122,7 @@ ROWS: tuple[Row, ...] = (
 )
 ROW_KEYS = tuple(r.key for r in ROWS)
 
-DEFAULT_EPOCHS = {"vae": 500, "iwae": 35, "iwae-2layer": 22, "vamp": 250, "hvae-vamp": 120}
+DEFAULT_EPOCHS = {"vae": 500, "iwae": 35, "iwae-2layer": 22, "vamp": 200, "hvae-vamp": 120}
 """Budgets of 20 to 45 minutes of one CPU core per row (docs/likelihood.md); the
 published runs are 7 to 150 times longer. ``--full`` uses theirs."""
 
