@@ -426,3 +426,28 @@ def test_traversal_varies_one_dimension_per_row():
     torch.testing.assert_close(out[5:, 0], torch.linspace(-2, 2, 5))
     with pytest.raises(ValueError, match="dims: 3 is not a latent dimension"):
         traversal(model, x, dims=[3])
+
+
+def test_every_picture_of_a_top_down_hierarchy_works_on_its_top_layer(tmp_path):
+    """A top-down model's code is z_L (here 2-D): manifold, traversal, interpolation,
+    reconstructions and samples all draw from it."""
+    from aevb.models import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    cfg = VAEConfig(
+        input_dim=16, latent_dim=5, upper_latents=(2,), upper_hidden=(6,), hidden=(8,),
+        hierarchy="top-down", image_shape=(4, 4), init="default",
+    )  # fmt: skip
+    model = VAE(cfg)
+    x = torch.rand(3, 16).round()
+    assert cfg.code_dim == viz.code_dim(model) == 2
+    grid = viz.manifold_grid(model, 3)
+    top = viz.manifold_values(3)
+    corner = torch.stack([top[0], top[-1]])[None].float()  # row 0, column 0
+    with torch.no_grad():
+        torch.testing.assert_close(grid[0], model.decode(corner).mean[0], atol=1e-6, rtol=0)
+    assert viz.traversal(model, x[0], n=4).shape == (8, 16)
+    assert viz.interpolate(model, x[0], x[1], steps=4).shape == (4, 16)
+    for draw in (viz.plot_manifold, viz.plot_samples):
+        assert draw(model, tmp_path / f"{draw.__name__}.png", 3).is_file()
+    assert viz.plot_reconstructions(model, x, tmp_path / "r.png").is_file()

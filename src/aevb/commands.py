@@ -223,14 +223,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
             )
     active, variances = ev.active_units(model, x)
     result["active_units"] = active
-    result["latent_dim"] = model.config.latent_dim
+    # counted over the code encode() infers: z_1, or z_L of a top-down hierarchy
+    result["code_dim"] = code = viz.code_dim(model)
     if model.config.analytic_kl:  # a mixture prior or a hierarchy has no KL per dimension
         result["kl_per_dim"] = [round(v, 4) for v in ev.kl_per_dim(model, x).tolist()]
     result["mutual_information"] = ev.mutual_information(model, x, generator=gen)
     result["mutual_information_max"] = math.log(x.shape[0])
-    if active < model.config.latent_dim / 2:
+    if active < code / 2:
         print(
-            f"aevb: warning: only {active} of {model.config.latent_dim} latent dimensions are "
+            f"aevb: warning: only {active} of {code} latent dimensions are "
             "active (Cov_x E[z_i|x] > 0.01): posterior collapse; train with --kl-warmup "
             "(e.g. 10ep) or --free-bits (e.g. 0.25) to keep more of them in use",
             file=sys.stderr,

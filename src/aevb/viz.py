@@ -7,16 +7,18 @@ or 3). Every file is written through :func:`aevb.atomic.atomic_path`, so a faile
 leaves nothing behind. Figures are drawn with matplotlib's Agg canvas directly (no pyplot),
 so drawing touches no global state and works without a display.
 
-Functions that take a model use only ``config.latent_dim``, ``config.image_shape``,
+Functions that take a model use only ``config.latent_dim`` (or ``config.code_dim``, the
+size of the layer ``encode`` infers, where a model has one), ``config.image_shape``,
 ``config.condition_dim``, ``split(x)``, ``as_condition(labels, n)``, ``encode(x).mean``,
 ``decode(z, condition).mean``, ``reconstruct(x)`` and ``sample(n, generator=,
 temperature=, condition=)``. They run under ``torch.no_grad()`` with the model in eval
 mode and restore its modes after. For a conditional model, data rows end with their
 condition columns (so "``(D,)``" below reads ``(D + C,)``); samples are drawn one class
 per column and a manifold is drawn for one class (``label``). Manifolds and traversals
-move z_1 in units of a standard normal: for a mixture prior, a VampPrior or a
-hierarchical model (whose z_1 is not N(0, I) a priori) they show a slice of the decoder,
-not equal-mass regions of the prior.
+move the code (z_1; z_L of a top-down hierarchy, whose lower layers then sit at the means
+of p(z_l|z_{l+1})) in units of a standard normal: for a mixture prior, a VampPrior or a
+bottom-up hierarchy (whose z_1 is not N(0, I) a priori) they show a slice of the
+decoder, not equal-mass regions of the prior.
 """
 
 from __future__ import annotations
@@ -202,11 +204,11 @@ def manifold_grid(
     Nz > 2. Row-major: entry ``r*n + c`` is row r, column c. Returned on the CPU.
     A conditional model is drawn for class ``label``.
     """
-    nz = int(model.config.latent_dim)
+    nz = code_dim(model)
     d0, d1 = _check_dims(dims, nz)
     _check_positive("n", n)
     if base is not None and tuple(base.shape) != (nz,):
-        raise ValueError(f"base of shape {tuple(base.shape)}: expected ({nz},) = (latent_dim,)")
+        raise ValueError(f"base of shape {tuple(base.shape)}: expected ({nz},), the code size")
     with _drawing(model) as (device, dtype):
         values = manifold_values(n).to(device=device, dtype=dtype)
         start = torch.zeros(nz) if base is None else base.detach()
@@ -215,6 +217,11 @@ def manifold_grid(
         z[:, :, d1] = values.flip(0)[:, None]
         condition = _class_condition(model, label, n * n)
         return model.decode(z.reshape(n * n, nz), condition).mean.cpu()
+
+
+def code_dim(model: nn.Module) -> int:
+    """Size of the code ``model.encode`` infers: ``config.code_dim``, else ``latent_dim``."""
+    return int(getattr(model.config, "code_dim", model.config.latent_dim))
 
 
 def _class_condition(model: nn.Module, label: int, n: int) -> Tensor | None:
@@ -326,7 +333,7 @@ def traversal(
     the decoded means, ``(len(dims) * n, D)``, row-major, on the CPU. The standard
     beta-VAE picture of what each latent dimension encodes.
     """
-    latent = model.config.latent_dim
+    latent = code_dim(model)
     dims = list(range(latent)) if dims is None else list(dims)
     for d in dims:
         if not 0 <= d < latent:
@@ -354,7 +361,7 @@ def plot_traversal(
 ) -> Path:
     """Save :func:`traversal` as a grid: one row per latent dimension, labelled z[d]."""
     shape = _image_shape(model)
-    dims = list(range(model.config.latent_dim)) if dims is None else list(dims)
+    dims = list(range(code_dim(model))) if dims is None else list(dims)
     grid = image_grid(traversal(model, x, dims=dims, n=n, span=span), shape, nrow=n)
     h, w = shape[0], shape[1]
     fig = _picture(
