@@ -159,6 +159,8 @@ def test_the_selected_checkpoint_is_the_first_best_validation_bound():
         {"samples": 30, "valid_bound": -3.0},
         {"samples": 40, "valid_bound": float("nan")},
         {"samples": 50, "valid_bound": -4.0},
+        {"samples": 60, "valid_bound": 354.0},  # impossible on binary data: never selected
     ]
-    assert selected_samples(history) == 20
-    assert selected_samples([{"samples": 1, "train_bound": -1.0}]) is None
+    assert selected_samples({"history": history}) == 20
+    assert selected_samples({"history": history, "best_samples": 50}) == 50  # recorded
+    assert selected_samples({"history": [{"samples": 1, "train_bound": -1.0}]}) is None

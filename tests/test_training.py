@@ -190,7 +190,31 @@ def test_an_impossible_validation_bound_never_selects_the_best_checkpoint(tmp_pa
     state = aevb_io.read_json(out / "checkpoint" / "trainer.json")["state"]
     history = state["history"]
     assert [r["valid_bound"] for r in history][2:] == [354.0, 354.0]
-    assert state["best_valid"] == max(r["valid_bound"] for r in history[:2]) < 0
+    best = max(history[:2], key=lambda r: r["valid_bound"])
+    assert state["best_valid"] == best["valid_bound"] < 0
+    assert state["best_samples"] == best["samples"]
+    kept = aevb_io.load_model(out / "best").state_dict()
+    last = aevb_io.load_model(out / "checkpoint").state_dict()
+    assert any(not torch.equal(kept[k], last[k]) for k in kept)  # best/ is not the last
+
+
+def test_resuming_a_run_whose_bounds_were_of_another_kind_restarts_best(tmp_path):
+    """An IWAE run evaluated by the ELBO (before IWAE runs were scored by their own bound)
+    or with an impossible best: the restored best is dropped, the next evaluation wins."""
+    data, out = toy_data(), tmp_path / "old"
+    cfg = config(objective="iwae", n_samples=5, max_samples=640, eval_every=320)
+    train(tiny_vae(), data, cfg, out, quiet=True)
+    meta_path = out / "checkpoint" / "trainer.json"
+    meta = aevb_io.read_json(meta_path)
+    assert meta["state"]["bound"] == "iwae-k5"
+    del meta["state"]["bound"]  # as written before the field existed: "elbo"
+    meta["state"]["best_valid"] = 0.0  # higher than any bound the resumed run will see
+    meta_path.write_text(json.dumps(meta))
+    with pytest.warns(RuntimeWarning, match="not comparable"):
+        resume(out, data, max_samples=960, quiet=True)
+    state = aevb_io.read_json(meta_path)["state"]
+    assert state["bound"] == "iwae-k5" and state["best_samples"] == 960
+    assert state["best_valid"] == state["history"][-1]["valid_bound"] < 0
 
 
 def test_an_iwae_run_is_evaluated_and_selected_by_the_iwae_bound(tmp_path):

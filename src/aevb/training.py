@@ -157,10 +157,29 @@ class TrainState:
     next_eval: int = 0
     train_seconds: float = 0.0
     best_valid: float = -math.inf
+    best_samples: int | None = None
+    """Samples seen when ``best/`` was saved (None: not yet, or a run from before this
+    field)."""
+    bound: str = "elbo"
+    """What the evaluated bounds are: "elbo", or "iwae-k<k>" for an IWAE-trained run."""
     evals_since_best: int = 0
     skipped: int = 0
     stopped_early: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
+
+
+def plausible_bound(bound: float, likelihood: str | None) -> bool:
+    """False for a bound no model can reach: above 0 nats under a Bernoulli likelihood,
+    where log p(x) <= 0. Such a bound means the Monte Carlo estimate broke down
+    numerically (e.g. a variance collapsed to ~0)."""
+    return likelihood != "bernoulli" or bound <= 0.0
+
+
+def bound_kind(config: TrainConfig) -> str:
+    """What a run's evaluations measure: "elbo", or "iwae-k<k>" for objective "iwae"."""
+    if config.algorithm == "aevb" and config.objective == "iwae":
+        return f"iwae-k{config.n_samples}"
+    return "elbo"
 
 
 @dataclass(frozen=True)
@@ -298,7 +317,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, config)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.perm: Tensor | None = None
-        self.state = TrainState(next_eval=self.eval_interval)
+        self.state = TrainState(next_eval=self.eval_interval, bound=bound_kind(config))
         self._tensorboard = None
 
     # ---- budget -------------------------------------------------------------------
@@ -455,6 +474,7 @@ class Trainer:
             plausible = self._plausible(row["valid_bound"])
             if plausible and row["valid_bound"] > st.best_valid:
                 st.best_valid = row["valid_bound"]
+                st.best_samples = st.samples
                 st.evals_since_best = 0
                 if self.process.is_main:
                     with atomic_dir(self.out_dir / "best") as tmp:
@@ -468,11 +488,9 @@ class Trainer:
             self._log(row)
 
     def _plausible(self, bound: float) -> bool:
-        """False (with a warning) for a validation bound no model can reach: above 0 nats
-        under a Bernoulli likelihood, where log p(x) <= 0. Such a bound means the Monte
-        Carlo estimate has broken down numerically (e.g. a variance collapsed to ~0), so
-        it must never select the best checkpoint."""
-        if getattr(self.model.config, "likelihood", None) != "bernoulli" or bound <= 0.0:
+        """False (with a warning) for a validation bound no model can reach
+        (:func:`plausible_bound`): it must never select the best checkpoint."""
+        if plausible_bound(bound, getattr(self.model.config, "likelihood", None)):
             return True
         warnings.warn(
             f"validation bound {bound:+.2f} nats at {self.state.samples} samples is "
@@ -540,6 +558,20 @@ class Trainer:
                 f"{folder}: training state does not fit this run ({type(e).__name__}: {e})"
             ) from None
         self.state.stopped_early = False
+        st, kind = self.state, bound_kind(self.config)
+        likelihood = getattr(self.model.config, "likelihood", None)
+        if st.bound != kind or not plausible_bound(st.best_valid, likelihood):
+            # bounds of another kind (a run evaluated before IWAE runs were scored by the
+            # IWAE bound) or a broken best are not comparable: best/ starts again
+            warnings.warn(
+                f"{folder}: the best validation bound so far ({st.best_valid:+.2f}, "
+                f"{st.bound}) is not comparable with this run's ({kind}); the next "
+                "evaluation replaces best/",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            st.best_valid, st.best_samples, st.evals_since_best = -math.inf, None, 0
+            st.bound = kind
 
     # ---- output -------------------------------------------------------------------
     def _progress_bar(self):

@@ -208,16 +208,24 @@ def evaluate_row(
         "k": k,
         "test_examples": int(x.shape[0]),
         "eval_wall_seconds": time.perf_counter() - start,
-        "selected_at_samples": selected_samples(state["history"]),
+        "selected_at_samples": selected_samples(state),
         "best_valid_bound": state.get("best_valid"),
         "train_seconds": state.get("train_seconds"),
     }
 
 
-def selected_samples(history: list[dict[str, float]]) -> int | None:
-    """Training samples at the evaluation with the best validation bound (what ``best/``
-    holds: the first of equal bests), or None without validation evaluations."""
-    scored = [r for r in history if math.isfinite(r.get("valid_bound", math.nan))]
+def selected_samples(state: dict[str, Any]) -> int | None:
+    """Training samples at which ``best/`` was saved, from a run's ``trainer.json`` state:
+    its ``best_samples``, or for runs from before that was recorded the first of the
+    equal best finite, possible (<= 0 nats: binary data) validation bounds; None without
+    validation evaluations."""
+    if state.get("best_samples") is not None:
+        return int(state["best_samples"])
+    scored = [
+        r
+        for r in state.get("history", [])
+        if math.isfinite(r.get("valid_bound", math.nan)) and r["valid_bound"] <= 0.0
+    ]
     if not scored:
         return None
     return int(max(scored, key=lambda r: r["valid_bound"])["samples"])
