@@ -1,6 +1,7 @@
 """The reproduction commands run end to end on tiny budgets (the real runs are in docs/)."""
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -106,6 +107,13 @@ def test_likelihood_table_trains_selects_scores_and_resumes(tmp_path):
     assert (out / "runs" / "vae-0.004ep" / "result.json").stat().st_mtime_ns == mtime
     with pytest.raises(ValueError, match="expected one of"):
         likelihood.run(out, rows=["nope"])
+    # the row's recipe changed since the run was made: refused, not reported as the new row
+    changed = dataclasses.replace(
+        likelihood.ROWS[0], model={**likelihood.ROWS[0].model, "activation": "gated"}
+    )
+    with pytest.raises(ValueError, match=r"trained with model.activation='tanh'.*'gated'"):
+        likelihood.check_row_run(changed, out / "runs" / "vae-0.004ep")
+    likelihood.check_row_run(likelihood.ROWS[0], out / "runs" / "vae-0.004ep")  # unchanged
 
 
 WORKER_SCRIPT = """

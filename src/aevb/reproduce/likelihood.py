@@ -181,6 +181,36 @@ def train_row(
     return {"train_wall_seconds": time.perf_counter() - start, "samples": result.samples}
 
 
+def check_row_run(row: Row, out: Path) -> None:
+    """A one-line error when run folder ``out`` holds a run of another recipe than
+    ``row``'s (the row changed since the run was made): resuming it, or reusing its
+    result, would report the old model under the new row."""
+    from aevb.io import read_json
+
+    checkpoint = out / "checkpoint"
+    if not (checkpoint / "config.json").is_file():
+        return
+    model = read_json(checkpoint / "config.json").get("config", {})
+    trained = read_json(checkpoint / "trainer.json").get("train_config", {})
+    wanted = {**{f"model.{k}": v for k, v in row.model.items()}}
+    wanted.update({f"train.{k}": v for k, v in row.train.items()})
+    have = {f"model.{k}": model.get(k) for k in row.model}
+    have.update({f"train.{k}": trained.get(k) for k in row.train})
+    differ = [k for k in wanted if _jsonable(wanted[k]) != _jsonable(have[k])]
+    if differ:
+        k = differ[0]
+        raise ValueError(
+            f"{out}: this run was trained with {k}={have[k]!r}, row {row.key!r} now uses "
+            f"{wanted[k]!r} ({len(differ)} setting(s) differ); move the folder aside or "
+            "use another --out"
+        )
+
+
+def _jsonable(v: Any) -> Any:
+    """``v`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(v))
+
+
 def evaluate_row(
     out: Path, *, k: int, examples: int | None, data_dir: str | None, device: str = "cpu"
 ) -> dict[str, Any]:
@@ -242,6 +272,7 @@ def _run_row(
 
     torch.set_num_threads(1)
     row, folder = _row(key), Path(out)
+    check_row_run(row, folder)
     wanted = {"epochs": epochs, "k": k, "examples": examples}
     done = folder / RESULT_FILE
     if done.is_file():
@@ -297,6 +328,8 @@ def run(
         or DEFAULT_EPOCHS[key]
         for key in rows
     }
+    for key in rows:  # fail at once, before any row starts
+        check_row_run(_row(key), run_folder(out, key, budgets[key]))
     args = [
         (key, str(run_folder(out, key, budgets[key])), budgets[key], k, examples, data_dir, device)
         for key in rows
