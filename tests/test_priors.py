@@ -188,3 +188,14 @@ def test_importance_sampling_encodes_the_pseudo_inputs_once_and_scores_the_same(
     assert chunks == [10, 10, 10, 10] and calls["n"] == 2 + 4
     torch.testing.assert_close(fast, slow)
     assert model.prior._fixed is None  # nothing left behind after evaluation
+
+
+def test_fixed_components_refuse_to_be_used_with_gradients_on():
+    model = VAE(VAEConfig(input_dim=6, latent_dim=3, hidden=(8,), prior="vamp", prior_components=5))
+    z = torch.randn(4, 3)
+    with model.prior.fixed():
+        with torch.no_grad():
+            inside = model.prior.log_prob(z)
+        with pytest.raises(RuntimeError, match="fixed.*gradients are on"):
+            model.prior.log_prob(z)
+    torch.testing.assert_close(inside, model.prior.log_prob(z).detach())

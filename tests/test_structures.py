@@ -97,6 +97,15 @@ def test_top_down_terms_are_the_chain_of_conditionals():
     # the decoder reads every layer: changing z3 alone changes p(x|z)
     moved = model.decode([z1, z2, z3 + 1.0]).log_prob(x)
     assert not torch.allclose(moved, log_px)
+    with pytest.raises(ValueError, match="2 layers given; a top-down model reads all 3"):
+        model.decode([z1, z2])
+    # the encoder body runs once per call: its features travel with q(z3|x)
+    calls = []
+    handle = model.encoder.register_forward_hook(lambda *a: calls.append(1))
+    compute_terms(model, x, n_samples=2)
+    model.reconstruct(x)
+    handle.remove()
+    assert len(calls) == 2
     # a code from encode() decodes with the lower layers at their conditional means
     top = model.encode(x).mean
     z2_mean = model.downward[1](top).mean

@@ -119,7 +119,9 @@ def terms_from_posterior(
     """Terms for rows ``x`` ``(B, D [+ C])`` given their posterior ``q`` (already encoded)."""
     pixels, condition = model.split(x)
     z = q.rsample(n_samples, generator=generator, shard=shard)
-    layers, rest_log_q = model.infer_layers(x, z, generator=generator, shard=shard)
+    layers, rest_log_q = model.infer_layers(
+        x, z, generator=generator, shard=shard, features=getattr(q, "features", None)
+    )
     return Terms(
         z=z,
         log_px_z=model.decode(layers, condition).log_prob(pixels),

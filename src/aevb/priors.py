@@ -60,7 +60,14 @@ class MixturePrior(nn.Module):
         raise NotImplementedError
 
     def _components(self) -> tuple[Tensor, Tensor, Tensor]:
-        return self._fixed if self._fixed is not None else self.components()
+        if self._fixed is None:
+            return self.components()
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "prior components are fixed (MixturePrior.fixed) but gradients are on: "
+                "fixed components carry no gradient; train outside the block"
+            )
+        return self._fixed
 
     @contextlib.contextmanager
     def fixed(self) -> Iterator[None]:
@@ -71,7 +78,8 @@ class MixturePrior(nn.Module):
         re-encode every pseudo-input each time). Components computed under
         ``torch.no_grad`` carry no gradient: do not train inside the block.
         """
-        self._fixed = self.components()
+        with torch.no_grad():
+            self._fixed = self.components()
         try:
             yield
         finally:

@@ -272,9 +272,17 @@ class VAE(nn.Module):
 
     def encode(self, x: Tensor) -> DiagonalGaussian:
         """q(z_1|x) (top-down hierarchy: q(z_L|x)) for rows ``x`` ``(B, D + C)``: a
-        Gaussian with batch shape ``(B,)`` over ``config.code_dim`` dimensions."""
-        mean, logvar = self.encoder_head(self.features(x)).chunk(2, dim=-1)
-        return DiagonalGaussian(mean, clamp_logvar(logvar, self.config.latent_logvar_range))
+        Gaussian with batch shape ``(B,)`` over ``config.code_dim`` dimensions.
+
+        A top-down model's posterior also carries ``features``, the encoder body's output
+        ``(B, F)``, which :meth:`infer_layers` reuses for the lower layers.
+        """
+        h = self.features(x)
+        mean, logvar = self.encoder_head(h).chunk(2, dim=-1)
+        q = DiagonalGaussian(mean, clamp_logvar(logvar, self.config.latent_logvar_range))
+        if self.config.top_down:
+            q.features = h
+        return q
 
     def infer_layers(
         self,
@@ -284,6 +292,7 @@ class VAE(nn.Module):
         generator: torch.Generator | None = None,
         shard: Shard | None = None,
         sample: bool = True,
+        features: Tensor | None = None,
     ) -> tuple[list[Tensor], Tensor | float]:
         """Every stochastic layer, given draws ``z`` ``(L, B, N)`` from :meth:`encode`'s
         posterior for rows ``x`` ``(B, D + C)``.
@@ -293,6 +302,8 @@ class VAE(nn.Module):
         order [z_1, ..., z_L] (each ``(L, B, N_l)``, reparameterised) and the sum of the
         log q of the layers drawn here, ``(L, B)`` (0.0 for a one-layer model). With
         ``sample=False`` each layer is its conditional mean and the log q is 0.0.
+        ``features`` ``(B, F)``: the encoder body's output for ``x`` when already computed
+        (the ``features`` of a top-down :meth:`encode`), else computed here.
         """
         log_q: Tensor | float = 0.0
 
@@ -307,7 +318,8 @@ class VAE(nn.Module):
 
         chain = [z]
         if self.config.top_down:
-            h = self.features(x).to(z.dtype).expand(z.shape[0], -1, -1)  # (L, B, F)
+            h = self.features(x) if features is None else features
+            h = h.to(z.dtype).expand(z.shape[0], -1, -1)  # (L, B, F)
             for layer in reversed(self.posterior_down):
                 chain.insert(0, draw(layer(torch.cat([h, chain[0]], dim=-1))))
         else:
@@ -338,6 +350,11 @@ class VAE(nn.Module):
         """
         if isinstance(z, Tensor):
             z = self._lower_means(z) if self.config.top_down else [z]
+        elif self.config.top_down and len(z) != len(self.config.latent_sizes):
+            raise ValueError(
+                f"decode: {len(z)} layers given; a top-down model reads all "
+                f"{len(self.config.latent_sizes)} (z_1, ..., z_L) or a code of its top layer"
+            )
         z = torch.cat(list(z), dim=-1) if self.config.top_down else z[0]
         if self.config.condition_dim:
             if condition is None:
@@ -436,5 +453,8 @@ class VAE(nn.Module):
     def reconstruct(self, x: Tensor) -> Tensor:
         """Mean of p(x|z) with every layer at its posterior mean given the layer it is
         inferred from: ``(B, D)`` for rows ``(B, D + C)``."""
-        chain, _ = self.infer_layers(x, self.encode(x).mean[None], sample=False)
+        q = self.encode(x)
+        chain, _ = self.infer_layers(
+            x, q.mean[None], sample=False, features=getattr(q, "features", None)
+        )
         return self.decode([v[0] for v in chain], self.split(x)[1]).mean
