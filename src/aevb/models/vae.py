@@ -2,8 +2,9 @@
 its common extensions as options of the same class.
 
 * Encoder: a body (MLP, or convolutions for images), then one linear head giving the mean
-  and log-variance of the diagonal Gaussian q(z_1|x).
-* Decoder: the mirrored body, then a head giving the parameters of p(x|z_1).
+  and log-variance of the diagonal Gaussian q(z_1|x) (q(z_L|x) in a top-down hierarchy).
+* Decoder: the mirrored body, then a head giving the parameters of p(x|z_1) (p(x|z_1,
+  ..., z_L) in a top-down hierarchy).
 * Prior over the top layer: N(0, I) (the paper), a learned Gaussian mixture, or the
   VampPrior (see :mod:`aevb.priors`).
 * Hierarchy (``upper_latents``): more stochastic layers above z_1, wired one of two ways
@@ -13,7 +14,7 @@ its common extensions as options of the same class.
   p(z_L) ... p(z_1|z_2) p(x|z_1, ..., z_L); every inference step sees x (through the
   encoder body, shared by all layers) and the decoder sees every layer.
 * Condition (``condition_dim`` > 0): the last C columns of every data row are a label or
-  side vector y; the encoder sees (x, y), the decoder (z_1, y) (Sohn et al. 2015).
+  side vector y; the encoder sees (x, y), the decoder (z, y) (Sohn et al. 2015).
 
 With the defaults it is exactly the paper's model.
 """
