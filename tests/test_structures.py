@@ -279,6 +279,12 @@ def test_he_and_glorot_initialisations_draw_weights_of_their_variance():
     assert abs(w.var().item() / (2 / 700) - 1) < 5 * (0.8 / w.numel()) ** 0.5
 
 
+def test_paper_initialisation_starts_a_learned_decoder_variance_at_one():
+    cfg = VAEConfig(input_dim=6, latent_dim=2, hidden=(4,), likelihood="gaussian",
+                    gaussian_variance="learned")  # fmt: skip
+    torch.testing.assert_close(VAE(cfg).decoder_logvar.detach(), torch.zeros(6))
+
+
 # --- one checkpoint format for every variant --------------------------------------------
 
 VARIANTS = {

@@ -463,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         help="likelihood-table: training epochs, N for every row or ROW=N (default: "
-        "vae=500 iwae=35 iwae-2layer=22 vamp=250 hvae-vamp=120, 20-45 CPU-minutes each; "
+        "vae=500 iwae=35 iwae-2layer=22 vamp=200 hvae-vamp=120, 20-60 CPU-minutes each; "
         "--full: the published 3280 / 2000)",
     )
     rp.add_argument(

@@ -513,7 +513,7 @@ class Trainer:
         c = self.config
         for split, x in self.eval_sets.items():
             gen = torch.Generator(device=self.device).manual_seed(c.seed + 7919)
-            if c.algorithm == "aevb" and c.objective == "iwae":
+            if bound_kind(c) != "elbo":  # the IWAE bound with the training k
                 values = log_likelihood(self.model, x, k=c.n_samples, generator=gen)
             else:
                 values = lower_bound(

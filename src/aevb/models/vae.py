@@ -226,12 +226,14 @@ class VAE(nn.Module):
             for i in range(len(sizes) - 1 if c.top_down else 0)
         )
         self.downward = nn.ModuleList(
-            GaussianLayer(sizes[i + 1], down, sizes[i], c.activation, c.latent_logvar_range)
+            GaussianLayer(sizes[i + 1], down, sizes[i], c.activation, bounds)
             for i in range(len(sizes) - 1)
         )
         if c.init == "paper":
             for p in self.parameters():
                 nn.init.normal_(p, 0.0, c.init_std)
+            if c.likelihood == "gaussian" and c.gaussian_variance == "learned":
+                nn.init.zeros_(self.decoder_logvar)
         elif c.init in ("he", "glorot"):
             for m in self.modules():
                 if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
@@ -240,8 +242,6 @@ class VAE(nn.Module):
                     else:
                         nn.init.xavier_uniform_(m.weight)
                     nn.init.zeros_(m.bias)
-            if c.likelihood == "gaussian" and c.gaussian_variance == "learned":
-                nn.init.zeros_(self.decoder_logvar)
         # built last: the paper's initialisation covers the networks, not the prior
         self.prior = build_prior(
             c.prior,

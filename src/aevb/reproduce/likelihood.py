@@ -192,7 +192,7 @@ def check_row_run(row: Row, out: Path) -> None:
         return
     model = read_json(checkpoint / "config.json").get("config", {})
     trained = read_json(checkpoint / "trainer.json").get("train_config", {})
-    wanted = {**{f"model.{k}": v for k, v in row.model.items()}}
+    wanted = {f"model.{k}": v for k, v in row.model.items()}
     wanted.update({f"train.{k}": v for k, v in row.train.items()})
     have = {f"model.{k}": model.get(k) for k in row.model}
     have.update({f"train.{k}": trained.get(k) for k in row.train})
