@@ -1,7 +1,19 @@
-"""Shared fixtures: data from ../shared/data, a private cache, fixed torch threads."""
+"""Shared fixtures: data from ../shared/data, a private cache and home, no network.
+
+Isolation is set up once for the whole session, before any fixture of any scope runs, so a
+module- or session-scoped fixture that trains a model sees the same environment as a test:
+``AEVB_DATA_DIR`` points at the read-only real datasets, the cache dir, ``XDG_CACHE_HOME``
+and ``HOME`` at fresh temporary folders, and any attempt to reach the network fails. The
+environment variables are inherited by the subprocesses that tests start (torchrun, the
+console script).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,22 +23,51 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_data_dirs(monkeypatch, tmp_path_factory):
-    """Tests read datasets from ../shared/data and never download or touch ~/.cache."""
-    monkeypatch.setenv("AEVB_DATA_DIR", str(SHARED_DATA))
-    monkeypatch.setenv("AEVB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "aevb-cache"))
+def _is_local(address: object) -> bool:
+    """Whether a socket address is on this machine (loopback or a Unix socket)."""
+    if not isinstance(address, tuple):  # AF_UNIX paths
+        return True
+    host = str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch):
-    """Any attempt to open a URL fails the test."""
-    import urllib.request
+def _refuse(*args, **kwargs):
+    raise AssertionError("tests must not use the network")
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("tests must not use the network")
 
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Data dir, cache dir and home isolated, network refused: for every scope and test."""
+    base = tmp_path_factory.mktemp("isolated")
+    home = base / "home"
+    home.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [k for k in os.environ if k.startswith("AEVB_")]:
+            mp.delenv(name)
+        mp.setenv("AEVB_DATA_DIR", str(SHARED_DATA))
+        mp.setenv("AEVB_CACHE_DIR", str(base / "aevb-cache"))
+        mp.setenv("XDG_CACHE_HOME", str(base / "xdg-cache"))
+        mp.setenv("HOME", str(home))
+        import urllib.request
+
+        import aevb.data.sources
+
+        mp.setattr(urllib.request, "urlopen", _refuse)
+        mp.setattr(aevb.data.sources, "fetch_url", _refuse)
+        real_connect = socket.socket.connect
+
+        def connect(self, address):
+            if not _is_local(address):
+                _refuse()
+            return real_connect(self, address)
+
+        mp.setattr(socket.socket, "connect", connect)
+        yield
 
 
 @pytest.fixture
