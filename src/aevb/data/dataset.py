@@ -30,6 +30,9 @@ class Dataset:
         condition_dim: C > 0 when the last C columns of every row are a condition (a
             one-hot label or side vector) for a conditional model, not data to model;
             ``image_shape`` then describes the first D - C columns.
+        scaling: how the stored values were derived from the source's, in words, e.g.
+            ``"none"`` or ``"uint8 0..255 divided by 255"``; printed by ``aevb train`` and
+            stored in the run folder.
 
     Arrays are converted to float32 C order on construction; shapes are checked.
     """
@@ -42,6 +45,7 @@ class Dataset:
     likelihood: str = "bernoulli"
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     condition_dim: int = 0
+    scaling: str = "none"
 
     def __post_init__(self) -> None:
         check_likelihood_name(self.likelihood, f"dataset {self.name!r}")
