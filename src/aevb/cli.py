@@ -113,9 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--gaussian-mean",
-        default=md["gaussian_mean"],
-        choices=["sigmoid", "identity"],
-        help="Gaussian p(x|z): squash the mean into (0,1) or not",
+        default="auto",
+        choices=["auto", "sigmoid", "identity"],
+        help="Gaussian p(x|z): squash the mean into (0,1) (sigmoid, the paper's; needs data "
+        "in [0,1]) or not (identity); auto: sigmoid for data in [0,1], else identity",
     )
     g.add_argument(
         "--gaussian-std",

@@ -21,6 +21,8 @@ from aevb import evaluate as ev
 from aevb import io as aevb_io
 from aevb.atomic import atomic_path, write_text
 from aevb.cli import DEFAULT_DATA
+from aevb.config import to_dict
+from aevb.data.validation import looks_like_pixels, resolve_gaussian_mean
 from aevb.models import VAE, VAEConfig
 from aevb.training import TrainConfig, resume, seed_everything
 from aevb.training import train as train_run
@@ -75,7 +77,9 @@ def train(args: argparse.Namespace) -> str:
             raise ValueError("--resume: expected --out naming the run folder to continue")
         out = Path(args.out)
         data = _load_data(args, _trained_on(str(out)))
-        data = _conditioned(data, _stored_config(out).get("condition_dim", 0))
+        stored = _stored_config(out)
+        data = _conditioned(data, stored.get("condition_dim", 0))
+        _announce_data(data, stored)
         result = resume(
             out, data, epochs=args.epochs, max_samples=args.max_samples, quiet=args.quiet
         )
@@ -93,7 +97,7 @@ def train(args: argparse.Namespace) -> str:
             activation=args.activation,
             likelihood=args.likelihood or data.likelihood,
             gaussian_variance=args.gaussian_variance,
-            gaussian_mean=args.gaussian_mean,
+            gaussian_mean=resolve_gaussian_mean(args.gaussian_mean, _modelled(data.train, data)),
             gaussian_std=args.gaussian_std,
             init=args.init,
             init_std=args.init_std,
@@ -109,7 +113,7 @@ def train(args: argparse.Namespace) -> str:
                 tuple(args.latent_logvar_range) if args.latent_logvar_range else None
             ),
         )
-        aevb_data.validate_for_likelihood(data.train, model_config.likelihood, data.name)
+        _announce_data(data, to_dict(model_config))
         config = TrainConfig(
             algorithm=args.algorithm,
             optimizer=args.optimizer,
@@ -156,6 +160,40 @@ def train(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _modelled(x: np.ndarray, data: aevb_data.Dataset) -> np.ndarray:
+    """The columns of rows ``x`` ``(N, D + C)`` the decoder models: ``(N, D)``."""
+    return x[:, : data.dim - data.condition_dim]
+
+
+def _likelihood_words(config: dict[str, Any]) -> str:
+    """The decoder's likelihood as a person reads it, from a model config dict."""
+    if config["likelihood"] != "gaussian":
+        return config["likelihood"]
+    variance = config["gaussian_variance"]
+    if variance == "fixed":
+        variance = f"fixed std {config['gaussian_std']:g}"
+    return f"gaussian (mean {config['gaussian_mean']}, variance {variance})"
+
+
+def _announce_data(data: aevb_data.Dataset, config: dict[str, Any]) -> None:
+    """Refuse data the model's likelihood cannot model; print on stderr what is trained on:
+    the data, its scaling and the likelihood (one line, before any training)."""
+    x = _modelled(data.train, data)
+    aevb_data.validate_for_likelihood(
+        x, config["likelihood"], data.name, config.get("gaussian_mean")
+    )
+    if not distributed.info().is_main:
+        return
+    print(f"aevb: data {data.describe()}; likelihood {_likelihood_words(config)}", file=sys.stderr)
+    if data.scaling == "none" and looks_like_pixels(x):
+        print(
+            "aevb: note: the values are whole numbers in 0..255 stored as floats, which are "
+            "never rescaled; if they are 8-bit pixels, divide them by 255 (or store them as "
+            "uint8) to model them in [0, 1]",
+            file=sys.stderr,
+        )
+
+
 def write_pictures(model, data: aevb_data.Dataset, history, out: Path) -> dict[str, Path]:
     """The standard pictures of a run: samples, reconstructions, manifold, curve."""
     x = torch.as_tensor(data.test if data.test is not None else data.train)
@@ -200,7 +238,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     model, data = _model_and_split(args)
     model.eval()
     x = torch.as_tensor(data.split(args.split))[: args.max_examples]
-    aevb_data.validate_for_likelihood(x.numpy(), model.config.likelihood, data.name)
+    aevb_data.validate_for_likelihood(
+        x.numpy(), model.config.likelihood, data.name, model.config.gaussian_mean
+    )
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
     bound = ev.Estimate.of(ev.lower_bound(model, x, generator=gen))
     result: dict[str, Any] = {
@@ -219,7 +259,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         result["log_likelihood"] = {**dataclass_dict(ll), "k": args.k}
         if model.config.likelihood == "gaussian":
             result["log_likelihood"]["bits_per_dim"] = ev.bits_per_dim(
-                ll.mean, model.config.input_dim, scale=255.0
+                ll.mean, model.config.input_dim, scale=data.divisor
             )
     active, variances = ev.active_units(model, x)
     result["active_units"] = active

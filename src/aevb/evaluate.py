@@ -1,7 +1,10 @@
 """Evaluation: lower bound, importance-sampled log-likelihood, active units, KL per dim.
 
 Every function takes a model and data ``x`` of shape ``(N, D)`` and works through it in
-batches under ``torch.no_grad()``, so memory stays bounded whatever N and k are.
+batches under ``torch.no_grad()``, so memory stays bounded whatever N and k are. ``x`` may
+be a numpy array or a tensor of any dtype; it is checked once on entry
+(:func:`aevb.inputs.check_rows`: a ``ValueError`` for NaN/inf, another width, or values
+outside [0, 1] under a Bernoulli likelihood) and converted to the model's dtype.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import torch
 from torch import Tensor
 
 from aevb.distributions import DiagonalGaussian
+from aevb.inputs import check_rows
 from aevb.objectives import elbo, resolve_estimator, terms_from_posterior
 from aevb.priors import fixed_prior
 
@@ -71,12 +75,13 @@ def lower_bound(
     ``estimator`` "auto" is B (analytic KL) where the model has one, else A.
     """
     estimator = resolve_estimator(model, estimator)
+    x = check_rows(model, x)
     device = _device(model)
     out = []
     with fixed_prior(model):
         for xb in _batches(x, batch_size):
             xb = xb.to(device, non_blocking=True)
-            q = model.encode(xb)
+            q = model.posterior(xb)
             t = terms_from_posterior(model, xb, q, n_samples=n_samples, generator=generator)
             out.append(elbo(t, estimator).cpu())
     return torch.cat(out)
@@ -104,6 +109,7 @@ def log_likelihood(
     """
     if k < 1:
         raise ValueError(f"k={k}: expected at least 1 importance sample")
+    x = check_rows(model, x)
     device = _device(model)
     chunk = max(1, min(k, max_rows // max(1, min(batch_size, x.shape[0]))))
     out = []
@@ -115,7 +121,7 @@ def log_likelihood(
     with fixed_prior(model):  # a mixture prior's components, computed once
         for xb in _batches(x, batch_size):
             xb = xb.to(device, non_blocking=True)
-            q = model.encode(xb)
+            q = model.posterior(xb)
             running = torch.full((xb.shape[0],), -math.inf, device=device, dtype=xb.dtype)
             for start in range(0, k, chunk):
                 t = terms_from_posterior(
@@ -137,8 +143,10 @@ def log_likelihood(
 @torch.no_grad()
 def posterior_means(model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
     """E_q[z|x] for every example: ``(N, Nz)`` on the CPU."""
+    x = check_rows(model, x)
     device = _device(model)
-    return torch.cat([model.encode(xb.to(device)).mean.cpu() for xb in _batches(x, batch_size)])
+    means = [model.posterior(xb.to(device)).mean.cpu() for xb in _batches(x, batch_size)]
+    return torch.cat(means)
 
 
 def active_units(
@@ -161,10 +169,11 @@ def kl_per_dim(model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
     """
     if not model.config.analytic_kl:
         raise ValueError("KL per dimension needs the standard normal prior and one layer")
+    x = check_rows(model, x)
     device = _device(model)
     total = None
     for xb in _batches(x, batch_size):
-        kl = model.kl_to_prior_per_dim(model.encode(xb.to(device))).sum(0).double().cpu()
+        kl = model.kl_to_prior_per_dim(model.posterior(xb.to(device))).sum(0).double().cpu()
         total = kl if total is None else total + kl
     return (total / x.shape[0]).float()
 
@@ -184,10 +193,11 @@ def mutual_information(
     example; the estimate lies in [0, log N]. Near 0 the latents carry no information
     about x: posterior collapse.
     """
+    x = check_rows(model, x)
     device = _device(model)
     means, logvars = [], []
     for xb in _batches(x, 1000):
-        q = model.encode(xb.to(device))
+        q = model.posterior(xb.to(device))
         means.append(q.mean)
         logvars.append(q.logvar)
     q_all = DiagonalGaussian(torch.cat(means), torch.cat(logvars))  # batch (N,)

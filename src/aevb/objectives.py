@@ -144,7 +144,7 @@ def compute_terms(
 
     ``shard`` marks ``x`` as part of a larger minibatch split across processes.
     """
-    q = model.encode(x)
+    q = model.posterior(x)
     return terms_from_posterior(model, x, q, n_samples=n_samples, generator=generator, shard=shard)
 
 

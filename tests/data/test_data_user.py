@@ -212,3 +212,82 @@ def test_validate_for_likelihood():
         r"gaussian$",
     ):
         validate_for_likelihood(np.zeros((1, 1)), "poisson", "x")
+
+
+# ---- one rule for the values of every dtype ------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64, np.uint16])
+def test_integer_pixels_in_0_255_are_divided_by_255(tmp_path, dtype):
+    pixels = np.array([[0, 128, 255], [3, 2, 1]], dtype=dtype)
+    np.save(tmp_path / "px.npy", pixels)
+    data = load_user_data(tmp_path / "px.npy", valid_fraction=0, test_fraction=0)
+    np.testing.assert_allclose(np.sort(data.train.ravel()), np.sort(pixels.ravel()) / 255.0)
+    assert data.scaling == f"{np.dtype(dtype)} 0..255 divided by 255"
+    assert data.likelihood == "bernoulli" and data.divisor == 255.0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.bool_])
+def test_binary_integers_are_kept(tmp_path, dtype):
+    np.save(tmp_path / "bits.npy", np.array([[0, 1, 1], [1, 0, 0]], dtype=dtype))
+    data = load_user_data(tmp_path / "bits.npy", valid_fraction=0, test_fraction=0)
+    assert sorted(np.unique(data.train)) == [0.0, 1.0]
+    assert data.scaling == "none" and data.likelihood == "bernoulli" and data.divisor == 1.0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([[0, 128, 255], [3, 2, 1]], dtype=np.float64),  # pixels stored as floats
+        np.array([[0, 128, 255], [3, 2, 1]], dtype=np.float32),
+        np.array([[-5, 0, 1000], [3, 2, 1]], dtype=np.int64),  # integers, not pixels
+        np.array([[0, 300, 1], [3, 2, 1]], dtype=np.uint16),
+    ],
+)
+def test_floats_and_integers_outside_0_255_are_kept_and_suggest_a_gaussian(tmp_path, values):
+    np.save(tmp_path / "v.npy", values)
+    data = load_user_data(tmp_path / "v.npy", valid_fraction=0, test_fraction=0)
+    np.testing.assert_array_equal(np.sort(data.train.ravel()), np.sort(values.ravel()))
+    assert data.scaling == "none" and data.likelihood == "gaussian"
+
+
+def test_image_folder_pixels_are_always_divided_by_255(tmp_path):
+    for i in range(3):
+        _png(tmp_path / f"{i}.png", (2, 2), value=1)  # dark, but pixels: not 0/1 data
+    data = load_user_data(tmp_path, valid_fraction=0, test_fraction=0)
+    np.testing.assert_allclose(data.train, 1 / 255.0)
+    assert data.scaling == "uint8 image pixels 0..255 divided by 255"
+
+
+def test_registered_datasets_say_how_they_were_scaled():
+    data = load("digits")
+    assert data.scaling == "integers 0..16 divided by 16" and data.divisor == 16.0
+    assert data.describe() == (
+        "digits: 1497 x 64 train rows, values in [0, 1], integers 0..16 divided by 16"
+    )
+
+
+def test_describe_names_rows_range_scaling_and_condition_columns():
+    from aevb.data import Dataset
+
+    data = Dataset("pts", np.array([[-2.5, 0.0, 1.0], [3.0, 1.0, 0.0]]), condition_dim=2)
+    assert data.describe() == (
+        "pts: 2 x 1 train rows (+ 2 condition columns), values in [-2.5, 3], not rescaled"
+    )
+
+
+def test_gaussian_mean_auto_follows_the_range_and_sigmoid_refuses_data_outside_0_1():
+    from aevb.data.validation import resolve_gaussian_mean
+
+    assert resolve_gaussian_mean("auto", np.array([[0.0, 1.0]])) == "sigmoid"
+    assert resolve_gaussian_mean("auto", np.array([[0.0, 255.0]])) == "identity"
+    assert resolve_gaussian_mean("auto", np.array([[-0.1, 0.5]])) == "identity"
+    assert resolve_gaussian_mean("sigmoid", np.array([[0.0, 255.0]])) == "sigmoid"
+    validate_for_likelihood(np.array([[0.0, 1.0]]), "gaussian", "ok", "sigmoid")
+    validate_for_likelihood(np.array([[-3.0, 255.0]]), "gaussian", "ok", "identity")
+    with pytest.raises(
+        DataError,
+        match=r"^px\.npy: a gaussian likelihood with a sigmoid mean expects values in "
+        r"\[0, 1\], found values in \[0, 255\]; use --gaussian-mean identity",
+    ):
+        validate_for_likelihood(np.array([[0.0, 255.0]]), "gaussian", "px.npy", "sigmoid")

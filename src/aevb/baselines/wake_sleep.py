@@ -44,7 +44,7 @@ class WakeSleepObjective:
         kl_weight: float = 1.0,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         del kl_weight  # wake-sleep has no KL term to anneal
-        q = model.encode(x)
+        q = model.posterior(x)
         # wake: the generative model learns from the recognition model's samples
         z = q.rsample(self.n_samples, generator=generator, shard=shard).detach()
         px = model.decode(z)
@@ -55,7 +55,7 @@ class WakeSleepObjective:
         z_dream = standard_normal(1, like, generator=generator, shard=shard)[0]
         with torch.no_grad():
             x_dream = _draw(model.decode(z_dream), generator)
-        sleep = model.encode(x_dream).log_prob(z_dream)  # (B,)
+        sleep = model.posterior(x_dream).log_prob(z_dream)  # (B,)
         loss = -(wake.mean() + sleep.mean())
         kl = model.kl_to_prior(q).detach()
         reconstruction = log_px_z.detach().mean(0)

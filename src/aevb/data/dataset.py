@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +92,25 @@ class Dataset:
         """Names of the splits present (``train`` only when it has rows)."""
         present = [s for s in SPLITS if getattr(self, s) is not None]
         return [s for s in present if s != "train" or len(self.train)]
+
+    @property
+    def divisor(self) -> float:
+        """What the source's values were divided by, read from ``scaling`` ("... divided by
+        255"): 255 for 8-bit pixels, 1.0 when not rescaled. Densities in the source's units
+        (bits per dimension) are computed with it."""
+        found = re.search(r"divided by (\d+(?:\.\d+)?)$", self.scaling)
+        return float(found.group(1)) if found else 1.0
+
+    def describe(self) -> str:
+        """One line for people: name, rows x values of the first split present, the range
+        of the modelled values (condition columns left out) and the scaling, e.g.
+        ``digits: 1497 x 64 train rows, values in [0, 1], integers 0..16 divided by 16``."""
+        split = self.splits[0] if self.splits else "train"
+        x = getattr(self, split)[:, : self.dim - self.condition_dim]
+        values = f", values in [{x.min():.4g}, {x.max():.4g}]" if x.size else ""
+        condition = f" (+ {self.condition_dim} condition columns)" if self.condition_dim else ""
+        scaling = "not rescaled" if self.scaling == "none" else self.scaling
+        return f"{self.name}: {len(x)} x {x.shape[1]} {split} rows{condition}{values}, {scaling}"
 
     def split(self, name: str) -> np.ndarray:
         """The float32 ``(N, D)`` array of split ``name`` (``"train"``, ``"valid"``, ``"test"``).

@@ -126,6 +126,7 @@ def _build_frey_face(fetch: Fetch) -> Dataset:
         test=x[test],
         image_shape=(28, 20),
         likelihood="gaussian",
+        scaling="uint8 0..255 divided by 255",
     )
 
 
@@ -185,6 +186,7 @@ def _build_mnist_test(fetch: Fetch) -> Dataset:
         image_shape=(28, 28),
         likelihood="bernoulli",
         labels={"test": y},
+        scaling="uint8 0..255 divided by 255",
     )
 
 
@@ -199,6 +201,7 @@ def _build_mnist(fetch: Fetch) -> Dataset:
         image_shape=(28, 28),
         likelihood="bernoulli",
         labels={"train": y[:50000], "valid": y[50000:], "test": y_test},
+        scaling="uint8 0..255 divided by 255",
     )
 
 
@@ -220,6 +223,7 @@ def _build_digits(fetch: Fetch) -> Dataset:
         image_shape=(8, 8),
         likelihood="bernoulli",
         labels={"train": y[train], "valid": y[valid], "test": y[test]},
+        scaling="integers 0..16 divided by 16",
     )
 
 

@@ -1,11 +1,18 @@
 """A :class:`Dataset` from the user's own files: ``.npy``, ``.npz``, ``.csv`` or an image folder.
 
 - ``.npy``/``.npz``: a 2-D ``(N, D)`` array, or N images ``(N, H, W)`` / ``(N, H, W, C)``
-  which are flattened row-major (``image_shape`` records the image shape). uint8 arrays are
-  read as 8-bit intensities and scaled to [0, 1]; other dtypes are kept as values. An
-  ``.npz`` holds a single array, or examples ``x`` with optional integer labels ``y``.
+  which are flattened row-major (``image_shape`` records the image shape). An ``.npz``
+  holds a single array, or examples ``x`` with optional integer labels ``y``.
 - ``.csv``: numbers, one example per row, optional header row.
-- a folder of PNG/JPEG images: scaled to [0, 1], greyscale ``(H, W)`` or RGB ``(H, W, 3)``.
+- a folder of PNG/JPEG images: greyscale ``(H, W)`` or RGB ``(H, W, 3)``.
+
+Values, by dtype (:func:`scale_values`; ``Dataset.scaling`` records what was done):
+
+- integer arrays (any int/uint dtype) whose values lie in 0..255 and exceed 1 are 8-bit
+  pixels: divided by 255, into [0, 1];
+- integer arrays of 0s and 1s, booleans, integers outside 0..255, floats (and CSV numbers)
+  are kept as they are: floats are never rescaled;
+- image folders' 8-bit pixels are always divided by 255.
 
 The rows are split into train / valid / test by a seeded permutation; the suggested
 likelihood is ``"bernoulli"`` when every value lies in [0, 1], else ``"gaussian"``.
@@ -58,7 +65,8 @@ def load_user_data(
     if image_size is not None and not path.is_dir():
         raise DataError(f"image_size: applies to image folders only, {path.name} is a file")
     labels = None
-    if path.is_dir():
+    pixels = path.is_dir()
+    if pixels:
         x = read_image_folder(path, image_size=image_size)
     elif path.suffix.lower() == ".npy":
         x = read_npy(path)
@@ -72,6 +80,7 @@ def load_user_data(
             f"or a folder of PNG/JPEG images"
         )
     x, image_shape = _as_examples(x, path.name)
+    x, scaling = scale_values(x, pixels=pixels)
     y = None if labels is None else _as_labels(labels, len(x), path.name)
     n_train, n_valid, n_test = split_sizes(len(x), valid_fraction, test_fraction)
     train, valid, test = split_indices(len(x), n_train, n_valid, seed)
@@ -84,11 +93,29 @@ def load_user_data(
         image_shape=image_shape,
         likelihood=suggest_likelihood(x),
         labels={} if y is None else {s: y[i] for s, i in parts.items() if len(i)},
+        scaling=scaling,
     )
 
 
+def scale_values(x: np.ndarray, *, pixels: bool = False) -> tuple[np.ndarray, str]:
+    """float32 values of the examples ``x`` ``(N, D)`` and how they were derived, in words.
+
+    Integer arrays whose values lie in 0..255 and exceed 1 are read as 8-bit pixels and
+    divided by 255, as are all values when ``pixels`` (an image folder). Everything else
+    (0/1 integers, booleans, other integers, floats) is kept as it is; the scaling is then
+    ``"none"``.
+    """
+    if pixels:
+        return x.astype(np.float32) / 255.0, f"{x.dtype} image pixels 0..255 divided by 255"
+    if np.issubdtype(x.dtype, np.integer) and x.size:
+        lo, hi = int(x.min()), int(x.max())
+        if lo >= 0 and 1 < hi <= 255:
+            return x.astype(np.float32) / 255.0, f"{x.dtype} 0..255 divided by 255"
+    return np.ascontiguousarray(x, dtype=np.float32), "none"
+
+
 def _as_examples(x: np.ndarray, name: str) -> tuple[np.ndarray, tuple[int, ...] | None]:
-    """float32 ``(N, D)`` rows and the image shape (None for 2-D input)."""
+    """``(N, D)`` rows of the source's dtype and the image shape (None for 2-D input)."""
     if x.ndim not in (2, 3, 4):
         raise DataError(
             f"{name}: expected a 2-D (N, D) array or N images (N, H, W) / (N, H, W, C), "
@@ -100,10 +127,7 @@ def _as_examples(x: np.ndarray, name: str) -> tuple[np.ndarray, tuple[int, ...] 
         x = x[..., 0]
     image_shape = tuple(int(s) for s in x.shape[1:]) if x.ndim > 2 else None
     check_finite(x, name)
-    rows = x.reshape(len(x), -1)
-    if rows.dtype == np.uint8:
-        return rows.astype(np.float32) / 255.0, image_shape
-    return np.ascontiguousarray(rows, dtype=np.float32), image_shape
+    return x.reshape(len(x), -1), image_shape
 
 
 def _as_labels(y: np.ndarray, n: int, name: str) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 from aevb.data.errors import DataError
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+GAUSSIAN_MEANS = ("sigmoid", "identity")
 
 
 def check_finite(x: np.ndarray, source: str) -> None:
@@ -36,30 +37,68 @@ def check_likelihood_name(likelihood: str, source: str) -> None:
         )
 
 
+def in_unit_interval(x: np.ndarray) -> bool:
+    """True when every value of ``x`` lies in [0, 1] (an empty ``x`` counts as inside)."""
+    return not x.size or (float(x.min()) >= 0.0 and float(x.max()) <= 1.0)
+
+
 def suggest_likelihood(x: np.ndarray) -> str:
     """``"bernoulli"`` when every value of ``x`` lies in [0, 1], else ``"gaussian"``."""
-    if x.size and float(x.min()) >= 0.0 and float(x.max()) <= 1.0:
-        return "bernoulli"
-    return "gaussian"
+    return "bernoulli" if x.size and in_unit_interval(x) else "gaussian"
 
 
-def validate_for_likelihood(x: Any, likelihood: str, source: str) -> None:
+def looks_like_pixels(x: np.ndarray) -> bool:
+    """True when ``x`` holds whole numbers in 0..255 reaching above 1: 8-bit pixels that
+    were not divided by 255 (e.g. saved as floats)."""
+    if not x.size or float(x.min()) < 0.0 or not 1.0 < float(x.max()) <= 255.0:
+        return False
+    return bool(np.all(x == np.round(x)))
+
+
+def resolve_gaussian_mean(requested: str, x: np.ndarray) -> str:
+    """The Gaussian decoder's mean for ``requested`` ("auto", "sigmoid" or "identity").
+
+    "auto" is "sigmoid" (the paper's squashed mean) when every value of ``x`` lies in
+    [0, 1], else "identity", since a sigmoid mean cannot reach values outside (0, 1).
+    """
+    if requested == "auto":
+        return "sigmoid" if in_unit_interval(x) else "identity"
+    if requested not in GAUSSIAN_MEANS:
+        raise DataError(
+            f"gaussian mean {requested!r}: expected auto or one of {', '.join(GAUSSIAN_MEANS)}"
+        )
+    return requested
+
+
+def validate_for_likelihood(
+    x: Any, likelihood: str, source: str, gaussian_mean: str | None = None
+) -> None:
     """Raise :class:`DataError` unless ``x`` suits the decoder ``likelihood``.
 
     Args:
         x: examples, any shape (an ``np.ndarray`` or anything ``np.asarray`` takes).
         likelihood: ``"bernoulli"`` (needs every value in [0, 1]) or ``"gaussian"``.
         source: what ``x`` came from, named in the message (a file or dataset name).
+        gaussian_mean: the Gaussian decoder's mean; ``"sigmoid"`` needs every value in
+            [0, 1] as Bernoulli does (its mean lies in (0, 1)); ``"identity"`` or None
+            accepts any finite value.
 
     NaN and +-inf are rejected for every likelihood.
     """
     check_likelihood_name(likelihood, source)
     x = np.asarray(x)
     check_finite(x, source)
-    if likelihood == "bernoulli" and x.size:
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0.0 or hi > 1.0:
-            raise DataError(
-                f"{source}: the bernoulli likelihood expects values in [0, 1], found values "
-                f"in [{lo:g}, {hi:g}]; rescale the data or use the gaussian likelihood"
-            )
+    if in_unit_interval(x):
+        return
+    lo, hi = float(x.min()), float(x.max())
+    if likelihood == "bernoulli":
+        raise DataError(
+            f"{source}: the bernoulli likelihood expects values in [0, 1], found values "
+            f"in [{lo:g}, {hi:g}]; rescale the data or use the gaussian likelihood"
+        )
+    if likelihood == "gaussian" and gaussian_mean == "sigmoid":
+        raise DataError(
+            f"{source}: a gaussian likelihood with a sigmoid mean expects values in [0, 1], "
+            f"found values in [{lo:g}, {hi:g}]; use --gaussian-mean identity (gaussian_mean="
+            f"'identity') or rescale the data to [0, 1]"
+        )

@@ -25,12 +25,14 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aevb.config import check_choice, check_positive
 from aevb.distributions import Bernoulli, DiagonalGaussian, Shard, standard_normal
+from aevb.inputs import check_rows
 from aevb.models.layers import GaussianLayer, clamp_logvar
 from aevb.networks import DENSE_ACTIVATIONS, GATED, MLP, ConvDecoder, ConvEncoder
 from aevb.priors import PRIORS, build_prior
@@ -248,7 +250,7 @@ class VAE(nn.Module):
             sizes[-1],
             components=c.prior_components,
             input_dim=c.input_dim,
-            encode=self.encode if c.top_down else self._encode_top,
+            encode=self.posterior if c.top_down else self._encode_top,
             unit_interval=c.likelihood == "bernoulli",
         )
 
@@ -271,9 +273,21 @@ class VAE(nn.Module):
         self.split(x)  # shape check
         return self.encoder(x)
 
-    def encode(self, x: Tensor) -> DiagonalGaussian:
+    def encode(self, x: Tensor | np.ndarray) -> DiagonalGaussian:
         """q(z_1|x) (top-down hierarchy: q(z_L|x)) for rows ``x`` ``(B, D + C)``: a
         Gaussian with batch shape ``(B,)`` over ``config.code_dim`` dimensions.
+
+        ``x`` may be a numpy array or a tensor of any dtype and device: it is converted to
+        the model's. A ``ValueError`` says what is wrong with rows the model cannot score
+        (NaN/inf, another width, values outside [0, 1] for a Bernoulli likelihood); see
+        :func:`aevb.inputs.check_rows`. :meth:`posterior` is the same without the checks.
+        """
+        return self.posterior(check_rows(self, x, device=next(self.parameters()).device))
+
+    def posterior(self, x: Tensor) -> DiagonalGaussian:
+        """:meth:`encode` without its input checks, for rows ``x`` ``(B, D + C)`` already of
+        the model's dtype and device: the objectives call it on every minibatch, where a
+        check would cost a pass over the data (and a GPU synchronisation) per step.
 
         A top-down model's posterior also carries ``features``, the encoder body's output
         ``(B, F)``, which :meth:`infer_layers` reuses for the lower layers.
@@ -330,8 +344,8 @@ class VAE(nn.Module):
 
     def _encode_top(self, x: Tensor) -> DiagonalGaussian:
         """q over the top layer given ``x`` ``(K, D)``, passing means up (VampPrior of a
-        bottom-up hierarchy; a top-down one uses :meth:`encode` itself)."""
-        q = self.encode(x)
+        bottom-up hierarchy; a top-down one uses :meth:`posterior` itself)."""
+        q = self.posterior(x)
         for layer in self.upward:
             q = layer(q.mean)
         return q
@@ -453,8 +467,10 @@ class VAE(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
         """Mean of p(x|z) with every layer at its posterior mean given the layer it is
-        inferred from: ``(B, D)`` for rows ``(B, D + C)``."""
-        q = self.encode(x)
+        inferred from: ``(B, D)`` for rows ``(B, D + C)`` (checked and converted as by
+        :meth:`encode`)."""
+        x = check_rows(self, x, device=next(self.parameters()).device)
+        q = self.posterior(x)
         chain, _ = self.infer_layers(
             x, q.mean[None], sample=False, features=getattr(q, "features", None)
         )

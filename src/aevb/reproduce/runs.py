@@ -143,6 +143,7 @@ def _run_one(spec_dict: dict, out: str, data_dir: str | None) -> list[dict]:
             test=data.test,
             image_shape=data.image_shape,
             likelihood=data.likelihood,
+            scaling=data.scaling,
         )
     out_path = Path(out)
     try:
