@@ -151,20 +151,27 @@ def test_pictures_info_and_resume(mnist_run, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "--data", "no/such/file.npy"], "unknown dataset 'no/such/file.npy'"),
+        (
+            ["train", "--data", "no/such/file.npy"],
+            "--data no/such/file.npy: no such file or folder",
+        ),
         (["evaluate", "no/such/run"], "no/such/run: no such file or folder"),
-        (["train", "--data", "digits", "--lr", "-1"], "TrainConfig.lr=-1.0: expected a number > 0"),
+        (["train", "--data", "digits", "--lr", "-1"], "--lr: expected a number > 0, got '-1'"),
         (
             ["train", "--data", "digits", "--weight-decay", "lots"],
-            "--weight-decay='lots': expected a number >= 0 or 'prior'",
+            "--weight-decay: expected a number >= 0 or 'prior', got 'lots'",
         ),
     ],
 )
 def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(argv) == 2
+    try:
+        status = main(argv)
+    except SystemExit as e:  # options are checked while the command line is parsed
+        status = e.code
+    assert status == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("aevb: error: ") and message in err and "\n" not in err
+    assert err.startswith("aevb") and ": error: " in err and message in err and "\n" not in err
 
 
 def test_existing_run_is_not_overwritten_by_accident(mnist_run, capsys):

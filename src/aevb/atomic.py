@@ -14,12 +14,45 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+class WriteError(OSError):
+    """Writing ``path`` failed (disk full, quota, permissions); its previous content is intact.
+
+    The message is one line, e.g. ``no space left on device while writing
+    runs/x/checkpoint; the previous checkpoint is intact``.
+    """
+
+    def __init__(self, reason: str, path: Path) -> None:
+        previous = f"the previous {path.name} is intact" if path.exists() else "nothing was written"
+        super().__init__(f"{reason} while writing {path}; {previous}")
+        self.reason, self.path = reason, path
+
+
+def _write_failure(error: Exception, tmp: Path) -> str | None:
+    """Why writing ``tmp`` failed, in words, when ``error`` is a failed write; else None.
+
+    An OSError naming another file than ``tmp`` (say, a file read while writing) is not a
+    failed write. Libraries that write in native code report a full disk in their own
+    exception type, recognised by the operating system's text.
+    """
+    if isinstance(error, WriteError):
+        return error.reason
+    if isinstance(error, OSError) and error.errno is not None:
+        name = Path(error.filename) if error.filename else None
+        if name is None or name == tmp or tmp in name.parents:
+            text = error.strerror or os.strerror(error.errno)
+            return text[:1].lower() + text[1:]
+    if "No space left on device" in str(error) or "StorageFull" in str(error):
+        return "no space left on device"
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only on success.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
-    The suffix is kept so that writers which infer the format from it still work.
+    On an exception the temporary file is removed and ``path`` is left untouched; a failed
+    write (disk full, ...) is raised as :class:`WriteError`. The suffix is kept so that
+    writers which infer the format from it still work.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,6 +63,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, _default_mode(0o666))  # mkstemp creates 0600 files
         os.replace(tmp_path, path)
+    except Exception as e:
+        reason = _write_failure(e, tmp_path)
+        if reason is None:
+            raise
+        raise WriteError(reason, path) from e
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -47,6 +85,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
     The swap is two renames (old aside, new into place) and the old folder is deleted
     afterwards; :func:`recover_dir` repairs the one window in which neither name exists.
+    A failed write (disk full, ...) is raised as :class:`WriteError` naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +101,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
         if old.exists():
             shutil.rmtree(old)
+    except Exception as e:
+        reason = _write_failure(e, tmp)
+        if reason is None:
+            raise
+        raise WriteError(reason, path) from e
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

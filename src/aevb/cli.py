@@ -9,12 +9,43 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import re
 import sys
+from typing import NoReturn
 
 from aevb import __version__
+from aevb.argtypes import MAX_COUNT, MAX_SEED, MAX_SIZE, Number, count, positive
 
 DEFAULT_DATA = "digits"
 TRAINED_ON = "the dataset the model was trained on"
+TRACEBACK_VARIABLE = "AEVB_TRACEBACK"
+"""Set (to anything but empty) to see the traceback of an unexpected error."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, without the usage dump.
+
+    Negative numbers in any spelling (``-1e300``, ``-inf``, ``-2ep``) are read as values,
+    not as options (no option starts with a digit), so that the option's range check
+    names the option.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(
+            r"^-\.?\d\S*$|^-(inf|infinity|nan)$", re.IGNORECASE
+        )
+
+    def error(self, message: str) -> NoReturn:
+        """``aevb train: error: --batch-size: expected ..., got '0' (see aevb train --help)``."""
+        message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its lines joined: every message the command prints is one line."""
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
 
 
 def _add_data_args(p: argparse.ArgumentParser, *, default_help: str) -> None:
@@ -31,7 +62,7 @@ def _add_data_args(p: argparse.ArgumentParser, *, default_help: str) -> None:
     )
     p.add_argument(
         "--image-size",
-        type=int,
+        type=count(1, 8192),
         nargs=2,
         metavar=("H", "W"),
         default=None,
@@ -48,7 +79,7 @@ def _model_path(p: argparse.ArgumentParser) -> None:
 def _threads(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
-        type=int,
+        type=count(1, 4096),
         default=None,
         help="CPU threads for PyTorch (default: PyTorch's choice, one per core)",
     )
@@ -60,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     md = {f.name: f.default for f in dataclasses.fields(VAEConfig) if f.name != "input_dim"}
     td = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="aevb",
         description="Variational autoencoders (Kingma & Welling 2013): train, evaluate, draw.",
     )
@@ -83,10 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     g = t.add_argument_group("model")
-    g.add_argument("--latent-dim", type=int, default=md["latent_dim"], help="latent size Nz")
+    g.add_argument(
+        "--latent-dim", type=count(1, MAX_SIZE), default=md["latent_dim"], help="latent size Nz"
+    )
     g.add_argument(
         "--hidden",
-        type=int,
+        type=count(1, MAX_SIZE),
         nargs="*",
         default=list(md["hidden"]),
         help="hidden widths of the encoder (decoder: reversed); none = linear",
@@ -120,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--gaussian-std",
-        type=float,
+        type=positive(),
         default=md["gaussian_std"],
         help="Gaussian p(x|z) with fixed variance: its standard deviation",
     )
@@ -131,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="paper: all parameters ~ N(0, init_std^2); default: PyTorch's; he: weights ~ "
         "N(0, 2/fan_in); glorot: weights ~ U(+-sqrt(6/(fan_in+fan_out))); both: zero biases",
     )
-    g.add_argument("--init-std", type=float, default=md["init_std"], help="std for --init paper")
+    g.add_argument(
+        "--init-std", type=positive(), default=md["init_std"], help="std for --init paper"
+    )
     g.add_argument(
         "--prior",
         default=md["prior"],
@@ -141,13 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--prior-components",
-        type=int,
+        type=count(1, MAX_SIZE),
         default=md["prior_components"],
         help="--prior mog/vamp: mixture components (VampPrior pseudo-inputs)",
     )
     g.add_argument(
         "--upper-latents",
-        type=int,
+        type=count(1, MAX_SIZE),
         nargs="*",
         default=list(md["upper_latents"]),
         help="sizes of stochastic layers above z_1, e.g. 50 (with --latent-dim 100: "
@@ -155,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--upper-hidden",
-        type=int,
+        type=count(1, MAX_SIZE),
         nargs="*",
         default=list(md["upper_hidden"]),
         help="hidden widths between stochastic layers",
@@ -169,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--latent-logvar-range",
-        type=float,
+        type=Number(float, -80.0, 80.0),  # exp(88) overflows float32
         nargs=2,
         default=None,
         metavar=("LOW", "HIGH"),
@@ -185,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--channels",
-        type=int,
+        type=count(1, MAX_SIZE),
         nargs="*",
         default=list(md["channels"]),
         help="--body conv: channels of each stride-2 convolution",
@@ -209,14 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["adagrad", "adam"],
         help="adagrad (the paper) or adam",
     )
-    g.add_argument("--lr", type=float, default=td["lr"], help="step size")
+    g.add_argument("--lr", type=positive(), default=td["lr"], help="step size")
     g.add_argument(
         "--weight-decay",
+        type=Number(float, 0.0, 1e6, words=("prior",)),
         default=str(td["weight_decay"]),
         help="L2 penalty per example, or 'prior' for the paper's N(0,I) parameter "
         "prior (1/N_train)",
     )
-    g.add_argument("--batch-size", type=int, default=td["batch_size"], help="minibatch size M")
+    g.add_argument(
+        "--batch-size", type=count(1, MAX_SIZE), default=td["batch_size"], help="minibatch size M"
+    )
     g.add_argument(
         "--estimator",
         default=td["estimator"],
@@ -225,7 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
         "where the model has a closed-form KL)",
     )
     g.add_argument(
-        "--samples", type=int, default=td["n_samples"], help="samples L of z per datapoint"
+        "--samples",
+        type=count(1, 10**6),
+        default=td["n_samples"],
+        help="samples L of z per datapoint",
     )
     g.add_argument(
         "--objective",
@@ -233,70 +274,71 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["elbo", "iwae"],
         help="elbo, or the IWAE bound with --samples importance samples",
     )
-    g.add_argument("--beta", type=float, default=td["beta"], help="KL weight (beta-VAE)")
+    g.add_argument("--beta", type=positive(), default=td["beta"], help="KL weight (beta-VAE)")
     g.add_argument(
         "--free-bits",
-        type=float,
+        type=Number(float, 0.0, 1e6),
         default=td["free_bits"],
         help="free bits per latent dimension (or group), nats (Kingma et al. 2016); 0 = off",
     )
     g.add_argument(
         "--free-bits-group",
-        type=int,
+        type=count(1, MAX_SIZE),
         default=td["free_bits_group"],
         help="free bits: consecutive latent dimensions per group (1 = per dimension)",
     )
     g.add_argument(
         "--kl-warmup",
+        type=Number(int, 0, MAX_COUNT, suffix="ep"),
         default="0",
         help="KL warm-up from 0 to 1: N training samples, or E epochs written as 'Eep' "
         "(e.g. 10ep); 0 = off",
     )
     g.add_argument(
         "--epochs",
-        type=float,
+        type=positive(1e6),
         default=None,
         help=f"budget in epochs (default {td['epochs']:g}; with --resume: the run's)",
     )
     g.add_argument(
         "--max-samples",
-        type=int,
+        type=count(1, MAX_COUNT),
         default=None,
         help="budget in training samples (overrides --epochs)",
     )
     g.add_argument(
         "--eval-every",
-        type=int,
+        type=count(1, MAX_COUNT),
         default=None,
         help="training samples between evaluations (default: one epoch)",
     )
     g.add_argument(
         "--eval-per-decade",
-        type=int,
+        type=count(1, 1000),
         default=None,
         help="log-spaced evaluations: this many per factor 10 of samples, from --eval-every "
         "on (for log-axis curves)",
     )
     g.add_argument(
         "--eval-max-examples",
-        type=int,
+        type=count(1, MAX_COUNT),
         default=None,
         help="evaluate on at most this many examples per split",
     )
     g.add_argument(
         "--patience",
-        type=int,
+        type=count(1, MAX_COUNT),
         default=None,
         help="early stopping: evaluations without validation improvement",
     )
-    g.add_argument("--clip-grad-norm", type=float, default=None, help="clip the gradient norm")
+    g.add_argument("--clip-grad-norm", type=positive(), default=None, help="clip the gradient norm")
     g.add_argument(
         "--nonfinite",
         default=td["nonfinite"],
         choices=["error", "skip"],
         help="on a NaN/inf loss or gradient: stop with an error, or skip the update",
     )
-    g.add_argument("--seed", type=int, default=td["seed"], help="random seed")
+    g.add_argument("--seed", type=count(0, MAX_SEED), default=td["seed"], help="random seed")
     g.add_argument("--device", default=td["device"], help="cpu, cuda, cuda:N or auto")
     g.add_argument(
         "--compile",
@@ -328,15 +370,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "-k",
         "--k",
-        type=int,
+        type=count(0, 10**7),
         default=5000,
         help="importance samples per example for log p(x) (0 = skip it)",
     )
-    e.add_argument("--batch-size", type=int, default=100, help="examples per IS batch")
     e.add_argument(
-        "--max-examples", type=int, default=None, help="use only the first N examples of the split"
+        "--batch-size", type=count(1, MAX_SIZE), default=100, help="examples per IS batch"
     )
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument(
+        "--max-examples",
+        type=count(1, MAX_COUNT),
+        default=None,
+        help="use only the first N examples of the split",
+    )
+    e.add_argument("--seed", type=count(0, MAX_SEED), default=0)
     e.add_argument("--json", default=None, help="also write the results to this JSON file")
 
     s = sub.add_parser(
@@ -345,14 +392,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _model_path(s)
-    s.add_argument("-n", type=int, default=100, help="number of samples")
+    s.add_argument("-n", type=count(1, 10**6), default=100, help="number of samples")
     s.add_argument(
-        "--temperature", type=float, default=1.0, help="scale of the prior's standard deviation"
+        "--temperature",
+        type=Number(float, 0.0, 1e6),
+        default=1.0,
+        help="scale of the prior's standard deviation",
     )
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=count(0, MAX_SEED), default=0)
     s.add_argument(
         "--label",
-        type=int,
+        type=count(0, MAX_SIZE),
         nargs="*",
         default=None,
         help="conditional model: class labels to draw, one per column (default: all)",
@@ -368,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_path(r)
     _add_data_args(r, default_help=TRAINED_ON)
     r.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    r.add_argument("-n", type=int, default=10, help="number of inputs")
+    r.add_argument("-n", type=count(1, 10_000), default=10, help="number of inputs")
     r.add_argument("--out", default="reconstructions.png", help="PNG path")
 
     m = sub.add_parser(
@@ -377,15 +427,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _model_path(m)
-    m.add_argument("-n", type=int, default=20, help="grid points per axis")
+    m.add_argument("-n", type=count(1, 200), default=20, help="grid points per axis")
     m.add_argument(
         "--dims",
-        type=int,
+        type=count(0, MAX_SIZE),
         nargs=2,
         default=[0, 1],
         help="the two latent dimensions to vary (others stay at 0)",
     )
-    m.add_argument("--label", type=int, default=0, help="conditional model: the class drawn")
+    m.add_argument(
+        "--label", type=count(0, MAX_SIZE), default=0, help="conditional model: the class drawn"
+    )
     m.add_argument("--out", default="manifold.png", help="PNG path")
 
     i = sub.add_parser(
@@ -396,8 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     _model_path(i)
     _add_data_args(i, default_help=TRAINED_ON)
     i.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    i.add_argument("--index", type=int, nargs=2, default=[0, 1], help="the two examples")
-    i.add_argument("--steps", type=int, default=10, help="points on the line")
+    i.add_argument(
+        "--index", type=count(0, MAX_COUNT), nargs=2, default=[0, 1], help="the two examples"
+    )
+    i.add_argument("--steps", type=count(2, 10_000), default=10, help="points on the line")
     i.add_argument("--out", default="interpolation.png", help="PNG path")
 
     tr = sub.add_parser(
@@ -408,10 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
     _model_path(tr)
     _add_data_args(tr, default_help=TRAINED_ON)
     tr.add_argument("--split", default="test", choices=["train", "valid", "test"])
-    tr.add_argument("--index", type=int, default=0, help="which example to encode")
-    tr.add_argument("--dims", type=int, nargs="*", default=None, help="dimensions (default: all)")
-    tr.add_argument("-n", type=int, default=9, help="values per dimension")
-    tr.add_argument("--span", type=float, default=3.0, help="from -span to +span")
+    tr.add_argument("--index", type=count(0, MAX_COUNT), default=0, help="which example to encode")
+    tr.add_argument(
+        "--dims", type=count(0, MAX_SIZE), nargs="*", default=None, help="dimensions (default: all)"
+    )
+    tr.add_argument("-n", type=count(1, 1000), default=9, help="values per dimension")
+    tr.add_argument("--span", type=positive(), default=3.0, help="from -span to +span")
     tr.add_argument("--out", default="traversal.png", help="PNG path")
 
     c = sub.add_parser(
@@ -452,7 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the paper's budget: 10^8 samples (and, for figure3, the marginal "
         "likelihood on 1,000 training and test images instead of 100)",
     )
-    rp.add_argument("--jobs", type=int, default=2, help="runs trained side by side, 1 thread each")
+    rp.add_argument(
+        "--jobs", type=count(1, 1024), default=2, help="runs trained side by side, 1 thread each"
+    )
     rp.add_argument(
         "--rows",
         nargs="+",
@@ -468,11 +526,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--full: the published 3280 / 2000)",
     )
     rp.add_argument(
-        "--k", type=int, default=5000, help="likelihood-table: importance samples per image"
+        "--k",
+        type=count(1, 10**7),
+        default=5000,
+        help="likelihood-table: importance samples per image",
     )
     rp.add_argument(
         "--eval-examples",
-        type=int,
+        type=count(1, MAX_COUNT),
         default=None,
         help="likelihood-table: evaluate on the first N test images (default: all 10,000)",
     )
@@ -496,23 +557,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``aevb`` command."""
+    import warnings
+
     from aevb import commands, distributed
-    from aevb.data import DataError
-    from aevb.io import CheckpointError
-    from aevb.training import TrainingError
 
-    args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(args.threads)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     ok = False
     try:
-        result = getattr(commands, args.command)(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            if getattr(args, "threads", None):
+                import torch
+
+                torch.set_num_threads(args.threads)
+            result = getattr(commands, args.command)(args)
         ok = True
-    except (DataError, CheckpointError, TrainingError, FileExistsError, ValueError) as e:
-        print(f"aevb: error: {e}", file=sys.stderr)
-        return 2
+    except Exception as e:
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        status, message = _describe_error(e, parser)
+        _end_progress_bars()
+        print(f"aevb: error: {_one_line(message)}", file=sys.stderr)
+        return status
     except KeyboardInterrupt:
         print("aevb: interrupted; resume a training run with --resume", file=sys.stderr)
         return 130
@@ -523,6 +590,81 @@ def main(argv: list[str] | None = None) -> int:
     elif result:
         print(result)
     return 0
+
+
+def _describe_error(error: Exception, parser: argparse.ArgumentParser) -> tuple[int, str]:
+    """The exit status and message of an error that ends a command.
+
+    Status 2: bad input (options, data, checkpoints, files) or a resource the machine lacks
+    (memory, disk space), said in the user's terms. Status 1: an unexpected error, a bug;
+    its traceback is shown when ``$AEVB_TRACEBACK`` is set.
+    """
+    import torch
+
+    from aevb.data import DataError
+    from aevb.io import CheckpointError
+    from aevb.training import TrainingError
+
+    text = str(error)
+    if isinstance(error, DataError | CheckpointError):
+        return 2, text
+    if isinstance(error, ValueError):
+        return 2, _name_flags(text, parser)
+    if isinstance(error, TrainingError | FileExistsError):
+        return 2, text
+    if isinstance(error, MemoryError | torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in text
+    ):
+        first = _one_line(text)[:200] or type(error).__name__
+        return 2, f"out of memory ({first}); try smaller sizes (--batch-size, --hidden, -n)"
+    if isinstance(error, OSError):
+        if error.filename is not None and error.strerror:
+            return 2, f"{error.filename}: {error.strerror}"
+        return 2, text
+    return 1, (
+        f"unexpected {type(error).__name__}: {text or 'no message'} (a bug: please report it; "
+        f"rerun with {TRACEBACK_VARIABLE}=1 to see where it happened)"
+    )
+
+
+# config fields whose option is not named after them
+_FIELD_OPTIONS = {
+    "n_samples": "samples",
+    "kl_warmup_samples": "kl_warmup",
+    "upper_latents/upper_hidden": "upper_latents",
+}
+
+
+def _name_flags(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with ``VAEConfig.latent_dim`` and the like replaced by ``--latent-dim``.
+
+    The configs name their fields; a user of the command typed options. Fields without an
+    option (e.g. ``input_dim``, set from the data) are left as they are.
+    """
+    train = next(
+        a.choices["train"] for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    options = {a.dest: a.option_strings[-1] for a in train._actions if a.option_strings}
+
+    def option(match: re.Match) -> str:
+        field = match.group(2)
+        return options.get(_FIELD_OPTIONS.get(field, field), match.group(0))
+
+    return re.sub(r"\b(VAEConfig|TrainConfig)\.([a-z_/]+)", option, message)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line, ``aevb: warning: ...``, like errors."""
+    _end_progress_bars()
+    print(f"aevb: warning: {_one_line(message)}", file=file or sys.stderr)
+
+
+def _end_progress_bars() -> None:
+    """Close the progress bars still drawn, so that the next message starts on its own line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
 
 
 def exit_process(code: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from aevb import data as aevb_data
-from aevb import distributed, viz
+from aevb import distributed, memory, viz
 from aevb import evaluate as ev
 from aevb import io as aevb_io
 from aevb.atomic import atomic_path, write_text
@@ -35,10 +36,28 @@ def _load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_da
     kw: dict[str, Any] = {}
     if getattr(args, "image_size", None):
         kw["image_size"] = tuple(args.image_size)
+    if name not in aevb_data.dataset_names() and not Path(name).expanduser().exists():
+        raise aevb_data.DataError(_no_such_data(name, given=args.data is not None))
     if name not in aevb_data.dataset_names() and Path(name).exists():
         # user data is named by its absolute path, so that resume and evaluate find it again
         kw["name"] = str(Path(name).resolve())
     return aevb_data.load(name, data_dir=args.data_dir, **kw)
+
+
+def _no_such_data(name: str, *, given: bool) -> str:
+    """Why ``name`` is neither a registered dataset nor an existing path, in one line.
+
+    Registered names are listed only when ``name`` looks like one (no folder separator,
+    no file extension): for a path, "no such file" is the whole story.
+    """
+    if not given:
+        return f"{name}: no such file or folder (the data the model was trained on); pass --data"
+    if "/" in name or os.sep in name or Path(name).suffix or name.startswith(("~", ".")):
+        return f"--data {name}: no such file or folder"
+    return (
+        f"--data {name}: no such file or folder, nor a registered dataset; expected one of "
+        f"{', '.join(aevb_data.dataset_names())}, or a path to .npy/.npz/.csv or an image folder"
+    )
 
 
 def _trained_on(model_path: str) -> str | None:
@@ -50,7 +69,9 @@ def _trained_on(model_path: str) -> str | None:
     return None
 
 
-def _warmup(value: str, n_train: int) -> int:
+def _warmup(value: int | str, n_train: int) -> int:
+    if isinstance(value, int):  # training samples, as parsed by the command line
+        return value
     try:
         if value.endswith("ep"):
             return int(round(float(value[:-2]) * n_train))
@@ -140,6 +161,7 @@ def train(args: argparse.Namespace) -> str:
             precision=args.precision,
             compile=args.compile,
         )
+        memory.check_training_fits(model_config, config, len(data.train), _device(args.device))
         result = train_run(
             VAE(model_config), data, config, out, quiet=args.quiet, overwrite=args.overwrite
         )
@@ -295,6 +317,8 @@ def sample(args: argparse.Namespace) -> str:
         labels = torch.tensor([classes[i % len(classes)] for i in range(args.n)])
     elif args.label:
         raise ValueError("--label: this model is not conditional")
+    device = next(model.parameters()).device
+    memory.check_fits(memory.sampling_bytes(model, args.n), f"-n {args.n}", "drawing", device)
     x = model.sample(args.n, generator=gen, temperature=args.temperature, condition=labels).cpu()
     lines = []
     if args.npy:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +86,31 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
 
 
 def find_model_folder(path: str | os.PathLike) -> Path:
-    """The folder holding ``config.json`` for ``path`` (see :func:`load_model`)."""
+    """The folder holding ``config.json`` for ``path`` (see :func:`load_model`).
+
+    A run folder whose ``best/`` lacks a file falls back to ``checkpoint/`` with a warning
+    naming what is missing.
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder; expected an aevb model folder")
-    for candidate in (path, path / "best", path / "checkpoint"):
+    best, checkpoint = path / "best", path / "checkpoint"
+    for candidate in (path, best, checkpoint):
         recover_dir(candidate)
-        if (candidate / CONFIG_FILE).is_file():
-            return candidate
+    if (path / CONFIG_FILE).is_file():
+        return path  # a model folder; loading names a missing weights file
+    missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (best / f).is_file()]
+    if best.is_dir() and not missing:
+        return best
+    if (checkpoint / CONFIG_FILE).is_file():
+        if best.is_dir():
+            warnings.warn(
+                f"{best} is incomplete (missing {', '.join(missing)}); using {checkpoint}",
+                stacklevel=2,
+            )
+        return checkpoint
+    if (best / CONFIG_FILE).is_file():
+        return best  # loading names the missing weights file
     raise CheckpointError(
         f"{path}: expected an aevb model folder ({CONFIG_FILE} + {WEIGHTS_FILE}) "
         "or a training run folder with best/ or checkpoint/"
