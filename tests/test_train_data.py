@@ -90,3 +90,26 @@ def test_a_likelihood_that_cannot_reach_the_data_is_refused(tmp_path, capsys, fl
     err = capsys.readouterr().err
     assert err.startswith(f"aevb: error: {data}: {message}") and err.count("\n") == 1
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("likelihood", "mean", "message"),
+    [
+        ("bernoulli", "sigmoid", r"^px: the bernoulli likelihood expects values in \[0, 1\]"),
+        ("gaussian", "sigmoid", r"^px: a gaussian likelihood with a sigmoid mean expects"),
+    ],
+)
+def test_the_python_api_refuses_to_train_on_data_the_likelihood_cannot_reach(
+    tmp_path, likelihood, mean, message
+):
+    from aevb.data import DataError, Dataset
+    from aevb.models import VAE, VAEConfig
+    from aevb.training import TrainConfig, train
+
+    x = np.random.default_rng(0).integers(0, 256, size=(20, 4)).astype(np.float32)
+    model = VAE(
+        VAEConfig(input_dim=4, latent_dim=2, hidden=(8,), likelihood=likelihood, gaussian_mean=mean)
+    )
+    with pytest.raises(DataError, match=message):
+        train(model, Dataset("px", x), TrainConfig(max_samples=40), tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()

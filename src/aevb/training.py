@@ -32,6 +32,7 @@ from aevb import io as aevb_io
 from aevb.atomic import atomic_dir, recover_dir, write_text
 from aevb.baselines.wake_sleep import WakeSleepObjective
 from aevb.config import check_choice, check_positive, from_dict, to_dict
+from aevb.data.validation import validate_for_likelihood
 from aevb.distributions import Shard
 from aevb.evaluate import log_likelihood, lower_bound
 from aevb.objectives import ESTIMATORS, OBJECTIVES, ELBOObjective, resolve_estimator
@@ -294,6 +295,11 @@ class Trainer:
             )
         if data.train is None or len(data.train) == 0:
             raise ValueError(f"dataset {data.name!r} has no training examples; expected N > 0")
+        # NaN or values the likelihood cannot reach (Bernoulli, sigmoid mean: [0, 1]) fail
+        # here, before any training, rather than as a nonsense bound
+        validate_for_likelihood(
+            data.train[:, : mc.input_dim], mc.likelihood, data.name, mc.gaussian_mean
+        )
         self.x_train = torch.as_tensor(data.train, dtype=torch.float32).to(self.device)
         self.eval_sets: dict[str, Tensor] = {}
         for split in SPLITS:
