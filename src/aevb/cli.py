@@ -355,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress bar; one log line per evaluation (for log files)",
+        help="no progress (a bar on a terminal, else a plain line every 30 s); still one "
+        "log line per evaluation",
     )
     g.add_argument("--no-pictures", action="store_true", help="skip the PNGs at the end")
 
@@ -385,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--seed", type=count(0, MAX_SEED), default=0)
     e.add_argument("--json", default=None, help="also write the results to this JSON file")
+    e.add_argument(
+        "--quiet", action="store_true", help="no progress of the log-likelihood on stderr"
+    )
 
     s = sub.add_parser(
         "sample",

@@ -98,6 +98,13 @@ def train(args: argparse.Namespace) -> str:
             raise ValueError("--resume: expected --out naming the run folder to continue")
         out = Path(args.out)
         data = _load_data(args, _trained_on(str(out)))
+        from aevb.training import spent_budget
+
+        finished = spent_budget(
+            out, len(data.train), epochs=args.epochs, max_samples=args.max_samples
+        )
+        if finished:  # nothing to train: say so and how to extend the run
+            return finished
         stored = _stored_config(out)
         data = _conditioned(data, stored.get("condition_dim", 0))
         _announce_data(data, stored)
@@ -170,7 +177,8 @@ def train(args: argparse.Namespace) -> str:
     lines = [f"run folder: {out}"]
     last = result.history[-1]
     bounds = ", ".join(f"{k[:-6]} {v:.2f}" for k, v in last.items() if k.endswith("_bound"))
-    lines.append(f"lower bound (nats): {bounds}; {result.images_per_second:,.0f} img/s")
+    speed = f"{result.images_per_second:,.0f} training img/s (excluding evaluation)"
+    lines.append(f"lower bound (nats): {bounds}; {speed}")
     if result.skipped:
         lines.append(f"skipped {result.skipped} non-finite updates")
     lines.append(f"metrics: {out / 'metrics.csv'}")
@@ -275,7 +283,12 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if args.k > 0:
         ll = ev.Estimate.of(
             ev.log_likelihood(
-                model, x, k=args.k, batch_size=args.batch_size, generator=gen, progress=True
+                model,
+                x,
+                k=args.k,
+                batch_size=args.batch_size,
+                generator=gen,
+                progress=not args.quiet,
             )
         )
         result["log_likelihood"] = {**dataclass_dict(ll), "k": args.k}
@@ -291,13 +304,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         result["kl_per_dim"] = [round(v, 4) for v in ev.kl_per_dim(model, x).tolist()]
     result["mutual_information"] = ev.mutual_information(model, x, generator=gen)
     result["mutual_information_max"] = math.log(x.shape[0])
-    if active < code / 2:
-        print(
-            f"aevb: warning: only {active} of {code} latent dimensions are "
-            "active (Cov_x E[z_i|x] > 0.01): posterior collapse; train with --kl-warmup "
-            "(e.g. 10ep) or --free-bits (e.g. 0.25) to keep more of them in use",
-            file=sys.stderr,
-        )
+    from aevb.diagnose import collapse_warning
+
+    warning = collapse_warning(active, code, _history(args.model))
+    if warning:  # collapse, or under-training (train longer first): see aevb.diagnose
+        print(f"aevb: warning: {warning}", file=sys.stderr)
     if args.json:
         write_text(args.json, json.dumps(result, indent=2) + "\n")
     return result
@@ -305,6 +316,17 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 def dataclass_dict(e: ev.Estimate) -> dict[str, float]:
     return {"mean": e.mean, "stderr": e.stderr}
+
+
+def _history(model_path: str) -> list[dict[str, Any]] | None:
+    """The evaluations of the run a model comes from (its checkpoint's trainer.json), or
+    None for a model folder saved outside a run."""
+    path = Path(model_path)
+    for folder in (path, path / "checkpoint", path.parent / "checkpoint"):
+        meta = folder / "trainer.json"
+        if meta.is_file():
+            return aevb_io.read_json(meta).get("state", {}).get("history")
+    return None
 
 
 def sample(args: argparse.Namespace) -> str:

@@ -19,6 +19,7 @@ from aevb.distributions import DiagonalGaussian
 from aevb.inputs import check_rows
 from aevb.objectives import elbo, resolve_estimator, terms_from_posterior
 from aevb.priors import fixed_prior
+from aevb.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ def log_likelihood(
     running logsumexp, so memory does not grow with k. Small chunks are also faster on
     a CPU: their buffers are reused from the allocator instead of being mapped afresh
     (page faults) for every chunk, and they stay in cache (see docs/performance.md).
+    ``progress`` shows the examples done on stderr (:class:`aevb.progress.Progress`).
     """
     if k < 1:
         raise ValueError(f"k={k}: expected at least 1 importance sample")
@@ -113,11 +115,8 @@ def log_likelihood(
     device = _device(model)
     chunk = max(1, min(k, max_rows // max(1, min(batch_size, x.shape[0]))))
     out = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=x.shape[0], unit="img", desc=f"log p(x), k={k}")
+    # a bar on a terminal, a plain line every 30 s in a log file (aevb.progress)
+    bar = Progress(x.shape[0], desc=f"log p(x), k={k}", quiet=not progress)
     with fixed_prior(model):  # a mixture prior's components, computed once
         for xb in _batches(x, batch_size):
             xb = xb.to(device, non_blocking=True)
@@ -133,10 +132,8 @@ def log_likelihood(
                 )
                 running = torch.logaddexp(running, torch.logsumexp(t.log_weights, dim=0))
             out.append((running - math.log(k)).cpu())
-            if bar is not None:
-                bar.update(xb.shape[0])
-    if bar is not None:
-        bar.close()
+            bar.update(xb.shape[0])
+    bar.close()
     return torch.cat(out)
 
 
@@ -189,9 +186,15 @@ def mutual_information(
     """Estimate of the mutual information I(x; z) under q(z|x) p_data(x), nats.
 
     I = E_x E_{q(z|x)} [log q(z|x) - log q(z)] with the aggregate posterior
-    q(z) = (1/N) sum_j q(z|x_j) over the N rows of ``x`` (He et al. 2019). One z per
-    example; the estimate lies in [0, log N]. Near 0 the latents carry no information
-    about x: posterior collapse.
+    q(z) = (1/N) sum_j q(z|x_j) over the N rows of ``x`` (He et al. 2019). Near 0 the
+    latents carry no information about x: posterior collapse.
+
+    The quantity estimated is the mutual information between z and the index of a row
+    drawn uniformly, E_j KL(q(z|x_j) || q(z)): at least 0, at most log N. It is estimated
+    with one z per row; every term is <= log N, but their average is a Monte Carlo
+    estimate whose noise can take it a little below 0 when the true value is near 0 (a
+    barely trained model). Such a value is clipped to 0: it says "no information", and a
+    negative mutual information does not exist.
     """
     x = check_rows(model, x)
     device = _device(model)
@@ -210,4 +213,4 @@ def mutual_information(
         log_qz = torch.logsumexp(cross, dim=1) - math.log(n)
         own = cross[torch.arange(zi.shape[0]), torch.arange(start, start + zi.shape[0])]
         total += (own - log_qz).sum().item()
-    return total / n
+    return max(0.0, total / n)  # clipped: see the docstring

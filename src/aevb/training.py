@@ -36,6 +36,7 @@ from aevb.data.validation import validate_for_likelihood
 from aevb.distributions import Shard
 from aevb.evaluate import log_likelihood, lower_bound
 from aevb.objectives import ESTIMATORS, OBJECTIVES, ELBOObjective, resolve_estimator
+from aevb.progress import Progress
 
 if TYPE_CHECKING:
     from aevb.data import Dataset
@@ -191,6 +192,9 @@ class TrainResult:
     history: list[dict[str, float]]
     samples: int
     images_per_second: float
+    """Training speed: training samples per second of training time (optimiser steps,
+    excluding evaluation and checkpoints), over the whole run; the speed the progress
+    bar and the log lines show."""
     stopped_early: bool
     skipped: int
 
@@ -325,6 +329,8 @@ class Trainer:
         self.perm: Tensor | None = None
         self.state = TrainState(next_eval=self.eval_interval, bound=bound_kind(config))
         self._tensorboard = None
+        self._progress: Progress | None = None
+        self._tick: float | None = None  # start of the training time being counted
 
     # ---- budget -------------------------------------------------------------------
     @property
@@ -353,13 +359,17 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until the budget is spent or early stopping fires; return a summary."""
         st = self.state
-        bar = self._progress_bar()
+        bar = self._progress = self._progress_bar()
         try:
             while st.samples < self.total_samples and not st.stopped_early:
-                self.run(min(st.next_eval, self.total_samples) - st.samples, bar=bar)
+                end = min(st.next_eval, self.total_samples)
+                # the budget is met exactly (a minibatch that would pass it is cut);
+                # evaluation points fall after the first minibatch that reaches them
+                self.run(end - st.samples, bar=bar, limit=self.total_samples - st.samples)
                 self._evaluate_and_checkpoint()
         finally:
             bar.close()
+            self._progress = None
             if self._tensorboard:
                 self._tensorboard.close()
                 self._tensorboard = None
@@ -369,31 +379,48 @@ class Trainer:
             out_dir=self.out_dir,
             history=list(st.history),
             samples=st.samples,
-            images_per_second=st.samples / max(st.train_seconds, 1e-9),
+            images_per_second=self.training_speed(),
             stopped_early=st.stopped_early,
             skipped=st.skipped,
         )
 
-    def run(self, n_samples: int, *, bar=None) -> None:
+    def run(self, n_samples: int, *, bar: Progress | None = None, limit: int | None = None) -> None:
         """Optimiser steps until ``n_samples`` more training samples are seen; no evaluation.
 
-        The hot loop: a minibatch is an ``index_select`` of the in-memory training tensor.
+        Whole minibatches, so the count may pass ``n_samples`` by less than one minibatch,
+        but never ``limit`` (e.g. what is left of the budget): a minibatch that would pass
+        it is cut. The hot loop: a minibatch is an ``index_select`` of the in-memory
+        training tensor.
         """
         torch.set_flush_denormal(True)  # optimiser state decaying to denormals is slow
         self.model.train()
         st = self.state
         stop = st.samples + n_samples
-        tick = time.perf_counter()
-        while st.samples < stop:
-            self._step(self._next_batch(), bar)
-        st.train_seconds += time.perf_counter() - tick
+        cap = None if limit is None else st.samples + limit
+        self._tick = time.perf_counter()
+        try:
+            while st.samples < stop and (cap is None or st.samples < cap):
+                self._step(self._next_batch(None if cap is None else cap - st.samples), bar)
+        finally:
+            st.train_seconds += time.perf_counter() - self._tick
+            self._tick = None
 
-    def _next_batch(self) -> Tensor:
+    def training_speed(self) -> float:
+        """Training samples per second of training time (optimiser steps, excluding
+        evaluation and checkpoints), over the whole run including resumed sessions."""
+        seconds = self.state.train_seconds
+        if self._tick is not None:  # inside run(): count the time of this stretch too
+            seconds += time.perf_counter() - self._tick
+        return self.state.samples / max(seconds, 1e-9)
+
+    def _next_batch(self, limit: int | None = None) -> Tensor:
+        """The next minibatch ``(M, D)`` of the epoch's permutation, at most ``limit`` rows."""
         st = self.state
         if self.perm is None or st.position >= self.n_train:
             self.perm = torch.randperm(self.n_train, generator=self.generator, device=self.device)
             st.position = 0
-        idx = self.perm[st.position : st.position + self.config.batch_size]
+        size = self.config.batch_size if limit is None else min(self.config.batch_size, limit)
+        idx = self.perm[st.position : st.position + size]
         st.position += idx.shape[0]
         return self.x_train.index_select(0, idx)
 
@@ -434,9 +461,11 @@ class Trainer:
         st.samples += n
         if bar is None:
             return
+        # the status costs a device sync: every 50 steps, and before a plain progress line
+        if not self.quiet and (st.step % 50 == 0 or bar.due()):
+            bound = metrics["bound"].mean().item()
+            bar.set_status(f"bound {bound:.2f}, {self.training_speed():,.0f} training img/s")
         bar.update(n)
-        if st.step % 50 == 0 and not self.quiet:
-            bar.set_postfix(bound=f"{metrics['bound'].mean().item():.2f}", refresh=False)
 
     def _handle_nonfinite(self, loss: Tensor, metrics: dict[str, Tensor]) -> None:
         st = self.state
@@ -580,31 +609,23 @@ class Trainer:
             st.bound = kind
 
     # ---- output -------------------------------------------------------------------
-    def _progress_bar(self):
-        from tqdm.auto import tqdm
-
-        return tqdm(
-            total=self.total_samples,
-            initial=self.state.samples,
-            unit="img",
-            unit_scale=True,
-            disable=self.quiet,
-            dynamic_ncols=True,
-            desc="train",
-            file=sys.stderr,
+    def _progress_bar(self) -> Progress:
+        """Progress in training samples out of the budget: a bar on a terminal, a plain
+        line every 30 s otherwise, nothing when quiet."""
+        return Progress(
+            self.total_samples, initial=self.state.samples, desc="train", quiet=self.quiet
         )
 
     def _log(self, row: dict[str, float]) -> None:
+        """One line per evaluation on stderr (also when quiet), and TensorBoard scalars."""
         parts = [f"samples {int(row['samples']):,}", f"epoch {row['epoch']:.2f}"]
         parts += [f"{s} {row[f'{s}_bound']:.2f}" for s in SPLITS if f"{s}_bound" in row]
-        ips = row["samples"] / max(row["train_seconds"], 1e-9)
-        line = " | ".join(parts) + f" nats | {ips:,.0f} img/s"
-        if self.quiet:
-            print(line, file=sys.stderr, flush=True)
+        ips = row["samples"] / max(row["train_seconds"], 1e-9)  # as training_speed()
+        line = " | ".join(parts) + f" nats | {ips:,.0f} training img/s"
+        if self._progress is not None:
+            self._progress.write(line)
         else:
-            from tqdm.auto import tqdm
-
-            tqdm.write(line, file=sys.stderr)
+            print(line, file=sys.stderr, flush=True)
         writer = self._tensorboard_writer()
         if writer is not None:
             for k, v in row.items():
@@ -735,3 +756,47 @@ def seed_everything(seed: int) -> None:
     """Seed torch and NumPy global RNGs (model initialisation uses torch's)."""
     torch.manual_seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - third-party code may draw from the global RNG
+
+
+def spent_budget(
+    out_dir: str | Path,
+    n_train: int,
+    *,
+    epochs: float | None = None,
+    max_samples: int | None = None,
+) -> str | None:
+    """When the run in ``out_dir`` has already spent its budget, a message saying so and
+    what to pass to train on; None when :func:`resume` has training left to do (or there
+    is no readable checkpoint: resume reports that).
+
+    The budget is the run's own, or the one given to extend it (``epochs``,
+    ``max_samples``, as :func:`resume` takes them); ``n_train`` is the number of training
+    examples, which turns epochs into samples.
+    """
+    meta_file = Path(out_dir) / "checkpoint" / "trainer.json"
+    if not meta_file.is_file():
+        return None
+    try:
+        meta = aevb_io.read_json(meta_file)
+        config = dict(meta["train_config"])
+        samples = int(meta["state"]["samples"])
+    except (aevb_io.CheckpointError, KeyError, TypeError, ValueError):
+        return None  # resume gives the one-line error
+    if epochs is not None:
+        config.update(epochs=epochs, max_samples=None)
+    if max_samples is not None:
+        config["max_samples"] = max_samples
+    budget = config.get("max_samples")
+    if budget is None:
+        budget = int(round(float(config.get("epochs", TrainConfig.epochs)) * n_train))
+    if samples < budget:
+        return None
+    done = f"{samples:,} training samples ({samples / n_train:.4g} epochs)"
+    if epochs is None and max_samples is None:
+        what = f"{out_dir}: the run is finished: {done} of its budget of {budget:,}"
+    else:
+        what = f"{out_dir}: the run has already trained {done}, the budget given is {budget:,}"
+    return (
+        f"{what}; nothing to resume. To train on, pass --resume with --epochs E, E > "
+        f"{samples / n_train:.4g}, or --max-samples N, N > {samples}"
+    )

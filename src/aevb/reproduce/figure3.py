@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from aevb.atomic import write_text
-from aevb.reproduce.runs import worker_pool
+from aevb.reproduce.runs import prefixed_call, worker_pool
 
 LATENT, HIDDEN = 3, 100
 TRAIN_SIZES = (1_000, 50_000)
@@ -49,11 +49,13 @@ def run(
     budget = budget or DEFAULT_BUDGET
     n_eval = n_eval or DEFAULT_EVAL
     jobs_args = [(a, n, budget, n_eval, data_dir) for n in TRAIN_SIZES for a in ALGORITHMS]
+    labels = [f"{a}-n{n}" for a, n, *_ in jobs_args]  # each curve's lines start with it
     if jobs <= 1:
-        results = [_curve(*a) for a in jobs_args]
+        pairs = zip(labels, jobs_args, strict=True)
+        results = [prefixed_call(label, _curve, a) for label, a in pairs]
     else:
         with worker_pool(jobs) as pool:
-            results = list(pool.map(_curve, *zip(*jobs_args, strict=True)))
+            results = list(pool.map(prefixed_call, labels, [_curve] * len(jobs_args), jobs_args))
     rows = [r for curve in results for r in curve]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")

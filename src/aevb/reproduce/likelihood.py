@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aevb.reproduce.runs import worker_pool
+from aevb.reproduce.runs import prefixed_call, worker_pool
 
 DATASET = "binarized_mnist"
 TRAIN_IMAGES = 50_000
@@ -334,11 +334,12 @@ def run(
         (key, str(run_folder(out, key, budgets[key])), budgets[key], k, examples, data_dir, device)
         for key in rows
     ]
+    labels = list(rows)  # each row's lines start with [row]
     if jobs <= 1:
-        results = [_run_row(*a) for a in args]
+        results = [prefixed_call(label, _run_row, a) for label, a in zip(labels, args, strict=True)]
     else:
         with worker_pool(jobs) as pool:
-            results = list(pool.map(_run_row, *zip(*args, strict=True)))
+            results = list(pool.map(prefixed_call, labels, [_run_row] * len(args), args))
     text = markdown({r["row"]: r for r in results}, command)
     from aevb.atomic import write_text
 

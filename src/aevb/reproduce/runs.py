@@ -9,13 +9,17 @@ by side get more done than one run with two threads.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 PAPER_STEP_SIZES = (0.01, 0.02, 0.1)
 
@@ -93,12 +97,64 @@ def run_all(
     """Train every spec under ``root/<spec.name>``; return each run's metrics history."""
     root = Path(root)
     args = [(asdict(s), str(root / s.name), data_dir) for s in specs]
+    probe = "step-size/" if root.name == "step-size" else ""
+    labels = [f"{probe}{s.name}" for s in specs]
     if jobs <= 1:
-        results = [_run_one(*a) for a in args]
+        results = [prefixed_call(label, _run_one, a) for label, a in zip(labels, args, strict=True)]
     else:
         with worker_pool(jobs) as pool:
-            results = list(pool.map(_run_one, *zip(*args, strict=True)))
+            results = list(pool.map(prefixed_call, labels, [_run_one] * len(args), args))
     return dict(zip(specs, results, strict=True))
+
+
+class LinePrefixer(io.TextIOBase):
+    """A text stream that writes whole lines to ``stream``, each one starting with
+    ``prefix``: the output of runs trained side by side stays readable, line by line."""
+
+    def __init__(self, stream: io.TextIOBase, prefix: str) -> None:
+        super().__init__()
+        self.stream, self.prefix, self._partial = stream, prefix, ""
+
+    def write(self, text: str) -> int:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()  # the text after the last newline
+        if lines:  # one write per batch of whole lines, so processes do not interleave
+            self.stream.write("".join(f"{self.prefix}{line}\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False  # progress as plain lines, never a bar redrawn with \r
+
+    def finish(self) -> None:
+        """Write a last line without its newline, if any."""
+        if self._partial:
+            self.write("\n")
+        self.flush()
+
+
+@contextlib.contextmanager
+def prefixed_output(label: str) -> Iterator[None]:
+    """Within: every line written to ``sys.stdout`` and ``sys.stderr`` (log lines,
+    warnings, notices) starts with ``[label] ``."""
+    streams = sys.stdout, sys.stderr
+    out, err = (LinePrefixer(s, f"[{label}] ") for s in streams)
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = streams
+        out.finish()
+        err.finish()
+
+
+def prefixed_call(label: str, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+    """``fn(*args)`` with its output prefixed by ``[label]`` (:func:`prefixed_output`);
+    a module-level function, so that worker pools can run it."""
+    with prefixed_output(label):
+        return fn(*args)
 
 
 def select_step_size(
