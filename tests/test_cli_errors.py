@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from safetensors import SafetensorError
 
 from aevb import commands, memory
-from aevb.argtypes import Number
+from aevb.argtypes import Named, Number
 from aevb.atomic import WriteError, atomic_dir, atomic_path, write_text
 from aevb.cli import _name_flags, build_parser, main
 
@@ -37,8 +37,13 @@ NUMERIC = [
     (name, action)
     for name, p in COMMANDS.items()
     for action in p._actions
-    if isinstance(action.type, Number)
+    if isinstance(action.type, Number | Named)
 ]
+
+
+def _number(action: argparse.Action) -> Number:
+    """The range of a numeric option (of the N in ``NAME=N`` for a named one)."""
+    return action.type.number if isinstance(action.type, Named) else action.type
 
 
 def _values(action: argparse.Action, value: str) -> list[str]:
@@ -114,7 +119,7 @@ def test_every_numeric_option_declares_its_range():
 )
 def test_bad_numeric_values_are_refused_in_one_line(command, action, capsys):
     option = action.option_strings[-1]
-    for value in _bad_values(action.type):
+    for value in _bad_values(_number(action)):
         argv = [command, *_positionals(command, "some/run"), option, *_values(action, value)]
         status, err = run_cli(argv, capsys)
         assert status == 2, (argv, err)
@@ -125,12 +130,13 @@ def test_bad_numeric_values_are_refused_in_one_line(command, action, capsys):
     "command, action", NUMERIC, ids=[f"{c}{a.option_strings[-1]}" for c, a in NUMERIC]
 )
 def test_the_ends_of_every_range_are_accepted(command, action):
-    kind, option = action.type, action.option_strings[-1]
+    kind, option = _number(action), action.option_strings[-1]
     ends = [kind.high] if kind.low_open else [kind.low, kind.high]
     for end in ends:
         text = str(int(end)) if kind.kind is int else repr(float(end))
         argv = [command, *_positionals(command, "run"), option, *_values(action, text)]
         value = getattr(build_parser().parse_args(argv), action.dest)
+        end = text if isinstance(action.type, Named) else end
         assert value == (_values(action, end) if action.nargs else end)
 
 
@@ -148,6 +154,10 @@ def test_the_ends_of_every_range_are_accepted(command, action):
         (["train", "--weight-decay", "lots"], "--weight-decay: expected a number >= 0 or 'prior'"),
         (["train", "--kl-warmup", "-2ep"], "--kl-warmup: expected an integer >= 0 or epochs"),
         (["train", "--max-samples", "1e30"], "--max-samples: expected an integer <= "),
+        (["train", "--device", "gpu"], "--device: expected cpu, cuda, cuda:N, mps or auto"),
+        (["evaluate", "run", "--device", "meta"], "--device: expected cpu, cuda, cuda:N"),
+        (["reproduce", "figure2", "--budget", "frey_face=-5"], "--budget: expected an integer"),
+        (["reproduce", "likelihood-table", "--epochs", "vae=0"], "--epochs: expected a number >"),
         (["train", "--frobnicate"], "aevb: error: unrecognized arguments: --frobnicate"),
         (["evaluate"], "aevb evaluate: error: the following arguments are required: model"),
     ],
@@ -176,11 +186,13 @@ def test_random_text_is_a_value_in_range_or_one_error_line(option, text):
         assert len(stderr.getvalue().strip().splitlines()) == 1, stderr.getvalue()
         return
     value = getattr(args, action.dest)
+    kind = _number(action)
     for v in value if isinstance(value, list) else [value]:
-        if isinstance(v, str):  # a word such as 'prior' or a suffixed value such as '3ep'
-            assert v in action.type.words or v.endswith(action.type.suffix)
+        if isinstance(action.type, Named):  # NAME=N, returned as text
+            v = kind(v.rpartition("=")[2])
+        elif isinstance(v, str):  # a word such as 'prior' or a suffixed value such as '3ep'
+            assert v in kind.words or v.endswith(kind.suffix)
             continue
-        kind = action.type
         assert isinstance(v, kind.kind) and v <= kind.high
         assert v > kind.low if kind.low_open else v >= kind.low
 
@@ -206,6 +218,12 @@ def test_data_that_does_not_exist_says_no_such_file(capsys, tmp_path, monkeypatc
     status, err = run_cli(["train", "--data", "mnsit"], capsys)
     assert status == 2
     assert_one_line(err, "--data mnsit: no such file or folder, nor a registered dataset", "mnist")
+
+
+def test_resuming_a_folder_that_does_not_exist_says_so(capsys, tmp_path):
+    status, err = run_cli(["train", "--resume", "--out", str(tmp_path / "nothere")], capsys)
+    assert status == 2
+    assert_one_line(err, f"aevb: error: --out {tmp_path / 'nothere'}: no such run folder")
 
 
 def test_an_incomplete_best_falls_back_to_checkpoint_with_a_warning(tiny_run, tmp_path, capsys):

@@ -106,3 +106,35 @@ def count(low: int = 1, high: int = MAX_COUNT) -> Number:
 def positive(high: float = MAX_SCALE) -> Number:
     """A float ``> 0`` and ``<= high``."""
     return Number(float, 0.0, high, low_open=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Named:
+    """An argparse ``type``: ``N`` or ``NAME=N``, with ``N`` checked by ``number``.
+
+    Returns the text with ``N`` as parsed (``1e6`` becomes ``1000000``); the command
+    splits the names off.
+    """
+
+    number: Number
+
+    def __call__(self, text: str) -> str:
+        name, sep, value = text.rpartition("=")
+        return f"{name}{sep}{self.number(value)}"
+
+
+DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
+def device_name(text: str) -> str:
+    """An argparse ``type``: ``auto`` or a device PyTorch can name (``cpu``, ``cuda:1``)."""
+    import torch
+
+    if text == "auto":
+        return text
+    try:
+        if torch.device(text).type in DEVICE_TYPES:
+            return text
+    except (RuntimeError, ValueError):
+        pass
+    raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N, mps or auto, got {text!r}")

@@ -1,7 +1,11 @@
 """``aevb <command>``: a thin layer over the Python API; no logic of its own.
 
-Errors from bad input (files, options, checkpoints) are printed as one line,
-``aevb: error: ...``, with exit status 2.
+Every error is printed as one line, ``aevb: error: ...``, never a traceback: exit status 2
+for bad input (options, files, data, checkpoints) and for what the machine lacks (memory,
+disk space); status 1 for an unexpected error (a bug), whose traceback is shown when
+``$AEVB_TRACEBACK`` is set. Options are checked while the command line is parsed, each
+against its declared range (:mod:`aevb.argtypes`). Warnings are one line too,
+``aevb: warning: ...``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,16 @@ import sys
 from typing import NoReturn
 
 from aevb import __version__
-from aevb.argtypes import MAX_COUNT, MAX_SEED, MAX_SIZE, Number, count, positive
+from aevb.argtypes import (
+    MAX_COUNT,
+    MAX_SEED,
+    MAX_SIZE,
+    Named,
+    Number,
+    count,
+    device_name,
+    positive,
+)
 
 DEFAULT_DATA = "digits"
 TRAINED_ON = "the dataset the model was trained on"
@@ -72,7 +85,12 @@ def _add_data_args(p: argparse.ArgumentParser, *, default_help: str) -> None:
 
 def _model_path(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a run folder (uses best/, else checkpoint/) or a model folder")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    p.add_argument(
+        "--device",
+        type=device_name,
+        default="cpu",
+        help="cpu, cuda, cuda:N or auto (default: cpu)",
+    )
     _threads(p)
 
 
@@ -339,7 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="on a NaN/inf loss or gradient: stop with an error, or skip the update",
     )
     g.add_argument("--seed", type=count(0, MAX_SEED), default=td["seed"], help="random seed")
-    g.add_argument("--device", default=td["device"], help="cpu, cuda, cuda:N or auto")
+    g.add_argument(
+        "--device", type=device_name, default=td["device"], help="cpu, cuda, cuda:N or auto"
+    )
     g.add_argument(
         "--compile",
         action="store_true",
@@ -500,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument(
         "--budget",
+        type=Named(count(1, MAX_COUNT)),
         nargs="+",
         default=None,
         help="training samples per run: N for every dataset, or NAME=N per dataset "
@@ -523,6 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument(
         "--epochs",
+        type=Named(positive(1e6)),
         nargs="+",
         default=None,
         help="likelihood-table: training epochs, N for every row or ROW=N (default: "
@@ -543,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument(
         "--device",
+        type=device_name,
         default="cpu",
         help="likelihood-table: cpu, cuda, cuda:N or auto, for new runs and the evaluation",
     )
@@ -614,7 +637,7 @@ def _describe_error(error: Exception, parser: argparse.ArgumentParser) -> tuple[
         return 2, text
     if isinstance(error, ValueError):
         return 2, _name_flags(text, parser)
-    if isinstance(error, TrainingError | FileExistsError):
+    if isinstance(error, TrainingError):
         return 2, text
     if isinstance(error, MemoryError | torch.OutOfMemoryError) or (
         isinstance(error, RuntimeError) and "can't allocate memory" in text

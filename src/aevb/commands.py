@@ -97,6 +97,8 @@ def train(args: argparse.Namespace) -> str:
         if args.out is None:
             raise ValueError("--resume: expected --out naming the run folder to continue")
         out = Path(args.out)
+        if not out.is_dir():
+            raise aevb_io.CheckpointError(f"--out {out}: no such run folder to resume")
         data = _load_data(args, _trained_on(str(out)))
         from aevb.training import spent_budget
 
