@@ -169,3 +169,15 @@ def test_reproduction_runs_prefix_their_lines_with_the_run_name(tmp_path, capsys
     err = [line for line in capsys.readouterr().err.splitlines() if line]
     assert len(err) >= 3  # one line per evaluation
     assert all(line.startswith(f"[{spec.name}] ") for line in err), err
+
+
+def test_resume_of_an_early_stopped_run_says_so(tmp_path, capsys):
+    stop = ["--max-samples", "30000", "--eval-every", "300", "--patience", "1"]
+    assert cli_run(tmp_path, *stop, "--lr", "0.5", "--optimizer", "adam") == 0
+    state = json.loads((tmp_path / "run" / "checkpoint" / "trainer.json").read_text())["state"]
+    assert state["stopped_early"] and state["samples"] < 30000
+    capsys.readouterr()
+    assert cli_run(tmp_path, "--resume") == 0
+    out = capsys.readouterr().out
+    assert f"the run stopped early at {state['samples']:,} training samples" in out
+    assert f"--max-samples N, N > {state['samples']}" in out

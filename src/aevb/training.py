@@ -11,11 +11,14 @@ A run folder holds ``checkpoint/`` (the latest full state, for ``resume``), ``be
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import json
 import math
+import shutil
 import sys
 import time
 import warnings
@@ -27,11 +30,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from aevb import distributed
+from aevb import distributed, runlock
 from aevb import io as aevb_io
-from aevb.atomic import atomic_dir, recover_dir, write_text
+from aevb.atomic import atomic_dir, recover_dir, remove_leftovers, write_text
 from aevb.baselines.wake_sleep import WakeSleepObjective
 from aevb.config import check_choice, check_positive, from_dict, to_dict
+from aevb.data.identity import data_identity, identity_differences
 from aevb.data.validation import validate_for_likelihood
 from aevb.distributions import Shard
 from aevb.evaluate import log_likelihood, lower_bound
@@ -558,8 +562,15 @@ class Trainer:
         self.model.train(was_training)
         return out
 
+    @functools.cached_property
+    def data_identity(self) -> dict[str, Any]:
+        """Name, split shapes and checksums of the training data (:func:`data_identity`),
+        stored in ``trainer.json`` so that a resume can check it is given the same data."""
+        return data_identity(self.data)
+
     def save_checkpoint(self) -> Path:
-        """Write ``checkpoint/`` (weights, optimiser, RNG, counters) and ``metrics.csv``."""
+        """Write ``checkpoint/`` (weights, optimiser, RNG, counters, the data's identity)
+        and ``metrics.csv``."""
         st = self.state
         tensors, opt_meta = _flatten_optimizer(self.optimizer)
         tensors["rng"] = self.generator.get_state()
@@ -568,6 +579,7 @@ class Trainer:
         meta = {
             "train_config": to_dict(self.config),
             "data": self.data.name,
+            "data_identity": self.data_identity,
             "state": {k: v for k, v in vars(st).items()},
             "optimizer": opt_meta,
         }
@@ -578,8 +590,13 @@ class Trainer:
         write_text(self.out_dir / "metrics.csv", _history_csv(st.history))
         return self.out_dir / "checkpoint"
 
-    def restore(self, folder: str | Path) -> None:
-        """Load optimiser, RNG, permutation and counters from a checkpoint folder."""
+    def restore(self, folder: str | Path, *, new_data: bool = False) -> None:
+        """Load optimiser, RNG, permutation and counters from a checkpoint folder.
+
+        The data must be the run's (same split shapes and values, see
+        :meth:`_check_data`); with ``new_data``, other data is accepted and the data order
+        starts again: a new shuffle of its rows.
+        """
         folder = recover_dir(folder)
         meta = aevb_io.read_json(folder / "trainer.json")
         tensors = aevb_io.load_tensors(folder / "trainer.safetensors")
@@ -593,6 +610,7 @@ class Trainer:
                 f"{folder}: training state does not fit this run ({type(e).__name__}: {e})"
             ) from None
         self.state.stopped_early = False
+        self._check_data(folder, meta, new_data)
         st, kind = self.state, bound_kind(self.config)
         likelihood = getattr(self.model.config, "likelihood", None)
         if st.bound != kind or not plausible_bound(st.best_valid, likelihood):
@@ -607,6 +625,38 @@ class Trainer:
             )
             st.best_valid, st.best_samples, st.evals_since_best = -math.inf, None, 0
             st.bound = kind
+
+    def _check_data(self, folder: Path, meta: dict[str, Any], new_data: bool) -> None:
+        """Refuse data other than the run's (unless ``new_data``), and restart the data
+        order when the stored permutation cannot apply to this data."""
+        stored = meta.get("data_identity")
+        if stored is None:
+            warnings.warn(
+                f"{folder}: saved before runs recorded their data; cannot check that "
+                f"{self.data.name} is the data the run was trained on",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        differs = identity_differences(stored, self.data_identity) if stored else []
+        if differs and not new_data:
+            raise TrainingError(
+                f"--data {self.data.name}: not the data the run in {self.out_dir} was trained "
+                f"on ({'; '.join(differs)}); pass the run's data ({stored.get('name')}), or "
+                "--new-data to continue on this data in a new shuffled order"
+            )
+        st = self.state
+        if differs or (self.perm is not None and self.perm.shape[0] != self.n_train):
+            what = "; ".join(differs) or f"{self.n_train} training rows, not {len(self.perm)}"
+            self.perm, st.position = None, 0  # the next minibatch draws a new permutation
+            warnings.warn(
+                f"{folder}: continuing on other data than the run's ({what}) in a new "
+                "shuffled order; bounds before and after this point are of different data",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if any(d.startswith("valid") for d in differs):
+            # a best bound measured on another validation split is not comparable
+            st.best_valid, st.best_samples, st.evals_since_best = -math.inf, None, 0
 
     # ---- output -------------------------------------------------------------------
     def _progress_bar(self) -> Progress:
@@ -701,18 +751,47 @@ def train(
     quiet: bool = False,
     overwrite: bool = False,
 ) -> TrainResult:
-    """Train ``model`` on ``data`` from scratch, writing the run folder ``out_dir``."""
+    """Train ``model`` on ``data`` from scratch, writing the run folder ``out_dir``.
+
+    The run folder is held for the whole run (:func:`writer_lock`): a second writer fails
+    at once. ``overwrite`` replaces the run already there (its checkpoint, best model,
+    metrics and TensorBoard logs), never one that another process is writing.
+    """
     out = Path(out_dir)
-    if (out / "checkpoint").exists() and not overwrite:
-        raise FileExistsError(
-            f"{out}: already holds a training run; pass resume to continue it or "
-            "overwrite to start again"
-        )
     trainer = Trainer(model, data, config, out, quiet=quiet)  # checks settings first
-    out.mkdir(parents=True, exist_ok=True)
-    result = trainer.fit()
+    with writer_lock(out):  # a second writer is told who holds the folder
+        if (out / "checkpoint").exists() and not overwrite:
+            raise FileExistsError(
+                f"{out}: already holds a training run; pass resume to continue it or "
+                "overwrite to start again"
+            )
+        if overwrite and distributed.info().is_main:
+            clear_run(out)
+        result = trainer.fit()
     distributed.barrier()  # every process returns once the last checkpoint is written
     return result
+
+
+@contextlib.contextmanager
+def writer_lock(out: Path):
+    """Hold run folder ``out`` for this process (:func:`aevb.runlock.hold`), then remove
+    the temporary files a killed writer left there. Under torchrun only rank 0, the one
+    process that writes, takes the lock."""
+    if not distributed.info().is_main:
+        yield
+        return
+    with runlock.hold(out):
+        remove_leftovers(out)
+        yield
+
+
+def clear_run(out: Path) -> None:
+    """Remove what a run wrote into ``out`` (checkpoint, best model, metrics, TensorBoard
+    logs), so that nothing of it is mistaken for the new run's. Hold the lock first."""
+    for name in ("checkpoint", "best", ".checkpoint.old", ".best.old", "tensorboard"):
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+    (out / "metrics.csv").unlink(missing_ok=True)
 
 
 def resume(
@@ -722,17 +801,39 @@ def resume(
     epochs: float | None = None,
     max_samples: int | None = None,
     quiet: bool = False,
+    new_data: bool = False,
 ) -> TrainResult:
     """Continue the run in ``out_dir`` from its last checkpoint.
 
     The checkpoint's settings are used; only the budget may be changed (to extend a run).
     Interrupted and resumed, a run ends with the same parameters as an uninterrupted one
-    (bit for bit on the CPU with the same thread count).
+    (bit for bit on the CPU with the same thread count). ``data`` must be the data the
+    run was trained on (checked against the identity stored in ``trainer.json``); with
+    ``new_data`` other data is accepted and its rows are shuffled anew. The run folder is
+    held for the whole run, as in :func:`train`.
     """
-    folder = recover_dir(Path(out_dir) / "checkpoint")
-    if not folder.is_dir():
+    out = Path(out_dir)
+    if not out.is_dir():
         raise aevb_io.CheckpointError(
             f"{out_dir}: no checkpoint/ to resume from; start a new run without resume"
+        )
+    with writer_lock(out):
+        return _resume_held(out, data, epochs, max_samples, quiet, new_data)
+
+
+def _resume_held(
+    out: Path,
+    data: Dataset,
+    epochs: float | None,
+    max_samples: int | None,
+    quiet: bool,
+    new_data: bool,
+) -> TrainResult:
+    """:func:`resume` once the run folder is held."""
+    folder = recover_dir(out / "checkpoint")
+    if not folder.is_dir():
+        raise aevb_io.CheckpointError(
+            f"{out}: no checkpoint/ to resume from; start a new run without resume"
         )
     meta = aevb_io.read_json(folder / "trainer.json")
     changes: dict[str, Any] = {}
@@ -745,8 +846,8 @@ def resume(
     except (KeyError, ValueError, TypeError) as e:
         raise aevb_io.CheckpointError(f"{folder}/trainer.json: {e}") from None
     model = aevb_io.load_model(folder)
-    trainer = Trainer(model, data, config, out_dir, quiet=quiet)
-    trainer.restore(folder)
+    trainer = Trainer(model, data, config, out, quiet=quiet)
+    trainer.restore(folder, new_data=new_data)
     result = trainer.fit()
     distributed.barrier()
     return result
@@ -765,9 +866,10 @@ def spent_budget(
     epochs: float | None = None,
     max_samples: int | None = None,
 ) -> str | None:
-    """When the run in ``out_dir`` has already spent its budget, a message saying so and
-    what to pass to train on; None when :func:`resume` has training left to do (or there
-    is no readable checkpoint: resume reports that).
+    """When the run in ``out_dir`` has already spent its budget (or stopped early, and
+    no new budget is given), a message saying so and what to pass to train on; None when
+    :func:`resume` has training left to do (or there is no readable checkpoint: resume
+    reports that).
 
     The budget is the run's own, or the one given to extend it (``epochs``,
     ``max_samples``, as :func:`resume` takes them); ``n_train`` is the number of training
@@ -780,8 +882,19 @@ def spent_budget(
         meta = aevb_io.read_json(meta_file)
         config = dict(meta["train_config"])
         samples = int(meta["state"]["samples"])
+        stopped_early = bool(meta["state"].get("stopped_early"))
     except (aevb_io.CheckpointError, KeyError, TypeError, ValueError):
         return None  # resume gives the one-line error
+    extend = (
+        f"To train on, pass --resume with --epochs E, E > {samples / n_train:.4g}, or "
+        f"--max-samples N, N > {samples}"
+    )
+    if stopped_early and epochs is None and max_samples is None:
+        return (
+            f"{out_dir}: the run stopped early at {samples:,} training samples: no better "
+            f"validation bound in {config.get('patience')} evaluation(s); nothing to resume. "
+            f"{extend} (it stops again at the next evaluation that is no better)"
+        )
     if epochs is not None:
         config.update(epochs=epochs, max_samples=None)
     if max_samples is not None:
@@ -796,7 +909,4 @@ def spent_budget(
         what = f"{out_dir}: the run is finished: {done} of its budget of {budget:,}"
     else:
         what = f"{out_dir}: the run has already trained {done}, the budget given is {budget:,}"
-    return (
-        f"{what}; nothing to resume. To train on, pass --resume with --epochs E, E > "
-        f"{samples / n_train:.4g}, or --max-samples N, N > {samples}"
-    )
+    return f"{what}; nothing to resume. {extend}"
