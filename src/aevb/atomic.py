@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -56,7 +57,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.tmp.", suffix=path.suffix)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -125,3 +126,40 @@ def recover_dir(path: str | os.PathLike) -> Path:
     if not path.exists() and old.exists():
         os.replace(old, path)
     return path
+
+
+# Names of what the helpers above leave behind when a writer is killed mid-write:
+# ".<stem>.tmp.<8 random>[suffix]" files (atomic_path), ".<name>.new.<8 random>" folders
+# (atomic_dir) and ".<name>.old" folders (the aside copy of a swap).
+_TMP_FILE = re.compile(r"\..+\.tmp\.[a-z0-9_]{8}(\.[^.]*)?")
+_NEW_DIR = re.compile(r"\..+\.new\.[a-z0-9_]{8}")
+_OLD_DIR = re.compile(r"\.(.+)\.old")
+
+
+def remove_leftovers(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files and folders a killed writer left in ``folder``.
+
+    Only for a folder no other process is writing (e.g. a run folder whose lock is held):
+    another writer's temporary files look the same. An aside copy ``.<name>.old`` whose
+    ``<name>`` is missing is an interrupted swap and is restored, not removed. Returns
+    the paths removed.
+    """
+    folder = Path(folder)
+    removed = []
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if entry.is_dir() and _OLD_DIR.fullmatch(entry.name):
+            original = entry.with_name(_OLD_DIR.fullmatch(entry.name).group(1))
+            if not original.exists():
+                recover_dir(original)
+                continue
+        elif not (
+            (entry.is_dir() and _NEW_DIR.fullmatch(entry.name))
+            or (entry.is_file() and _TMP_FILE.fullmatch(entry.name))
+        ):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+        removed.append(entry)
+    return removed

@@ -2,14 +2,17 @@
 
 A model folder holds ``config.json`` (model class, its config, format version, and for
 readers whether the KL is computed in closed form or by Monte Carlo) and
-``model.safetensors``. A training checkpoint folder is a model folder plus
-``trainer.json`` (train config, counters, metrics history, optimiser hyper-parameters)
-and ``trainer.safetensors`` (optimiser state, RNG state, the epoch's permutation).
+``model.safetensors``, whose header also stores the model class and config (and their
+sha256) so that a ``config.json`` edited afterwards is refused. A training checkpoint
+folder is a model folder plus ``trainer.json`` (train config, counters, metrics history,
+optimiser hyper-parameters, the training data's identity) and ``trainer.safetensors``
+(optimiser state, RNG state, the epoch's permutation).
 Folders are written whole and swapped in atomically (:func:`aevb.atomic.atomic_dir`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -28,6 +31,10 @@ from aevb.models import MODEL_CLASSES
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+CONFIG_KEY = "aevb.config"
+"""Safetensors metadata of the weights: the model class and config they were saved with."""
+CONFIG_HASH_KEY = "aevb.config_sha256"
+"""Safetensors metadata of the weights: sha256 of ``CONFIG_KEY``'s canonical JSON."""
 
 
 class CheckpointError(ValueError):
@@ -38,17 +45,59 @@ def save_model(model: nn.Module, folder: str | os.PathLike) -> Path:
     """Write ``config.json`` and ``model.safetensors`` of ``model`` into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "model_class": type(model).__name__,
-        "config": to_dict(model.config),
-    }
+    identity = {"model_class": type(model).__name__, "config": to_dict(model.config)}
+    meta = {"format_version": FORMAT_VERSION, **identity}
     if hasattr(model.config, "analytic_kl"):  # written for readers; loading ignores it
         meta["kl"] = "closed form" if model.config.analytic_kl else "monte carlo"
     write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_tensors(state, folder / WEIGHTS_FILE)
+    canonical = _canonical(identity)
+    metadata = {CONFIG_KEY: canonical, CONFIG_HASH_KEY: _sha256(canonical)}
+    save_tensors(state, folder / WEIGHTS_FILE, metadata=metadata)
     return folder
+
+
+def _canonical(obj: Any) -> str:
+    """``obj`` as compact JSON with sorted keys: equal values give equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_config_hash(folder: Path, meta: dict[str, Any]) -> None:
+    """Refuse a ``config.json`` changed after the weights beside it were saved.
+
+    :func:`save_model` stores the model class and config (and their sha256) in the
+    weights' safetensors metadata; a config that differs, e.g. another activation with
+    the same layer sizes, would load silently and compute another model. Folders saved
+    before the hash existed are not checked.
+    """
+    saved = read_tensors_metadata(folder / WEIGHTS_FILE)
+    if CONFIG_HASH_KEY not in saved:
+        return
+    current = {"model_class": meta.get("model_class"), "config": meta.get("config")}
+    if _sha256(_canonical(current)) == saved[CONFIG_HASH_KEY]:
+        return
+    try:
+        then = json.loads(saved.get(CONFIG_KEY, ""))
+    except json.JSONDecodeError:
+        then = {"config": {}}  # unreadable: every field counts as changed
+    then = then if isinstance(then, dict) else {"config": {}}
+    old, new = then.get("config") or {}, current["config"] or {}
+    changes = [
+        f"{k} {old.get(k)!r} -> {new.get(k)!r}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
+    if then.get("model_class") != current["model_class"]:
+        changes.insert(0, f"model_class {then.get('model_class')!r} -> {current['model_class']!r}")
+    if changes:  # equal values written differently (1 for 1.0) are no change
+        raise CheckpointError(
+            f"{folder / CONFIG_FILE} was changed after the weights were saved "
+            f"({', '.join(changes[:3])}); expected the config saved with them"
+        )
 
 
 def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> nn.Module:
@@ -81,6 +130,7 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
             f"{folder / WEIGHTS_FILE}: weights do not fit the config "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
         )
+    check_config_hash(folder, meta)
     model.load_state_dict(state)
     return model.to(device)
 
@@ -117,10 +167,24 @@ def find_model_folder(path: str | os.PathLike) -> Path:
     )
 
 
-def save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Write a safetensors file atomically."""
+def save_tensors(
+    tensors: dict[str, torch.Tensor], path: Path, *, metadata: dict[str, str] | None = None
+) -> None:
+    """Write a safetensors file atomically, with optional string ``metadata`` in its header."""
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp))
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def read_tensors_metadata(path: Path) -> dict[str, str]:
+    """The string metadata in a safetensors file's header (empty when it has none)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, RuntimeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file (truncated or corrupt?): {first}"
+        ) from None
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:

@@ -19,6 +19,7 @@ from aevb.data.conditions import append_labels, label_classes
 from aevb.data.dataset import Dataset
 from aevb.data.dispatch import load
 from aevb.data.errors import DataError
+from aevb.data.identity import data_identity, identity_differences
 from aevb.data.locations import resolve_cache_dir, resolve_data_dir
 from aevb.data.registry import dataset_names, load_dataset
 from aevb.data.user import load_user_data
@@ -29,7 +30,9 @@ __all__ = [
     "append_labels",
     "label_classes",
     "Dataset",
+    "data_identity",
     "dataset_names",
+    "identity_differences",
     "iterate_minibatches",
     "load",
     "load_dataset",
