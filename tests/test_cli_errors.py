@@ -458,3 +458,16 @@ def test_threads_are_set_from_the_option(tiny_run, capsys, tmp_path, monkeypatch
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tiny_run):
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aevb", "info", tiny_run],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # as `aevb info run | head -0` does, before anything is printed
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and err == ""

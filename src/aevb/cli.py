@@ -608,14 +608,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aevb: error: {_one_line(message)}", file=sys.stderr)
         return status
     except KeyboardInterrupt:
+        _end_progress_bars()
         print("aevb: interrupted; resume a training run with --resume", file=sys.stderr)
         return 130
     finally:
         distributed.teardown(wait=ok)  # under torchrun: leave the process group cleanly
-    if isinstance(result, dict):
-        print(json.dumps(result, indent=2))
-    elif result:
-        print(result)
+    try:
+        if isinstance(result, dict):
+            print(json.dumps(result, indent=2))
+        elif result:
+            print(result)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (`aevb info run | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
