@@ -130,7 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in --out from its last checkpoint (its settings are "
         "kept; --epochs/--max-samples may extend the budget)",
     )
-    t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run in --out (never one that another process is writing)",
+    )
+    t.add_argument(
+        "--new-data",
+        action="store_true",
+        help="with --resume: continue on --data other than the run's (refused without this "
+        "flag), its rows shuffled anew",
+    )
     g = t.add_argument_group("model")
     g.add_argument(
         "--latent-dim", type=count(1, MAX_SIZE), default=md["latent_dim"], help="latent size Nz"

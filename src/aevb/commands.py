@@ -111,9 +111,16 @@ def train(args: argparse.Namespace) -> str:
         data = _conditioned(data, stored.get("condition_dim", 0))
         _announce_data(data, stored)
         result = resume(
-            out, data, epochs=args.epochs, max_samples=args.max_samples, quiet=args.quiet
+            out,
+            data,
+            epochs=args.epochs,
+            max_samples=args.max_samples,
+            quiet=args.quiet,
+            new_data=args.new_data,
         )
     else:
+        if args.new_data:
+            raise ValueError("--new-data: only with --resume (a new run trains on --data)")
         data = _load_data(args, DEFAULT_DATA)
         if args.conditional:
             data = aevb_data.append_labels(data)
