@@ -218,6 +218,11 @@ def test_data_that_does_not_exist_says_no_such_file(capsys, tmp_path, monkeypatc
     status, err = run_cli(["train", "--data", "mnsit"], capsys)
     assert status == 2
     assert_one_line(err, "--data mnsit: no such file or folder, nor a registered dataset", "mnist")
+    status, err = run_cli(["train", "--data", "digits", "--image-size", "4", "4"], capsys)
+    assert status == 2
+    assert_one_line(
+        err, "aevb: error: --image-size: only for a folder of images, not --data digits"
+    )
 
 
 def test_resuming_a_folder_that_does_not_exist_says_so(capsys, tmp_path):

@@ -38,6 +38,8 @@ def _load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_da
         kw["image_size"] = tuple(args.image_size)
     if name not in aevb_data.dataset_names() and not Path(name).expanduser().exists():
         raise aevb_data.DataError(_no_such_data(name, given=args.data is not None))
+    if "image_size" in kw and not Path(name).expanduser().is_dir():
+        raise aevb_data.DataError(f"--image-size: only for a folder of images, not --data {name}")
     if name not in aevb_data.dataset_names() and Path(name).exists():
         # user data is named by its absolute path, so that resume and evaluate find it again
         kw["name"] = str(Path(name).resolve())
