@@ -76,8 +76,10 @@ def test_every_figure_is_a_cli_choice(capsys):
 
 
 def test_budget_per_dataset_and_its_error(capsys, tmp_path):
-    assert main(["reproduce", "figure2", "--budget", "lots", "--out", str(tmp_path)]) == 2
-    assert "--budget lots: expected N or NAME=N pairs" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # checked while the command line is parsed
+        main(["reproduce", "figure2", "--budget", "lots", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    assert "--budget: expected an integer >= 1, got 'lots'" in capsys.readouterr().err
     from aevb.reproduce.runs import budget_for
 
     assert budget_for({"frey_face": 5}, "frey_face", 9) == 5
