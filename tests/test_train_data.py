@@ -38,6 +38,8 @@ def test_uint8_pixels_are_scaled_with_a_notice_on_fresh_and_resumed_runs(tmp_pat
         "255; likelihood bernoulli"
     )
     assert _stored_config(out)["likelihood"] == "bernoulli"
+    trainer = json.loads((out / "checkpoint" / "trainer.json").read_text())
+    assert trainer["data_identity"]["scaling"] == "uint8 0..255 divided by 255"
     assert main(["train", "--out", str(out), "--resume", "--max-samples", "400", "--quiet"]) == 0
     assert capsys.readouterr().err.splitlines()[0] == first
 
