@@ -8,6 +8,7 @@ redirected to a file, a pipe, a batch system's log), one plain line at most ever
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -22,11 +23,17 @@ BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}{po
 
 
 def is_terminal(stream: TextIO) -> bool:
-    """True when ``stream`` is an interactive terminal (False for files, pipes, closed)."""
+    """True when ``stream`` is an interactive terminal (False for files, pipes, closed, and
+    for a pseudo-terminal of width 0, where a bar would draw nothing)."""
     try:
-        return bool(stream.isatty())
+        if not stream.isatty():
+            return False
     except (AttributeError, ValueError):  # no isatty, or a closed file
         return False
+    try:
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):  # a terminal-like object without a size
+        return True
 
 
 def duration(seconds: float) -> str:
