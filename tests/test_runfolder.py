@@ -149,6 +149,44 @@ def test_overwrite_and_resume_never_touch_a_folder_another_process_holds(tmp_pat
     assert not leftover.exists()
 
 
+def test_under_torchrun_every_rank_stops_cleanly_when_the_folder_is_held(tmp_path):
+    """Rank 0 alone locks (the ranks never lock each other out: tests/test_distributed.py);
+    when it cannot, the other rank learns it and stops with its own one-line message."""
+    data = ["--data", str(binary_npy(tmp_path / "x.npy", 300))]
+    out = tmp_path / "run"
+    holder = lock_holder(out)
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node",
+                "2",
+                "-m",
+                "aevb",
+                "train",
+                *data,
+                "--out",
+                str(out),
+                *TINY,
+            ],  # fmt: skip
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        release(holder)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("aevb: error:")]
+    assert len(errors) == 2 and not (out / "checkpoint").exists()
+    assert f"aevb: error: run folder {out} is in use (rank 0 names the holder)" in errors
+    by_pid = f"aevb: error: run folder {out} is in use by PID {holder.pid} on host "
+    assert any(e.startswith(by_pid) for e in errors)
+
+
 def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_notice(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

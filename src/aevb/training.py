@@ -759,7 +759,7 @@ def train(
     """
     out = Path(out_dir)
     trainer = Trainer(model, data, config, out, quiet=quiet)  # checks settings first
-    with writer_lock(out):  # a second writer is told who holds the folder
+    with writer_lock(out, trainer.device):  # a second writer is told who holds it
         if (out / "checkpoint").exists() and not overwrite:
             raise FileExistsError(
                 f"{out}: already holds a training run; pass resume to continue it or "
@@ -773,15 +773,31 @@ def train(
 
 
 @contextlib.contextmanager
-def writer_lock(out: Path):
+def writer_lock(out: Path, device: torch.device | None = None):
     """Hold run folder ``out`` for this process (:func:`aevb.runlock.hold`), then remove
-    the temporary files a killed writer left there. Under torchrun only rank 0, the one
-    process that writes, takes the lock."""
-    if not distributed.info().is_main:
-        yield
-        return
-    with runlock.hold(out):
-        remove_leftovers(out)
+    the temporary files a killed writer left there.
+
+    Under torchrun only rank 0, the one process that writes, takes the lock; when the
+    process group is up (pass the ``device`` of its collectives), every rank learns
+    whether rank 0 could, and all stop together if not.
+    """
+    me = distributed.info()
+    with contextlib.ExitStack() as stack:
+        refused: runlock.RunFolderInUse | None = None
+        if me.is_main:
+            try:
+                stack.enter_context(runlock.hold(out))
+            except runlock.RunFolderInUse as e:
+                refused = e
+        if device is not None and me.world > 1:
+            if not distributed.all_true(refused is None, device):
+                raise refused or runlock.RunFolderInUse(
+                    f"run folder {out} is in use (rank 0 names the holder)"
+                )
+        elif refused is not None:
+            raise refused
+        if me.is_main:
+            remove_leftovers(out)
         yield
 
 
