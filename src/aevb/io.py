@@ -109,19 +109,25 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     folder = find_model_folder(path)
     meta = read_json(folder / CONFIG_FILE)
     name = meta.get("model_class")
-    if meta.get("format_version") != FORMAT_VERSION or name not in MODEL_CLASSES:
+    known = isinstance(name, str) and name in MODEL_CLASSES  # JSON may hold a list: unhashable
+    if meta.get("format_version") != FORMAT_VERSION or not known:
         raise CheckpointError(
             f"{folder / CONFIG_FILE}: expected format_version {FORMAT_VERSION} and a model_class "
             f"in {sorted(MODEL_CLASSES)}, got {meta.get('format_version')!r} and {name!r}"
         )
     cls = MODEL_CLASSES[name]
+    if not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{folder / CONFIG_FILE}: expected 'config' to be a JSON object")
     try:
         config = from_dict(cls.config_class, meta["config"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{folder / CONFIG_FILE}: invalid model config: {e}") from None
-    model = cls(config)
+        with torch.device("meta"):  # shapes only: a config of absurd sizes allocates nothing
+            skeleton = cls(config)
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
+        raise CheckpointError(
+            f"{folder / CONFIG_FILE}: invalid model config: {_one_line(e)}"
+        ) from None
     state = load_tensors(folder / WEIGHTS_FILE)
-    expected = model.state_dict()
+    expected = skeleton.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
@@ -131,6 +137,7 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
             f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
         )
     check_config_hash(folder, meta)
+    model = cls(config)  # its parameters are the weights' shapes: as large as the file
     model.load_state_dict(state)
     return model.to(device)
 
@@ -193,10 +200,9 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: missing; expected a safetensors file")
     try:
         return load_file(str(path))
-    except (SafetensorError, OSError, RuntimeError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+    except (SafetensorError, OSError, RuntimeError, ValueError, TypeError, MemoryError) as e:
         raise CheckpointError(
-            f"{path}: not a readable safetensors file (truncated or corrupt?): {first}"
+            f"{path}: not a readable safetensors file (truncated or corrupt?): {_one_line(e)}"
         ) from None
 
 
@@ -206,8 +212,15 @@ def read_json(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: missing; expected a JSON file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read the file ({_one_line(e)})") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, too deep
+        raise CheckpointError(f"{path}: not valid JSON ({_one_line(e)})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
     return data
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception's message on one line (some libraries' span several)."""
+    return " ".join(str(e).split()) or type(e).__name__

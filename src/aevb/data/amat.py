@@ -42,7 +42,12 @@ def read_amat(
             a line count other than ``rows``.
     """
     name = name or Path(path).name
-    raw = np.fromfile(path, dtype=np.uint8)
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise DataError(
+            f"{name}: cannot read the file ({e.strerror or type(e).__name__})"
+        ) from None
     x = _decode_fixed_layout(raw, cols)
     if x is None:
         x = _decode_general(raw.tobytes(), cols, name)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from aevb.data.errors import DataError
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def read_csv(path: str | os.PathLike) -> np.ndarray:
@@ -26,8 +29,15 @@ def read_csv(path: str | os.PathLike) -> np.ndarray:
             rows with different numbers of cells.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
-    rows = [(i + 1, row) for i, row in enumerate(csv.reader(io.StringIO(text))) if row]
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        rows = [(i + 1, row) for i, row in enumerate(csv.reader(io.StringIO(text))) if row]
+    except OSError as e:
+        raise DataError(
+            f"{path.name}: cannot read the file ({e.strerror or type(e).__name__})"
+        ) from None
+    except csv.Error as e:  # e.g. a cell over the csv module's field size limit
+        raise DataError(f"{path.name}: not a readable CSV file ({e})") from None
     rows = [(n, row) for n, row in rows if any(cell.strip() for cell in row)]
     if rows and not any(_is_number(cell) for cell in rows[0][1]):
         rows = rows[1:]
@@ -42,13 +52,20 @@ def read_csv(path: str | os.PathLike) -> np.ndarray:
                 f"row {line} has {len(row)}"
             )
         try:
-            out[r] = [float(cell) for cell in row]
+            values = [float(cell) for cell in row]
         except ValueError:
             col = next(c for c, cell in enumerate(row) if not _is_number(cell))
             raise DataError(
                 f"{path.name}: row {line}, column {col + 1}: expected a number, "
                 f"found {row[col].strip()!r}"
             ) from None
+        too_big = [c for c, v in enumerate(values) if _FLOAT32_MAX < abs(v) < math.inf]
+        if too_big:  # float32 would make it inf without a word
+            raise DataError(
+                f"{path.name}: row {line}, column {too_big[0] + 1}: expected a number within "
+                f"float32's range (about 3.4e38), found {row[too_big[0]].strip()!r}"
+            )
+        out[r] = values
     return out
 
 

@@ -7,6 +7,7 @@ big-endian uint32, then the values in C order, big-endian.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -35,7 +36,12 @@ def read_idx(path: str | os.PathLike, *, name: str | None = None) -> np.ndarray:
             match the number of bytes that follow it.
     """
     name = name or Path(path).name
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise DataError(
+            f"{name}: cannot read the file ({e.strerror or type(e).__name__})"
+        ) from None
     if name.endswith(".gz"):
         try:
             data = gzip.decompress(data)
@@ -53,7 +59,7 @@ def read_idx(path: str | os.PathLike, *, name: str | None = None) -> np.ndarray:
         raise DataError(f"{name}: IDX header truncated: expected {header} bytes, found {len(data)}")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = np.dtype(_TYPES[data[2]])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if len(data) - header != expected:
         raise DataError(
             f"{name}: IDX header gives shape {shape} ({expected} bytes of data), "

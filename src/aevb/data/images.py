@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,8 @@ from aevb.data.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, MemoryError)
+"""What Pillow's decoders raise on a truncated or corrupt file (SyntaxError: a broken PNG)."""
 
 
 def image_files(folder: str | os.PathLike) -> list[Path]:
@@ -54,7 +58,7 @@ def read_image_folder(
             with Image.open(path) as im:
                 im.load()
                 images.append(im.copy())
-        except (OSError, UnidentifiedImageError, ValueError) as e:
+        except _IMAGE_ERRORS + (UnidentifiedImageError, Image.DecompressionBombError) as e:
             reason = " ".join(str(e).split()) or type(e).__name__
             raise DataError(f"{path}: not a readable image ({reason})") from None
     mode = "L" if all(im.mode in _GREY_MODES for im in images) else "RGB"
