@@ -6,6 +6,7 @@ Kept apart from :mod:`aevb.cli` (argument definitions) so each piece reads on it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -25,7 +26,7 @@ from aevb.cli import DEFAULT_DATA
 from aevb.config import to_dict
 from aevb.data.validation import looks_like_pixels, resolve_gaussian_mean
 from aevb.models import VAE, VAEConfig
-from aevb.training import TrainConfig, resume, seed_everything
+from aevb.training import TrainConfig, resume, seed_everything, spent_budget, writer_lock
 from aevb.training import train as train_run
 
 
@@ -94,95 +95,117 @@ def _weight_decay(value: str, n_train: int) -> float:
 
 
 def train(args: argparse.Namespace) -> str:
-    """``aevb train``: fresh run or ``--resume``; then pictures."""
+    """``aevb train``: fresh run or ``--resume``; then pictures.
+
+    The run folder is held (:func:`aevb.training.writer_lock`) from before anything in it
+    is read until the pictures are drawn, so a second writer is refused at once.
+    """
     if args.resume:
         if args.out is None:
             raise ValueError("--resume: expected --out naming the run folder to continue")
         out = Path(args.out)
         if not out.is_dir():
             raise aevb_io.CheckpointError(f"--out {out}: no such run folder to resume")
-        data = _load_data(args, _trained_on(str(out)))
-        from aevb.training import spent_budget
+        with _holding(out):
+            return _resume(args, out)
+    if args.new_data:
+        raise ValueError("--new-data: only with --resume (a new run trains on --data)")
+    data = _load_data(args, DEFAULT_DATA)
+    if args.conditional:
+        data = aevb_data.append_labels(data)
+    out = Path(args.out or f"runs/{Path(data.name).stem}")
+    with _holding(out):
+        return _train_new(args, data, out)
 
-        finished = spent_budget(
-            out, len(data.train), epochs=args.epochs, max_samples=args.max_samples
-        )
-        if finished:  # nothing to train: say so and how to extend the run
-            return finished
-        stored = _stored_config(out)
-        data = _conditioned(data, stored.get("condition_dim", 0))
-        _announce_data(data, stored)
-        result = resume(
-            out,
-            data,
-            epochs=args.epochs,
-            max_samples=args.max_samples,
-            quiet=args.quiet,
-            new_data=args.new_data,
-        )
-    else:
-        if args.new_data:
-            raise ValueError("--new-data: only with --resume (a new run trains on --data)")
-        data = _load_data(args, DEFAULT_DATA)
-        if args.conditional:
-            data = aevb_data.append_labels(data)
-        out = Path(args.out or f"runs/{Path(data.name).stem}")
-        seed_everything(args.seed)
-        model_config = VAEConfig(
-            input_dim=data.dim - data.condition_dim,
-            condition_dim=data.condition_dim,
-            latent_dim=args.latent_dim,
-            hidden=tuple(args.hidden),
-            activation=args.activation,
-            likelihood=args.likelihood or data.likelihood,
-            gaussian_variance=args.gaussian_variance,
-            gaussian_mean=resolve_gaussian_mean(args.gaussian_mean, _modelled(data.train, data)),
-            gaussian_std=args.gaussian_std,
-            init=args.init,
-            init_std=args.init_std,
-            image_shape=data.image_shape,
-            body=args.body,
-            channels=tuple(args.channels),
-            prior=args.prior,
-            prior_components=args.prior_components,
-            upper_latents=tuple(args.upper_latents),
-            upper_hidden=tuple(args.upper_hidden),
-            hierarchy=args.hierarchy,
-            latent_logvar_range=(
-                tuple(args.latent_logvar_range) if args.latent_logvar_range else None
-            ),
-        )
-        _announce_data(data, to_dict(model_config))
-        config = TrainConfig(
-            algorithm=args.algorithm,
-            optimizer=args.optimizer,
-            lr=args.lr,
-            weight_decay=_weight_decay(args.weight_decay, len(data.train)),
-            batch_size=args.batch_size,
-            estimator=args.estimator,
-            n_samples=args.samples,
-            objective=args.objective,
-            beta=args.beta,
-            free_bits=args.free_bits,
-            free_bits_group=args.free_bits_group,
-            kl_warmup_samples=_warmup(args.kl_warmup, len(data.train)),
-            epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
-            max_samples=args.max_samples,
-            eval_every=args.eval_every,
-            eval_max_examples=args.eval_max_examples,
-            eval_per_decade=args.eval_per_decade,
-            patience=args.patience,
-            clip_grad_norm=args.clip_grad_norm,
-            nonfinite=args.nonfinite,
-            seed=args.seed,
-            device=args.device,
-            precision=args.precision,
-            compile=args.compile,
-        )
-        memory.check_training_fits(model_config, config, len(data.train), _device(args.device))
-        result = train_run(
-            VAE(model_config), data, config, out, quiet=args.quiet, overwrite=args.overwrite
-        )
+
+def _holding(out: Path):
+    """The run-folder lock of one ``aevb train`` process. Under torchrun the lock is taken
+    inside :func:`~aevb.training.train` / :func:`~aevb.training.resume` instead, where the
+    ranks learn together whether rank 0 got it (pictures are drawn after it is released)."""
+    return writer_lock(out) if distributed.info().world == 1 else contextlib.nullcontext()
+
+
+def _resume(args: argparse.Namespace, out: Path) -> str:
+    """``aevb train --resume`` once the run folder ``out`` is held."""
+    data = _load_data(args, _trained_on(str(out)))
+    finished = spent_budget(out, len(data.train), epochs=args.epochs, max_samples=args.max_samples)
+    if finished:  # nothing to train: say so and how to extend the run
+        return finished
+    stored = _stored_config(out)
+    data = _conditioned(data, stored.get("condition_dim", 0))
+    _announce_data(data, stored)
+    result = resume(
+        out,
+        data,
+        epochs=args.epochs,
+        max_samples=args.max_samples,
+        quiet=args.quiet,
+        new_data=args.new_data,
+    )
+    return _report(args, out, data, result)
+
+
+def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> str:
+    """A fresh ``aevb train`` once the run folder ``out`` is held."""
+    seed_everything(args.seed)
+    model_config = VAEConfig(
+        input_dim=data.dim - data.condition_dim,
+        condition_dim=data.condition_dim,
+        latent_dim=args.latent_dim,
+        hidden=tuple(args.hidden),
+        activation=args.activation,
+        likelihood=args.likelihood or data.likelihood,
+        gaussian_variance=args.gaussian_variance,
+        gaussian_mean=resolve_gaussian_mean(args.gaussian_mean, _modelled(data.train, data)),
+        gaussian_std=args.gaussian_std,
+        init=args.init,
+        init_std=args.init_std,
+        image_shape=data.image_shape,
+        body=args.body,
+        channels=tuple(args.channels),
+        prior=args.prior,
+        prior_components=args.prior_components,
+        upper_latents=tuple(args.upper_latents),
+        upper_hidden=tuple(args.upper_hidden),
+        hierarchy=args.hierarchy,
+        latent_logvar_range=(tuple(args.latent_logvar_range) if args.latent_logvar_range else None),
+    )
+    _announce_data(data, to_dict(model_config))
+    config = TrainConfig(
+        algorithm=args.algorithm,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=_weight_decay(args.weight_decay, len(data.train)),
+        batch_size=args.batch_size,
+        estimator=args.estimator,
+        n_samples=args.samples,
+        objective=args.objective,
+        beta=args.beta,
+        free_bits=args.free_bits,
+        free_bits_group=args.free_bits_group,
+        kl_warmup_samples=_warmup(args.kl_warmup, len(data.train)),
+        epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
+        max_samples=args.max_samples,
+        eval_every=args.eval_every,
+        eval_max_examples=args.eval_max_examples,
+        eval_per_decade=args.eval_per_decade,
+        patience=args.patience,
+        clip_grad_norm=args.clip_grad_norm,
+        nonfinite=args.nonfinite,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+        compile=args.compile,
+    )
+    memory.check_training_fits(model_config, config, len(data.train), _device(args.device))
+    result = train_run(
+        VAE(model_config), data, config, out, quiet=args.quiet, overwrite=args.overwrite
+    )
+    return _report(args, out, data, result)
+
+
+def _report(args: argparse.Namespace, out: Path, data: aevb_data.Dataset, result) -> str:
+    """The summary of a finished ``aevb train`` and its pictures (main process only)."""
     if not distributed.info().is_main:
         return ""  # under torchrun, the main process reports and draws
     lines = [f"run folder: {out}"]

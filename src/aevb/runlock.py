@@ -78,10 +78,12 @@ def hold(folder: str | os.PathLike) -> Iterator[Path]:
 
     Raises :class:`RunFolderInUse` at once when another process holds it. A lock file
     whose holder ended without releasing it is taken over with a ``RuntimeWarning``.
-    On a file system without flock support the block runs unlocked, with a warning.
+    A folder created here that holds nothing but the lock file at the end (a run that
+    failed before writing anything) is removed. On a file system without flock support the block runs unlocked, with a warning.
     Yields the lock file's path.
     """
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = (folder / LOCK_FILE).resolve()
     if path in _held:  # re-entered by the process that holds it
@@ -112,7 +114,11 @@ def hold(folder: str | os.PathLike) -> Iterator[Path]:
             yield path
         finally:
             del _held[path]
-            if locked:
+            if created and os.listdir(folder) == [LOCK_FILE]:
+                # a run that failed before writing anything leaves no folder behind
+                path.unlink()
+                folder.rmdir()
+            elif locked:
                 _write(fd, None)  # emptied before the kernel lock goes: never stale
     finally:
         os.close(fd)  # closing the last descriptor releases the flock
