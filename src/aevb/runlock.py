@@ -79,7 +79,8 @@ def hold(folder: str | os.PathLike) -> Iterator[Path]:
     Raises :class:`RunFolderInUse` at once when another process holds it. A lock file
     whose holder ended without releasing it is taken over with a ``RuntimeWarning``.
     A folder created here that holds nothing but the lock file at the end (a run that
-    failed before writing anything) is removed. On a file system without flock support the block runs unlocked, with a warning.
+    failed before writing anything) is removed. On a file system without flock support
+    the block runs unlocked, with a warning.
     Yields the lock file's path.
     """
     folder = Path(folder)
