@@ -24,7 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from aevb.atomic import atomic_path, recover_dir, write_text
+from aevb.atomic import atomic_path, write_text
 from aevb.config import from_dict, to_dict
 from aevb.models import MODEL_CLASSES
 
@@ -151,9 +151,7 @@ def find_model_folder(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder; expected an aevb model folder")
-    best, checkpoint = path / "best", path / "checkpoint"
-    for candidate in (path, best, checkpoint):
-        recover_dir(candidate)
+    best, checkpoint = _readable(path / "best"), _readable(path / "checkpoint")
     if (path / CONFIG_FILE).is_file():
         return path  # a model folder; loading names a missing weights file
     missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (best / f).is_file()]
@@ -172,6 +170,14 @@ def find_model_folder(path: str | os.PathLike) -> Path:
         f"{path}: expected an aevb model folder ({CONFIG_FILE} + {WEIGHTS_FILE}) "
         "or a training run folder with best/ or checkpoint/"
     )
+
+
+def _readable(folder: Path) -> Path:
+    """``folder``, or its aside copy ``.<name>.old`` when a writer is swapping a new
+    ``folder`` in (or was killed doing so). Readers never move folders: a reader racing a
+    live writer must not undo its swap; the next writer that holds the run restores it."""
+    old = folder.with_name(f".{folder.name}.old")
+    return old if not folder.exists() and old.is_dir() else folder
 
 
 def save_tensors(
