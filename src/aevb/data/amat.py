@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb.data.errors import DataError
+from aevb.data.errors import DataError, read_bytes
 
 _SPACE, _NEWLINE, _ZERO = ord(" "), ord("\n"), ord("0")
 
@@ -42,12 +42,7 @@ def read_amat(
             a line count other than ``rows``.
     """
     name = name or Path(path).name
-    try:
-        raw = np.fromfile(path, dtype=np.uint8)
-    except OSError as e:
-        raise DataError(
-            f"{name}: cannot read the file ({e.strerror or type(e).__name__})"
-        ) from None
+    raw = np.frombuffer(read_bytes(path, name), dtype=np.uint8)
     x = _decode_fixed_layout(raw, cols)
     if x is None:
         x = _decode_general(raw.tobytes(), cols, name)

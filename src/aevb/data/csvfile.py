@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb.data.errors import DataError
+from aevb.data.errors import DataError, read_bytes
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -29,13 +29,9 @@ def read_csv(path: str | os.PathLike) -> np.ndarray:
             rows with different numbers of cells.
     """
     path = Path(path)
+    text = read_bytes(path).decode("utf-8-sig", errors="replace")
     try:
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
         rows = [(i + 1, row) for i, row in enumerate(csv.reader(io.StringIO(text))) if row]
-    except OSError as e:
-        raise DataError(
-            f"{path.name}: cannot read the file ({e.strerror or type(e).__name__})"
-        ) from None
     except csv.Error as e:  # e.g. a cell over the csv module's field size limit
         raise DataError(f"{path.name}: not a readable CSV file ({e})") from None
     rows = [(n, row) for n, row in rows if any(cell.strip() for cell in row)]

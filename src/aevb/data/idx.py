@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb.data.errors import DataError
+from aevb.data.errors import DataError, read_bytes
 
 _TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -36,12 +36,7 @@ def read_idx(path: str | os.PathLike, *, name: str | None = None) -> np.ndarray:
             match the number of bytes that follow it.
     """
     name = name or Path(path).name
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise DataError(
-            f"{name}: cannot read the file ({e.strerror or type(e).__name__})"
-        ) from None
+    data = read_bytes(path, name)
     if name.endswith(".gz"):
         try:
             data = gzip.decompress(data)

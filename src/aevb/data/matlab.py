@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb.data.errors import DataError
+from aevb.data.errors import DataError, read_bytes
 
 _V5_HEADER = 128
 _MI_MATRIX, _MI_COMPRESSED = 14, 15
@@ -63,12 +63,7 @@ def read_mat_variable(
     from scipy.io.matlab import MatReadError, matfile_version
 
     name = name or Path(path).name
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise DataError(
-            f"{name}: cannot read the file ({e.strerror or type(e).__name__})"
-        ) from None
+    data = read_bytes(path, name)
     try:
         if matfile_version(io.BytesIO(data))[0] == 1:
             _check_v5_elements(data, name)
