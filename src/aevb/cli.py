@@ -29,6 +29,7 @@ from aevb.argtypes import (
     device_name,
     positive,
 )
+from aevb.data.errors import one_line
 
 DEFAULT_DATA = "digits"
 TRAINED_ON = "the dataset the model was trained on"
@@ -53,12 +54,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """``aevb train: error: --batch-size: expected ..., got '0' (see aevb train --help)``."""
         message = re.sub(r"^argument ([^:]+): ", r"\1: ", message)
-        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
-
-
-def _one_line(text: str) -> str:
-    """``text`` with its lines joined: every message the command prints is one line."""
-    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def _add_data_args(p: argparse.ArgumentParser, *, default_help: str) -> None:
@@ -615,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         status, message = _describe_error(e, parser)
         _end_progress_bars()
-        print(f"aevb: error: {_one_line(message)}", file=sys.stderr)
+        print(f"aevb: error: {one_line(message)}", file=sys.stderr)
         return status
     except KeyboardInterrupt:
         _end_progress_bars()
@@ -657,7 +653,7 @@ def _describe_error(error: Exception, parser: argparse.ArgumentParser) -> tuple[
     if isinstance(error, MemoryError | torch.OutOfMemoryError) or (
         isinstance(error, RuntimeError) and "can't allocate memory" in text
     ):
-        first = _one_line(text)[:200] or type(error).__name__
+        first = one_line(error)[:200]
         return 2, f"out of memory ({first}); try smaller sizes (--batch-size, --hidden, -n)"
     if isinstance(error, OSError):
         if error.filename is not None and error.strerror:
@@ -698,7 +694,7 @@ def _name_flags(message: str, parser: argparse.ArgumentParser) -> str:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one line, ``aevb: warning: ...``, like errors."""
     _end_progress_bars()
-    print(f"aevb: warning: {_one_line(message)}", file=file or sys.stderr)
+    print(f"aevb: warning: {one_line(message)}", file=file or sys.stderr)
 
 
 def _end_progress_bars() -> None:

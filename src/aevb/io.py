@@ -26,6 +26,7 @@ from torch import nn
 
 from aevb.atomic import atomic_path, write_text
 from aevb.config import from_dict, to_dict
+from aevb.data.errors import one_line
 from aevb.models import MODEL_CLASSES
 
 FORMAT_VERSION = 1
@@ -124,7 +125,7 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
             skeleton = cls(config)
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
         raise CheckpointError(
-            f"{folder / CONFIG_FILE}: invalid model config: {_one_line(e)}"
+            f"{folder / CONFIG_FILE}: invalid model config: {one_line(e)}"
         ) from None
     state = load_tensors(folder / WEIGHTS_FILE)
     expected = skeleton.state_dict()
@@ -194,9 +195,8 @@ def read_tensors_metadata(path: Path) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as f:
             return dict(f.metadata() or {})
     except (SafetensorError, OSError, RuntimeError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise CheckpointError(
-            f"{path}: not a readable safetensors file (truncated or corrupt?): {first}"
+            f"{path}: not a readable safetensors file (truncated or corrupt?): {one_line(e)}"
         ) from None
 
 
@@ -208,7 +208,7 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, RuntimeError, ValueError, TypeError, MemoryError) as e:
         raise CheckpointError(
-            f"{path}: not a readable safetensors file (truncated or corrupt?): {_one_line(e)}"
+            f"{path}: not a readable safetensors file (truncated or corrupt?): {one_line(e)}"
         ) from None
 
 
@@ -219,14 +219,9 @@ def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise CheckpointError(f"{path}: cannot read the file ({_one_line(e)})") from None
+        raise CheckpointError(f"{path}: cannot read the file ({one_line(e)})") from None
     except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, too deep
-        raise CheckpointError(f"{path}: not valid JSON ({_one_line(e)})") from None
+        raise CheckpointError(f"{path}: not valid JSON ({one_line(e)})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
     return data
-
-
-def _one_line(e: BaseException) -> str:
-    """An exception's message on one line (some libraries' span several)."""
-    return " ".join(str(e).split()) or type(e).__name__

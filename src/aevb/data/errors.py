@@ -1,4 +1,5 @@
-"""The one exception type of :mod:`aevb.data`, and the file read that raises it."""
+"""The one exception type of :mod:`aevb.data`, the file read that raises it, and the
+one-line form of an exception's message that every error of the package quotes."""
 
 from __future__ import annotations
 
@@ -24,3 +25,10 @@ def read_bytes(path: str | os.PathLike, name: str | None = None) -> bytes:
         raise DataError(
             f"{name or Path(path).name}: cannot read the file ({e.strerror or type(e).__name__})"
         ) from None
+
+
+def one_line(e: BaseException | str) -> str:
+    """A message on one line, its whitespace runs collapsed (some libraries' span several
+    lines); an exception without a message is named by its type."""
+    text = " ".join(str(e).split())
+    return text or ("" if isinstance(e, str) else type(e).__name__)

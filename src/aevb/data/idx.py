@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb.data.errors import DataError, read_bytes
+from aevb.data.errors import DataError, one_line, read_bytes
 
 _TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -41,8 +41,7 @@ def read_idx(path: str | os.PathLike, *, name: str | None = None) -> np.ndarray:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as e:
-            reason = " ".join(str(e).split()) or type(e).__name__
-            raise DataError(f"{name}: corrupt gzip data ({reason})") from None
+            raise DataError(f"{name}: corrupt gzip data ({one_line(e)})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _TYPES:
         found = data[:4].hex(" ") if data else "an empty file"
         raise DataError(

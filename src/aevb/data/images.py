@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb.data.errors import DataError
+from aevb.data.errors import DataError, one_line
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
@@ -59,8 +59,7 @@ def read_image_folder(
                 im.load()
                 images.append(im.copy())
         except _IMAGE_ERRORS + (UnidentifiedImageError, Image.DecompressionBombError) as e:
-            reason = " ".join(str(e).split()) or type(e).__name__
-            raise DataError(f"{path}: not a readable image ({reason})") from None
+            raise DataError(f"{path}: not a readable image ({one_line(e)})") from None
     mode = "L" if all(im.mode in _GREY_MODES for im in images) else "RGB"
     first = images[0].size
     arrays = []

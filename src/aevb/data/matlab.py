@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aevb.data.errors import DataError, read_bytes
+from aevb.data.errors import DataError, one_line, read_bytes
 
 _V5_HEADER = 128
 _MI_MATRIX, _MI_COMPRESSED = 14, 15
@@ -88,8 +88,7 @@ def read_mat_variable(
         UnicodeError,
         UserWarning,
     ) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"{name}: not a readable MATLAB .mat file ({reason})") from None
+        raise DataError(f"{name}: not a readable MATLAB .mat file ({one_line(e)})") from None
     if variable not in contents:
         found = sorted(k for k in contents if not k.startswith("__"))
         raise DataError(f"{name}: expected a variable {variable!r}, found {found}")

@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from aevb.data.errors import DataError
+from aevb.data.errors import DataError, one_line
 
 _HEADER_ERRORS = (ValueError, TypeError, KeyError, SyntaxError, tokenize.TokenError, EOFError)
 """What numpy's header parsers raise on a corrupt header (tokenize and ast run on it)."""
@@ -49,7 +49,7 @@ def read_npy(path: str | os.PathLike) -> np.ndarray:
         with open(path, "rb") as f:
             x = _read_array(f, size, path.name)
     except OSError as e:
-        raise DataError(f"{path.name}: cannot read the file ({_one_line(e)})") from None
+        raise DataError(f"{path.name}: cannot read the file ({one_line(e)})") from None
     return _numeric(x, path.name)
 
 
@@ -73,7 +73,7 @@ def read_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
     except DataError:
         raise
     except _ZIP_ERRORS as e:
-        raise DataError(f"{path.name}: not a readable .npz file ({_one_line(e)})") from None
+        raise DataError(f"{path.name}: not a readable .npz file ({one_line(e)})") from None
     if len(arrays) == 1:
         return _numeric(next(iter(arrays.values())), path.name), None
     if "x" not in arrays:
@@ -112,7 +112,7 @@ def _read_array(f: BinaryIO, size: int, label: str) -> np.ndarray:
         else:
             raise ValueError(f"format version {version[0]}.{version[1]} is not read")
     except _HEADER_ERRORS as e:
-        raise DataError(f"{label}: not a readable .npy array ({_one_line(e)})") from None
+        raise DataError(f"{label}: not a readable .npy array ({one_line(e)})") from None
     if dtype.hasobject:
         raise DataError(f"{label}: expected a numeric array, found dtype {dtype} (pickles)")
     nbytes = math.prod(shape) * dtype.itemsize
@@ -138,7 +138,3 @@ def _numeric(x: np.ndarray, name: str) -> np.ndarray:
     if np.issubdtype(x.dtype, np.complexfloating):
         raise DataError(f"{name}: expected real numbers, found dtype {x.dtype}")
     return x
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__

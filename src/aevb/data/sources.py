@@ -20,7 +20,7 @@ import numpy as np
 
 from aevb.atomic import atomic_path
 from aevb.data.digests import check_md5, check_sha256
-from aevb.data.errors import DataError
+from aevb.data.errors import DataError, one_line
 from aevb.data.locations import resolve_cache_dir
 
 DOWNLOAD_TIMEOUT_S = 60.0
@@ -108,7 +108,7 @@ def locate(source: SourceFile, data_dir: Path, *, download: bool) -> Path:
         except DataError as e:
             failures.append(f"{url}: {e}")
         except (OSError, ValueError) as e:
-            failures.append(f"{url}: {' '.join(str(e).split())}")
+            failures.append(f"{url}: {one_line(e)}")
     raise DataError(
         f"{source.name}: not found in {where} and the download failed "
         f"({'; '.join(failures)}); {advice}"
