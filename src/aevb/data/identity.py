@@ -40,9 +40,7 @@ def identity_differences(stored: dict[str, Any], current: dict[str, Any]) -> lis
         now, then = have.get(split), had.get(split)
         if now is None and then is None:
             continue
-        if now is None or then is None:
-            out.append(f"{split} {_shape(now)}, the run's {_shape(then)}")
-        elif now["shape"] != then["shape"]:
+        if now is None or then is None or now["shape"] != then["shape"]:
             out.append(f"{split} {_shape(now)}, the run's {_shape(then)}")
         elif now["sha256"] != then["sha256"]:
             out.append(f"{split} values differ (same shape {_shape(now)})")
