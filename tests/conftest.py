@@ -21,6 +21,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+CALLER_HOME = os.environ.get("HOME")  # the home of whoever ran pytest, before isolation
 
 
 def _is_local(address: object) -> bool:

@@ -476,3 +476,37 @@ def test_a_reader_that_stops_early_is_not_an_error(tiny_run):
     proc.stdout.close()  # as `aevb info run | head -0` does, before anything is printed
     err = proc.stderr.read().decode()
     assert proc.wait() == 0 and err == ""
+
+
+def test_a_warning_while_a_bar_is_drawn_keeps_the_bar(capsys):
+    """The warning goes above the bar (tqdm.write), and the bar goes on being drawn."""
+    import io
+
+    from tqdm import tqdm
+
+    from aevb.cli import _show_warning
+
+    screen = io.StringIO()
+    bar = tqdm(total=10, file=screen, mininterval=0)
+    try:
+        bar.update(3)
+        _show_warning("odd\nvalue", RuntimeWarning, "f.py", 1)
+        bar.update(3)
+        assert bar in tqdm._instances and "6/10" in screen.getvalue()
+    finally:
+        bar.close()
+    assert capsys.readouterr().err == "aevb: warning: odd value\n"
+
+
+def test_a_write_error_survives_pickling_with_its_message(tmp_path):
+    """Worker processes (aevb reproduce --jobs) send their errors back pickled."""
+    import pickle
+
+    from aevb.atomic import WriteError
+
+    (tmp_path / "checkpoint").mkdir()
+    error = WriteError("no space left on device", tmp_path / "checkpoint")
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is WriteError and str(again) == str(error)
+    assert again.reason == "no space left on device" and again.path == error.path
+    assert str(again).endswith("the previous checkpoint is intact")

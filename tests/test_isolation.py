@@ -11,8 +11,6 @@ import pytest
 
 from aevb.data.locations import resolve_cache_dir, resolve_data_dir
 
-SEEN: dict[str, str] = {}
-
 
 @pytest.fixture(scope="module")
 def module_env() -> dict[str, str]:
@@ -25,10 +23,12 @@ def module_env() -> dict[str, str]:
 
 
 def test_module_scoped_fixture_reads_shared_data_and_a_private_cache(module_env):
+    from conftest import CALLER_HOME
+
     assert Path(module_env["data"]).resolve() == (Path(__file__).parents[2] / "shared" / "data")
-    real_home = Path(os.path.expanduser("~"))  # HOME is patched: this is the private one
-    assert Path(module_env["home"]) == real_home
+    assert module_env["home"] != CALLER_HOME
     assert "isolated" in module_env["cache"] and "isolated" in module_env["home"]
+    assert not module_env["cache"].startswith(str(CALLER_HOME))
 
 
 def test_network_is_refused_but_loopback_is_not():

@@ -104,10 +104,15 @@ def test_a_second_aevb_train_on_the_same_folder_fails_at_once_naming_the_first(t
             ],  # fmt: skip
             env={**os.environ, "OMP_NUM_THREADS": "1"},
             stderr=stderr,
+            # a shell's background job (a CI runner, say) starts with SIGINT ignored, and
+            # Python then keeps it ignored: restore it so that the interruption below works
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
+        deadline = time.monotonic() + 120
         while not (out / "checkpoint").is_dir():  # the first evaluation is written
             assert first.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
             time.sleep(0.05)
         holder = json.loads((out / runlock.LOCK_FILE).read_text())
         assert holder["pid"] == first.pid and holder["host"] == socket.gethostname()
@@ -182,6 +187,31 @@ def test_under_torchrun_every_rank_stops_cleanly_when_the_folder_is_held(tmp_pat
     assert proc.returncode != 0
     # the two ranks write to one stderr at the same time: their lines may interleave
     assert proc.stderr.count("aevb: error:") == 2 and not (out / "checkpoint").exists()
+    assert f"aevb: error: run folder {out} is in use (rank 0 names the holder)" in proc.stderr
+    assert f"aevb: error: run folder {out} is in use by PID {holder.pid} on host " in proc.stderr
+
+
+def test_under_torchrun_a_resume_of_a_held_folder_stops_every_rank(tmp_path):
+    """``--resume`` too: the other rank learns that rank 0 has no lock (it does not go on
+    into training and hang in the first collective)."""
+    data = ["--data", str(binary_npy(tmp_path / "x.npy", 300))]
+    out = tmp_path / "run"
+    assert main(["train", *data, "--out", str(out), "--max-samples", "96", *TINY]) == 0
+    holder = lock_holder(out)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+             "2", "-m", "aevb", "train", "--out", str(out), "--resume", "--max-samples", "192",
+             "--quiet"],
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )  # fmt: skip
+    finally:
+        release(holder)
+    assert proc.returncode != 0
+    assert proc.stderr.count("aevb: error:") == 2
     assert f"aevb: error: run folder {out} is in use (rank 0 names the holder)" in proc.stderr
     assert f"aevb: error: run folder {out} is in use by PID {holder.pid} on host " in proc.stderr
 
@@ -393,3 +423,32 @@ def test_a_new_run_that_fails_before_writing_leaves_no_folder(tmp_path, capsys):
     kept.mkdir()
     code = main(["train", "--data", str(bad), "--likelihood", "bernoulli", "--out", str(kept)])
     assert code == 2 and kept.is_dir()  # a folder that was there before stays
+
+
+def test_a_lock_file_removed_while_waiting_for_it_is_opened_again(tmp_path, monkeypatch):
+    """A holder that removes its empty folder on release unlinks the file another writer
+    may have opened: that writer must lock the file now in the folder, not the old one."""
+    out = tmp_path / "run"
+    out.mkdir()
+    real_acquire = runlock._acquire
+    calls = []
+
+    def acquire_after_removal(fd, folder):
+        calls.append(fd)
+        if len(calls) == 1:  # the previous holder removes the file this process opened
+            (folder / runlock.LOCK_FILE).unlink()
+        return real_acquire(fd, folder)
+
+    monkeypatch.setattr(runlock, "_acquire", acquire_after_removal)
+    with runlock.hold(out) as path:
+        assert len(calls) == 2 and path.is_file()
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+
+
+def test_every_split_is_checked_before_training(tmp_path):
+    """A NaN in the validation split is refused before any training, naming the split."""
+    data = toy()
+    data.valid[3, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"toy120-0 \(valid split\).*NaN"):
+        train(tiny_vae(), data, config(), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

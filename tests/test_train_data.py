@@ -97,8 +97,16 @@ def test_a_likelihood_that_cannot_reach_the_data_is_refused(tmp_path, capsys, fl
 @pytest.mark.parametrize(
     ("likelihood", "mean", "message"),
     [
-        ("bernoulli", "sigmoid", r"^px: the bernoulli likelihood expects values in \[0, 1\]"),
-        ("gaussian", "sigmoid", r"^px: a gaussian likelihood with a sigmoid mean expects"),
+        (
+            "bernoulli",
+            "sigmoid",
+            r"^px \(train split\): the bernoulli likelihood expects values in \[0, 1\]",
+        ),
+        (
+            "gaussian",
+            "sigmoid",
+            r"^px \(train split\): a gaussian likelihood with a sigmoid mean expects",
+        ),
     ],
 )
 def test_the_python_api_refuses_to_train_on_data_the_likelihood_cannot_reach(

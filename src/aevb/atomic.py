@@ -27,6 +27,18 @@ class WriteError(OSError):
         super().__init__(f"{reason} while writing {path}; {previous}")
         self.reason, self.path = reason, path
 
+    def __reduce__(self):  # pickled as it is (its message is not rebuilt from the disk)
+        return _rebuilt_write_error, (str(self), self.reason, self.path)
+
+
+def _rebuilt_write_error(message: str, reason: str, path: Path) -> WriteError:
+    """A :class:`WriteError` with its message as it was, for unpickling (e.g. from a
+    worker process of ``aevb reproduce --jobs``)."""
+    error = WriteError.__new__(WriteError)
+    OSError.__init__(error, message)
+    error.reason, error.path = reason, path
+    return error
+
 
 def _write_failure(error: Exception, tmp: Path) -> str | None:
     """Why writing ``tmp`` failed, in words, when ``error`` is a failed write; else None.

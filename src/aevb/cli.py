@@ -692,9 +692,11 @@ def _name_flags(message: str, parser: argparse.ArgumentParser) -> str:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one line, ``aevb: warning: ...``, like errors."""
-    _end_progress_bars()
-    print(f"aevb: warning: {one_line(message)}", file=file or sys.stderr)
+    """Warnings as one line, ``aevb: warning: ...``, like errors; a progress bar being drawn
+    is cleared, the line printed above it, and the bar drawn again (``tqdm.write``)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"aevb: warning: {one_line(message)}", file=file or sys.stderr)
 
 
 def _end_progress_bars() -> None:

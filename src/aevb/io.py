@@ -152,7 +152,7 @@ def find_model_folder(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder; expected an aevb model folder")
-    best, checkpoint = _readable(path / "best"), _readable(path / "checkpoint")
+    best, checkpoint = readable_dir(path / "best"), readable_dir(path / "checkpoint")
     if (path / CONFIG_FILE).is_file():
         return path  # a model folder; loading names a missing weights file
     missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (best / f).is_file()]
@@ -173,7 +173,7 @@ def find_model_folder(path: str | os.PathLike) -> Path:
     )
 
 
-def _readable(folder: Path) -> Path:
+def readable_dir(folder: Path) -> Path:
     """``folder``, or its aside copy ``.<name>.old`` when a writer is swapping a new
     ``folder`` in (or was killed doing so). Readers never move folders: a reader racing a
     live writer must not undo its swap; the next writer that holds the run restores it."""

@@ -97,9 +97,8 @@ def hold(folder: str | os.PathLike) -> Iterator[Path]:
     if fcntl is None:  # pragma: no cover
         yield path
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd, locked = _open_locked(path, folder)
     try:
-        locked = _acquire(fd, folder)
         if locked:
             previous = _read(fd)
             if previous is not None:
@@ -115,14 +114,53 @@ def hold(folder: str | os.PathLike) -> Iterator[Path]:
             yield path
         finally:
             del _held[path]
-            if created and os.listdir(folder) == [LOCK_FILE]:
-                # a run that failed before writing anything leaves no folder behind
-                path.unlink()
-                folder.rmdir()
-            elif locked:
+            # a run that failed before writing anything leaves no folder behind
+            if not (created and _remove_if_empty(folder, path)) and locked:
                 _write(fd, None)  # emptied before the kernel lock goes: never stale
     finally:
         os.close(fd)  # closing the last descriptor releases the flock
+
+
+def _open_locked(path: Path, folder: Path) -> tuple[int, bool]:
+    """Open the lock file ``path`` and take its flock: ``(descriptor, locked)``.
+
+    Retried when the file this descriptor locks is no longer ``path``: a holder that
+    removed its empty folder on release (see :func:`hold`) unlinked the file that this
+    process had opened while it waited, so a lock on it would guard nothing.
+    """
+    for _ in range(100):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            locked = _acquire(fd, folder)
+            try:
+                current = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                current = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if current or not locked:
+            return fd, locked
+        os.close(fd)
+    raise RunFolderInUse(f"run folder {folder}: its lock file keeps being replaced; try again")
+
+
+def _remove_if_empty(folder: Path, path: Path) -> bool:
+    """Remove ``folder`` when it holds nothing but the lock file ``path``; whether it did.
+
+    Called by the holder: another process that opened ``path`` meanwhile finds, once it
+    gets the flock, that the file is gone and opens a new one (:func:`_open_locked`).
+    """
+    try:
+        if os.listdir(folder) != [LOCK_FILE]:
+            return False
+        path.unlink()
+    except OSError:
+        return False
+    with contextlib.suppress(OSError):  # another writer may have created it again
+        folder.rmdir()
+    return True
 
 
 def _acquire(fd: int, folder: Path) -> bool:

@@ -305,9 +305,13 @@ class Trainer:
             raise ValueError(f"dataset {data.name!r} has no training examples; expected N > 0")
         # NaN or values the likelihood cannot reach (Bernoulli, sigmoid mean: [0, 1]) fail
         # here, before any training, rather than as a nonsense bound
-        validate_for_likelihood(
-            data.train[:, : mc.input_dim], mc.likelihood, data.name, mc.gaussian_mean
-        )
+        for split in data.splits:
+            validate_for_likelihood(
+                data.split(split)[:, : mc.input_dim],
+                mc.likelihood,
+                f"{data.name} ({split} split)",
+                mc.gaussian_mean,
+            )
         self.x_train = torch.as_tensor(data.train, dtype=torch.float32).to(self.device)
         self.eval_sets: dict[str, Tensor] = {}
         for split in SPLITS:
@@ -833,8 +837,23 @@ def resume(
         raise aevb_io.CheckpointError(
             f"{out_dir}: no checkpoint/ to resume from; start a new run without resume"
         )
-    with writer_lock(out):
+    with writer_lock(out, _collective_device(out)):
         return _resume_held(out, data, epochs, max_samples, quiet, new_data)
+
+
+def _collective_device(out: Path) -> torch.device | None:
+    """Under torchrun: the device of the run in ``out`` (from its ``trainer.json``, read
+    without moving anything), with the process group joined on it, so that every rank
+    learns whether rank 0 got the run folder's lock. None for one process."""
+    me = distributed.info()
+    if me.world == 1:
+        return None
+    meta = aevb_io.read_json(aevb_io.readable_dir(out / "checkpoint") / "trainer.json")
+    device = resolve_device(
+        meta.get("train_config", {}).get("device", "cpu"), local_rank=me.local_rank
+    )
+    distributed.setup(device)
+    return device
 
 
 def _resume_held(
