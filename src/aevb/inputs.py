@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from aevb.data.validation import needs_unit_interval
+
 
 def check_rows(
     model: Any, x: Any, *, name: str = "x", device: torch.device | str | None = None
@@ -82,7 +84,7 @@ def _check_range(pixels: Tensor, config: Any, name: str) -> None:
     """Raise ``ValueError`` when ``pixels`` ``(N, D)`` lie outside [0, 1] and the model's
     likelihood needs them inside: Bernoulli, or Gaussian with a sigmoid mean."""
     likelihood = config.likelihood
-    if likelihood == "gaussian" and config.gaussian_mean != "sigmoid":
+    if not needs_unit_interval(likelihood, config.gaussian_mean):
         return
     lo, hi = (v.item() for v in torch.aminmax(pixels.detach()))
     if lo >= 0.0 and hi <= 1.0:

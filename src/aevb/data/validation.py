@@ -36,6 +36,13 @@ def check_likelihood_name(likelihood: str, source: str) -> None:
         )
 
 
+def needs_unit_interval(likelihood: str, gaussian_mean: str | None) -> bool:
+    """True when the decoder ``likelihood`` can score only values in [0, 1]: Bernoulli, or
+    Gaussian with a ``"sigmoid"`` mean (which lies in (0, 1)); an ``"identity"`` mean (or
+    None) accepts any finite value."""
+    return likelihood == "bernoulli" or (likelihood == "gaussian" and gaussian_mean == "sigmoid")
+
+
 def in_unit_interval(x: np.ndarray) -> bool:
     """True when every value of ``x`` lies in [0, 1] (an empty ``x`` counts as inside)."""
     return not x.size or (float(x.min()) >= 0.0 and float(x.max()) <= 1.0)
@@ -76,15 +83,15 @@ def validate_for_likelihood(
         likelihood: ``"bernoulli"`` (needs every value in [0, 1]) or ``"gaussian"``.
         source: what ``x`` came from, named in the message (a file or dataset name).
         gaussian_mean: the Gaussian decoder's mean; ``"sigmoid"`` needs every value in
-            [0, 1] as Bernoulli does (its mean lies in (0, 1)); ``"identity"`` or None
-            accepts any finite value.
+            [0, 1] as Bernoulli does (:func:`needs_unit_interval`); ``"identity"`` or
+            None accepts any finite value.
 
     NaN and +-inf are rejected for every likelihood.
     """
     check_likelihood_name(likelihood, source)
     x = np.asarray(x)
     check_finite(x, source)
-    if in_unit_interval(x):
+    if not needs_unit_interval(likelihood, gaussian_mean) or in_unit_interval(x):
         return
     lo, hi = float(x.min()), float(x.max())
     if likelihood == "bernoulli":
@@ -92,9 +99,8 @@ def validate_for_likelihood(
             f"{source}: the bernoulli likelihood expects values in [0, 1], found values "
             f"in [{lo:g}, {hi:g}]; rescale the data or use the gaussian likelihood"
         )
-    if likelihood == "gaussian" and gaussian_mean == "sigmoid":
-        raise DataError(
-            f"{source}: a gaussian likelihood with a sigmoid mean expects values in [0, 1], "
-            f"found values in [{lo:g}, {hi:g}]; use --gaussian-mean identity (gaussian_mean="
-            f"'identity') or rescale the data to [0, 1]"
-        )
+    raise DataError(
+        f"{source}: a gaussian likelihood with a sigmoid mean expects values in [0, 1], "
+        f"found values in [{lo:g}, {hi:g}]; use --gaussian-mean identity (gaussian_mean="
+        f"'identity') or rescale the data to [0, 1]"
+    )
