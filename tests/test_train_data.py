@@ -44,8 +44,10 @@ def test_uint8_pixels_are_scaled_with_a_notice_on_fresh_and_resumed_runs(tmp_pat
     assert capsys.readouterr().err.splitlines()[0] == first
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_float_pixels_are_kept_and_get_a_gaussian_with_an_identity_mean(tmp_path, capsys, dtype):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_pixels_not_uint8_are_kept_and_get_a_gaussian_with_an_identity_mean(
+    tmp_path, capsys, dtype
+):
     data = _pixels(tmp_path / "px.npy", dtype)
     out = tmp_path / "run"
     assert _train("--data", data, "--out", str(out)) == 0
@@ -54,7 +56,7 @@ def test_float_pixels_are_kept_and_get_a_gaussian_with_an_identity_mean(tmp_path
         f"aevb: data {data}: 48 x 16 train rows, values in [0, 255], not rescaled; "
         "likelihood gaussian (mean identity, variance output)"
     )
-    assert err[1].startswith("aevb: note: the values are whole numbers in 0..255 stored as floats")
+    assert err[1].startswith("aevb: note: the values are whole numbers in 0..255 but not uint8")
     config = _stored_config(out)
     assert (config["likelihood"], config["gaussian_mean"]) == ("gaussian", "identity")
 

@@ -217,14 +217,23 @@ def test_validate_for_likelihood():
 # ---- one rule for the values of every dtype ------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64, np.uint16])
-def test_integer_pixels_in_0_255_are_divided_by_255(tmp_path, dtype):
-    pixels = np.array([[0, 128, 255], [3, 2, 1]], dtype=dtype)
+def test_uint8_pixels_are_divided_by_255(tmp_path):
+    pixels = np.array([[0, 128, 255], [3, 2, 1]], dtype=np.uint8)
     np.save(tmp_path / "px.npy", pixels)
     data = load_user_data(tmp_path / "px.npy", valid_fraction=0, test_fraction=0)
     np.testing.assert_allclose(np.sort(data.train.ravel()), np.sort(pixels.ravel()) / 255.0)
-    assert data.scaling == f"{np.dtype(dtype)} 0..255 divided by 255"
+    assert data.scaling == "uint8 0..255 divided by 255"
     assert data.likelihood == "bernoulli" and data.divisor == 255.0
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int64, np.uint16])
+def test_other_integer_dtypes_are_kept_even_in_0_255(tmp_path, dtype):
+    """Counts 0..9 in an int64 array are not pixels: only the dtype uint8 says so."""
+    counts = np.array([[0, 9, 3], [3, 2, 1]], dtype=dtype)
+    np.save(tmp_path / "counts.npy", counts)
+    data = load_user_data(tmp_path / "counts.npy", valid_fraction=0, test_fraction=0)
+    np.testing.assert_array_equal(np.sort(data.train.ravel()), np.sort(counts.ravel()))
+    assert data.scaling == "none" and data.likelihood == "gaussian" and data.divisor == 1.0
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.bool_])

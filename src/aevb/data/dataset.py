@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +33,8 @@ class Dataset:
         scaling: how the stored values were derived from the source's, in words, e.g.
             ``"none"`` or ``"uint8 0..255 divided by 255"``; printed by ``aevb train`` and
             stored in the run folder.
+        divisor: what the source's values were divided by (255 for 8-bit pixels, 1.0 when
+            not rescaled); densities in the source's units (bits per dimension) use it.
 
     Arrays are converted to float32 C order on construction; shapes are checked.
     """
@@ -47,6 +48,7 @@ class Dataset:
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     condition_dim: int = 0
     scaling: str = "none"
+    divisor: float = 1.0
 
     def __post_init__(self) -> None:
         check_likelihood_name(self.likelihood, f"dataset {self.name!r}")
@@ -92,14 +94,6 @@ class Dataset:
         """Names of the splits present (``train`` only when it has rows)."""
         present = [s for s in SPLITS if getattr(self, s) is not None]
         return [s for s in present if s != "train" or len(self.train)]
-
-    @property
-    def divisor(self) -> float:
-        """What the source's values were divided by, read from ``scaling`` ("... divided by
-        255"): 255 for 8-bit pixels, 1.0 when not rescaled. Densities in the source's units
-        (bits per dimension) are computed with it."""
-        found = re.search(r"divided by (\d+(?:\.\d+)?)$", self.scaling)
-        return float(found.group(1)) if found else 1.0
 
     def describe(self) -> str:
         """One line for people: name, rows x values of the first split present, the range

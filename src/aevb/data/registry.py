@@ -127,6 +127,7 @@ def _build_frey_face(fetch: Fetch) -> Dataset:
         image_shape=(28, 20),
         likelihood="gaussian",
         scaling="uint8 0..255 divided by 255",
+        divisor=255.0,
     )
 
 
@@ -187,6 +188,7 @@ def _build_mnist_test(fetch: Fetch) -> Dataset:
         likelihood="bernoulli",
         labels={"test": y},
         scaling="uint8 0..255 divided by 255",
+        divisor=255.0,
     )
 
 
@@ -202,6 +204,7 @@ def _build_mnist(fetch: Fetch) -> Dataset:
         likelihood="bernoulli",
         labels={"train": y[:50000], "valid": y[50000:], "test": y_test},
         scaling="uint8 0..255 divided by 255",
+        divisor=255.0,
     )
 
 
@@ -224,6 +227,7 @@ def _build_digits(fetch: Fetch) -> Dataset:
         likelihood="bernoulli",
         labels={"train": y[train], "valid": y[valid], "test": y[test]},
         scaling="integers 0..16 divided by 16",
+        divisor=16.0,
     )
 
 

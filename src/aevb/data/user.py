@@ -8,11 +8,10 @@
 
 Values, by dtype (:func:`scale_values`; ``Dataset.scaling`` records what was done):
 
-- integer arrays (any int/uint dtype) whose values lie in 0..255 and exceed 1 are 8-bit
-  pixels: divided by 255, into [0, 1];
-- integer arrays of 0s and 1s, booleans, integers outside 0..255, floats (and CSV numbers)
-  are kept as they are: floats are never rescaled;
-- image folders' 8-bit pixels are always divided by 255.
+- uint8 arrays with a value above 1 are 8-bit pixels: divided by 255, into [0, 1];
+- image folders' 8-bit pixels are always divided by 255;
+- everything else (0/1 uint8, booleans, other integer dtypes, floats and CSV numbers) is
+  kept as it is: the dtype decides, never the values alone.
 
 The rows are split into train / valid / test by a seeded permutation; the suggested
 likelihood is ``"bernoulli"`` when every value lies in [0, 1], else ``"gaussian"``.
@@ -80,7 +79,7 @@ def load_user_data(
             f"or a folder of PNG/JPEG images"
         )
     x, image_shape = _as_examples(x, path.name)
-    x, scaling = scale_values(x, pixels=pixels)
+    x, scaling, divisor = scale_values(x, pixels=pixels)
     y = None if labels is None else _as_labels(labels, len(x), path.name)
     n_train, n_valid, n_test = split_sizes(len(x), valid_fraction, test_fraction)
     train, valid, test = split_indices(len(x), n_train, n_valid, seed)
@@ -94,24 +93,25 @@ def load_user_data(
         likelihood=suggest_likelihood(x),
         labels={} if y is None else {s: y[i] for s, i in parts.items() if len(i)},
         scaling=scaling,
+        divisor=divisor,
     )
 
 
-def scale_values(x: np.ndarray, *, pixels: bool = False) -> tuple[np.ndarray, str]:
-    """float32 values of the examples ``x`` ``(N, D)`` and how they were derived, in words.
+def scale_values(x: np.ndarray, *, pixels: bool = False) -> tuple[np.ndarray, str, float]:
+    """float32 values of the examples ``x`` ``(N, D)``, how they were derived in words, and
+    what they were divided by.
 
-    Integer arrays whose values lie in 0..255 and exceed 1 are read as 8-bit pixels and
-    divided by 255, as are all values when ``pixels`` (an image folder). Everything else
-    (0/1 integers, booleans, other integers, floats) is kept as it is; the scaling is then
-    ``"none"``.
+    The dtype decides, never the values alone: uint8 arrays with a value above 1 are 8-bit
+    pixels and divided by 255, as are all values when ``pixels`` (an image folder).
+    Everything else (0/1 uint8, booleans, other integer dtypes, floats) is kept as it is;
+    the scaling is then ``"none"``. Other integers in 0..255 may be counts or categories
+    as well as pixels, so they are not guessed at (``aevb train`` prints a note instead).
     """
     if pixels:
-        return x.astype(np.float32) / 255.0, f"{x.dtype} image pixels 0..255 divided by 255"
-    if np.issubdtype(x.dtype, np.integer) and x.size:
-        lo, hi = int(x.min()), int(x.max())
-        if lo >= 0 and 1 < hi <= 255:
-            return x.astype(np.float32) / 255.0, f"{x.dtype} 0..255 divided by 255"
-    return np.ascontiguousarray(x, dtype=np.float32), "none"
+        return x.astype(np.float32) / 255.0, f"{x.dtype} image pixels 0..255 divided by 255", 255.0
+    if x.dtype == np.uint8 and x.size and int(x.max()) > 1:
+        return x.astype(np.float32) / 255.0, "uint8 0..255 divided by 255", 255.0
+    return np.ascontiguousarray(x, dtype=np.float32), "none", 1.0
 
 
 def _as_examples(x: np.ndarray, name: str) -> tuple[np.ndarray, tuple[int, ...] | None]:

@@ -200,6 +200,7 @@ def _run_one(spec_dict: dict, out: str, data_dir: str | None) -> list[dict]:
             image_shape=data.image_shape,
             likelihood=data.likelihood,
             scaling=data.scaling,
+            divisor=data.divisor,
         )
     out_path = Path(out)
     try:
