@@ -63,12 +63,14 @@ def _no_such_data(name: str, *, given: bool) -> str:
     )
 
 
-def _trained_on(model_path: str) -> str | None:
-    """The dataset a run was trained on, from its checkpoint's trainer.json, if known."""
-    for folder in (Path(model_path), Path(model_path) / "checkpoint", Path(model_path).parent):
+def _run_meta(model_path: str | Path) -> dict[str, Any] | None:
+    """The checkpoint's trainer.json of the run a model comes from (``model_path`` is the
+    run, its checkpoint/ or its best/), or None for a model folder saved outside a run."""
+    path = Path(model_path)
+    for folder in (path, path / "checkpoint", path.parent / "checkpoint"):
         meta = folder / "trainer.json"
         if meta.is_file():
-            return aevb_io.read_json(meta).get("data")
+            return aevb_io.read_json(meta)
     return None
 
 
@@ -127,7 +129,7 @@ def _holding(out: Path):
 
 def _resume(args: argparse.Namespace, out: Path) -> str:
     """``aevb train --resume`` once the run folder ``out`` is held."""
-    data = _load_data(args, _trained_on(str(out)))
+    data = _load_data(args, (_run_meta(out) or {}).get("data"))
     finished = spent_budget(out, len(data.train), epochs=args.epochs, max_samples=args.max_samples)
     if finished:  # nothing to train: say so and how to extend the run
         return finished
@@ -251,9 +253,9 @@ def _announce_data(data: aevb_data.Dataset, config: dict[str, Any]) -> None:
     print(f"aevb: data {data.describe()}; likelihood {_likelihood_words(config)}", file=sys.stderr)
     if data.scaling == "none" and looks_like_pixels(x):
         print(
-            "aevb: note: the values are whole numbers in 0..255 stored as floats, which are "
-            "never rescaled; if they are 8-bit pixels, divide them by 255 (or store them as "
-            "uint8) to model them in [0, 1]",
+            "aevb: note: the values are whole numbers in 0..255 but not uint8, so they were "
+            "not rescaled (only uint8 arrays and image folders are); if they are 8-bit "
+            "pixels, divide them by 255 (or store them as uint8) to model them in [0, 1]",
             file=sys.stderr,
         )
 
@@ -280,9 +282,12 @@ def _conditioned(data: aevb_data.Dataset, condition_dim: int) -> aevb_data.Datas
     return aevb_data.append_labels(data, condition_dim) if condition_dim else data
 
 
-def _model_and_split(args: argparse.Namespace):
+def _model_and_split(args: argparse.Namespace, run_meta: dict[str, Any] | None):
+    """The model ``args.model`` and the data (``--data``, else the run's: ``run_meta`` is
+    :func:`_run_meta` of the model)."""
     model = aevb_io.load_model(args.model, device=_device(args.device))
-    data = _conditioned(_load_data(args, _trained_on(args.model)), model.config.condition_dim)
+    data = _load_data(args, (run_meta or {}).get("data"))
+    data = _conditioned(data, model.config.condition_dim)
     if data.dim != model.config.input_dim + model.config.condition_dim:
         raise ValueError(
             f"--data {data.name}: has dimension {data.dim - data.condition_dim}, the model "
@@ -299,7 +304,8 @@ def _device(name: str) -> torch.device:
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """``aevb evaluate``: bound, IS log-likelihood, active units, KL per dimension."""
-    model, data = _model_and_split(args)
+    run_meta = _run_meta(args.model)
+    model, data = _model_and_split(args, run_meta)
     model.eval()
     x = torch.as_tensor(data.split(args.split))[: args.max_examples]
     aevb_data.validate_for_likelihood(
@@ -340,7 +346,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     result["mutual_information_max"] = math.log(x.shape[0])
     from aevb.diagnose import collapse_warning
 
-    warning = collapse_warning(active, code, _history(args.model))
+    history = (run_meta or {}).get("state", {}).get("history")
+    warning = collapse_warning(active, code, history)
     if warning:  # collapse, or under-training (train longer first): see aevb.diagnose
         print(f"aevb: warning: {warning}", file=sys.stderr)
     if args.json:
@@ -350,17 +357,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 def dataclass_dict(e: ev.Estimate) -> dict[str, float]:
     return {"mean": e.mean, "stderr": e.stderr}
-
-
-def _history(model_path: str) -> list[dict[str, Any]] | None:
-    """The evaluations of the run a model comes from (its checkpoint's trainer.json), or
-    None for a model folder saved outside a run."""
-    path = Path(model_path)
-    for folder in (path, path / "checkpoint", path.parent / "checkpoint"):
-        meta = folder / "trainer.json"
-        if meta.is_file():
-            return aevb_io.read_json(meta).get("state", {}).get("history")
-    return None
 
 
 def sample(args: argparse.Namespace) -> str:
@@ -393,14 +389,14 @@ def sample(args: argparse.Namespace) -> str:
 
 def reconstruct(args: argparse.Namespace) -> str:
     """``aevb reconstruct``: inputs above reconstructions."""
-    model, data = _model_and_split(args)
+    model, data = _model_and_split(args, _run_meta(args.model))
     x = torch.as_tensor(data.split(args.split))[: args.n]
     return str(viz.plot_reconstructions(model, x, args.out, n=args.n))
 
 
 def traverse(args: argparse.Namespace) -> str:
     """``aevb traverse``: latent traversals around one encoded example."""
-    model, data = _model_and_split(args)
+    model, data = _model_and_split(args, _run_meta(args.model))
     x = torch.as_tensor(data.split(args.split))
     if not 0 <= args.index < x.shape[0]:
         raise ValueError(f"--index {args.index}: expected 0 <= index < {x.shape[0]}")
@@ -420,7 +416,7 @@ def manifold(args: argparse.Namespace) -> str:
 
 def interpolate(args: argparse.Namespace) -> str:
     """``aevb interpolate``: decode a line between two inputs."""
-    model, data = _model_and_split(args)
+    model, data = _model_and_split(args, _run_meta(args.model))
     x = torch.as_tensor(data.split(args.split))
     for i in args.index:
         if not 0 <= i < x.shape[0]:
@@ -544,16 +540,8 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": aevb_io.read_json(folder / aevb_io.CONFIG_FILE)["config"],
     }
-    trainer = next(
-        (
-            f / "trainer.json"
-            for f in (folder, folder.parent / "checkpoint")
-            if (f / "trainer.json").is_file()
-        ),
-        None,
-    )
-    if trainer is not None:
-        meta = aevb_io.read_json(trainer)
+    meta = _run_meta(folder)
+    if meta is not None:
         st = meta.get("state", {})
         out["data"] = meta.get("data")
         out["train_config"] = meta.get("train_config")
