@@ -152,6 +152,26 @@ class TrainConfig:
         check_choice(name, "nonfinite", self.nonfinite, NONFINITE)
         check_choice(name, "precision", self.precision, PRECISIONS)
 
+    def budget_samples(self, n_train: int) -> int:
+        """The budget in training samples: ``max_samples``, else ``epochs`` passes over
+        ``n_train`` training examples."""
+        if self.max_samples is not None:
+            return self.max_samples
+        return int(round(self.epochs * n_train))
+
+    def with_budget(
+        self, epochs: float | None = None, max_samples: int | None = None
+    ) -> TrainConfig:
+        """This config with the budget given to extend a run (as :func:`resume` takes it):
+        ``epochs`` replaces the budget in passes (and drops ``max_samples``),
+        ``max_samples`` the one in samples; None keeps the config's."""
+        changes: dict[str, Any] = {}
+        if epochs is not None:
+            changes.update(epochs=epochs, max_samples=None)
+        if max_samples is not None:
+            changes["max_samples"] = max_samples
+        return dataclasses.replace(self, **changes)
+
 
 @dataclass
 class TrainState:
@@ -347,8 +367,7 @@ class Trainer:
 
     @property
     def total_samples(self) -> int:
-        c = self.config
-        return c.max_samples if c.max_samples is not None else int(round(c.epochs * self.n_train))
+        return self.config.budget_samples(self.n_train)
 
     @property
     def eval_interval(self) -> int:
@@ -871,13 +890,8 @@ def _resume_held(
             f"{out}: no checkpoint/ to resume from; start a new run without resume"
         )
     meta = aevb_io.read_json(folder / "trainer.json")
-    changes: dict[str, Any] = {}
-    if epochs is not None:
-        changes.update(epochs=epochs, max_samples=None)
-    if max_samples is not None:
-        changes["max_samples"] = max_samples
     try:
-        config = from_dict(TrainConfig, {**meta["train_config"], **changes})
+        config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_samples)
     except (KeyError, ValueError, TypeError) as e:
         raise aevb_io.CheckpointError(f"{folder}/trainer.json: {e}") from None
     model = aevb_io.load_model(folder)
@@ -915,10 +929,10 @@ def spent_budget(
         return None
     try:
         meta = aevb_io.read_json(meta_file)
-        config = dict(meta["train_config"])
+        config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_samples)
         samples = int(meta["state"]["samples"])
         stopped_early = bool(meta["state"].get("stopped_early"))
-    except (aevb_io.CheckpointError, KeyError, TypeError, ValueError):
+    except (aevb_io.CheckpointError, KeyError, TypeError, ValueError, AttributeError):
         return None  # resume gives the one-line error
     extend = (
         f"To train on, pass --resume with --epochs E, E > {samples / n_train:.4g}, or "
@@ -927,16 +941,10 @@ def spent_budget(
     if stopped_early and epochs is None and max_samples is None:
         return (
             f"{out_dir}: the run stopped early at {samples:,} training samples: no better "
-            f"validation bound in {config.get('patience')} evaluation(s); nothing to resume. "
+            f"validation bound in {config.patience} evaluation(s); nothing to resume. "
             f"{extend} (it stops again at the next evaluation that is no better)"
         )
-    if epochs is not None:
-        config.update(epochs=epochs, max_samples=None)
-    if max_samples is not None:
-        config["max_samples"] = max_samples
-    budget = config.get("max_samples")
-    if budget is None:
-        budget = int(round(float(config.get("epochs", TrainConfig.epochs)) * n_train))
+    budget = config.budget_samples(n_train)
     if samples < budget:
         return None
     done = f"{samples:,} training samples ({samples / n_train:.4g} epochs)"
