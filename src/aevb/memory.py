@@ -22,17 +22,19 @@ FLOAT_BYTES = 4
 """float32."""
 OPTIMIZER_STATES = {"adagrad": 1, "adam": 2}
 """Tensors of the size of the parameters that each optimiser keeps."""
-# settings that size a training run, each with a value that makes its share smallest
+# settings that size a training run: the option of ``aevb train`` that sets each, its
+# field (of VAEConfig, else of TrainConfig) and a value that makes its share smallest
 _SHRINKABLE = (
-    ("VAEConfig", "hidden", ()),
-    ("VAEConfig", "latent_dim", 1),
-    ("VAEConfig", "prior_components", 1),
-    ("VAEConfig", "upper_latents", ()),
-    ("VAEConfig", "upper_hidden", ()),
-    ("VAEConfig", "channels", (1,)),
-    ("TrainConfig", "batch_size", 1),
-    ("TrainConfig", "n_samples", 1),
+    ("--hidden", "hidden", ()),
+    ("--latent-dim", "latent_dim", 1),
+    ("--prior-components", "prior_components", 1),
+    ("--upper-latents", "upper_latents", ()),
+    ("--upper-hidden", "upper_hidden", ()),
+    ("--channels", "channels", (1,)),
+    ("--batch-size", "batch_size", 1),
+    ("--samples", "n_samples", 1),
 )
+_MODEL_FIELDS = {f.name for f in dataclasses.fields(VAEConfig)}
 
 
 class MemoryLimitError(ValueError):
@@ -94,45 +96,50 @@ def check_fits(needed: int, subject: str, what: str, device: str | torch.device)
     """
     available = available_bytes(device)
     if needed > available:
-        raise MemoryLimitError(
-            f"{subject}: {what} would need about {_size(needed)}, more than the "
-            f"{_size(available)} of memory available"
-        )
+        raise _too_large(needed, available, subject, what)
 
 
 def check_training_fits(config: VAEConfig, train, n_train: int, device: torch.device) -> None:
-    """Refuse a training run that cannot fit, naming the setting that makes it largest."""
+    """Refuse a training run that cannot fit, naming the option that makes it largest."""
     needed = training_bytes(config, train, n_train)
     available = available_bytes(device)
     if needed <= available:
         return
-    owner, field, value = _largest_setting(config, train, n_train)
+    setting = _largest_setting(config, train, n_train, needed)
     params = sum(p.numel() for p in meta_model(config).parameters())
-    check_fits(
+    raise _too_large(
         needed,
-        f"{owner}.{field}={_words(value)}",
+        available,
+        setting,
         f"training ({params:,} parameters, with gradients, optimiser state and a minibatch)",
-        device,
     )
 
 
-def _largest_setting(config: VAEConfig, train, n_train: int) -> tuple[str, str, object]:
-    """The setting whose smallest value shrinks the estimate most: (owner, field, value)."""
-    best, smallest = None, training_bytes(config, train, n_train)
-    for owner, field, small in _SHRINKABLE:
+def _too_large(needed: int, available: int, subject: str, what: str) -> MemoryLimitError:
+    return MemoryLimitError(
+        f"{subject}: {what} would need about {_size(needed)}, more than the "
+        f"{_size(available)} of memory available"
+    )
+
+
+def _largest_setting(config: VAEConfig, train, n_train: int, needed: int) -> str:
+    """The setting whose smallest value shrinks the estimate (``needed`` bytes) most, as
+    typed: ``--hidden=2000 2000``."""
+    best, smallest = None, needed
+    for option, field, small in _SHRINKABLE:
         try:
-            if owner == "VAEConfig":
+            if field in _MODEL_FIELDS:
                 size = training_bytes(dataclasses.replace(config, **{field: small}), train, n_train)
             else:
                 size = training_bytes(config, dataclasses.replace(train, **{field: small}), n_train)
         except ValueError:  # the small value does not make a valid config here
             continue
         if size < smallest:
-            best, smallest = (owner, field), size
-    if best is None:
-        return "VAEConfig", "input_dim", config.input_dim
-    owner, field = best
-    return owner, field, getattr(config if owner == "VAEConfig" else train, field)
+            best, smallest = (option, field), size
+    if best is None:  # the data's dimension, which no option sets
+        return f"VAEConfig.input_dim={config.input_dim}"
+    option, field = best
+    return f"{option}={_words(getattr(config if field in _MODEL_FIELDS else train, field))}"
 
 
 def _words(value: object) -> str:
