@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from aevb.atomic import atomic_path, write_text
@@ -67,15 +67,15 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def check_config_hash(folder: Path, meta: dict[str, Any]) -> None:
-    """Refuse a ``config.json`` changed after the weights beside it were saved.
+def check_config_hash(folder: Path, meta: dict[str, Any], saved: dict[str, str]) -> None:
+    """Refuse a ``config.json`` (read as ``meta``) changed after the weights beside it were
+    saved with the safetensors metadata ``saved``.
 
     :func:`save_model` stores the model class and config (and their sha256) in the
     weights' safetensors metadata; a config that differs, e.g. another activation with
     the same layer sizes, would load silently and compute another model. Folders saved
     before the hash existed are not checked.
     """
-    saved = read_tensors_metadata(folder / WEIGHTS_FILE)
     if CONFIG_HASH_KEY not in saved:
         return
     current = {"model_class": meta.get("model_class"), "config": meta.get("config")}
@@ -122,13 +122,13 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     try:
         config = from_dict(cls.config_class, meta["config"])
         with torch.device("meta"):  # shapes only: a config of absurd sizes allocates nothing
-            skeleton = cls(config)
+            model = cls(config)
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
         raise CheckpointError(
             f"{folder / CONFIG_FILE}: invalid model config: {one_line(e)}"
         ) from None
-    state = load_tensors(folder / WEIGHTS_FILE)
-    expected = skeleton.state_dict()
+    state, saved = read_tensors(folder / WEIGHTS_FILE)
+    expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
@@ -137,10 +137,12 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
             f"{folder / WEIGHTS_FILE}: weights do not fit the config "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]}, wrong shape {wrong[:3]})"
         )
-    check_config_hash(folder, meta)
-    model = cls(config)  # its parameters are the weights' shapes: as large as the file
+    check_config_hash(folder, meta, saved)
+    # storage for the weights' shapes (as large as the file), then the weights: the models
+    # keep no state outside the state dict (no non-persistent buffers), so all is filled
+    model = model.to_empty(device=device)
     model.load_state_dict(state)
-    return model.to(device)
+    return model
 
 
 def find_model_folder(path: str | os.PathLike) -> Path:
@@ -202,10 +204,17 @@ def read_tensors_metadata(path: Path) -> dict[str, str]:
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
     """Read a safetensors file; a missing, truncated or corrupt file is a one-line error."""
+    return read_tensors(path)[0]
+
+
+def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors of a safetensors file and the string metadata in its header, read in
+    one open; a missing, truncated or corrupt file is a one-line error."""
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; expected a safetensors file")
     try:
-        return load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
     except (SafetensorError, OSError, RuntimeError, ValueError, TypeError, MemoryError) as e:
         raise CheckpointError(
             f"{path}: not a readable safetensors file (truncated or corrupt?): {one_line(e)}"
