@@ -71,6 +71,12 @@ def _isolated_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         yield
 
 
+@pytest.fixture(scope="session")
+def caller_home() -> str | None:
+    """``HOME`` of whoever ran pytest, before the session's isolation replaced it."""
+    return CALLER_HOME
+
+
 @pytest.fixture
 def one_thread():
     """For tests of tiny tensors: one thread is fastest, and it cannot stall on a busy CPU."""
