@@ -65,15 +65,21 @@ def history(bounds, *, every=100, valid=None):
     return rows
 
 
-PLATEAU = [-200, -150, -120, -110, -105, -104.5, -104.2, -104.1, -104.05, -104.0]
+PLATEAU = [-200, -150, -120, -110, -104.6, -104.4, -104.2, -104.1, -104.05, -104.0]
 RISING = [-200, -190, -180, -170, -160, -150, -140, -130, -120, -110]
 
 
 def test_training_trend_reads_plateau_and_improvement():
     flat = training_trend(history(PLATEAU))
     assert not flat["improving"] and flat["split"] == "train"
-    assert flat["recent"] == pytest.approx(1.0) and flat["total"] == pytest.approx(96.0)
-    assert training_trend(history(RISING))["improving"]  # half of the gain in the last half
+    assert flat["recent"] == pytest.approx(0.6) and flat["total"] == pytest.approx(96.0)
+    assert training_trend(history(RISING))["improving"]  # 40 nats at -110 in the last half
+    # a very poor first evaluation does not hide later progress (31 nats at -49)
+    steep_start = training_trend(history([-4000, -236, -111, -78, -49]))
+    assert steep_start["improving"] and steep_start["recent"] < 0.1 * steep_start["total"]
+    # the threshold is 1% of the bound: 0.9 nats at -100 in the second half is a plateau
+    assert not training_trend(history([-300, -100.9, -100.5, -100.2, -100.0]))["improving"]
+    assert training_trend(history([-300, -101.5, -101, -100.4, -100.0]))["improving"]
     assert training_trend(history([-200, -100]))["improving"]  # too short to see a plateau
     assert not training_trend(history([-100, -120, -130]))["improving"]  # never improved
     # the validation bound decides where every evaluation has one

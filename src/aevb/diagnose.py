@@ -7,10 +7,14 @@ collapsed: KL warm-up or free bits help. The rule used here reads the run's hist
 evaluations (``trainer.json``):
 
 * under-trained: fewer than ``MIN_EVALUATIONS`` evaluations, or the bound gained more
-  than ``RECENT_SHARE`` (10%) of its total gain (from the first evaluation to the last)
-  during the second half of training (from the last evaluation at or before half the
-  final number of training samples to the last evaluation);
+  than ``RECENT_GAIN`` (1%) of its final magnitude during the second half of training
+  (from the last evaluation at or before half the final number of training samples to
+  the last evaluation), e.g. more than 1 nat at -100 nats;
 * plateaued (so: collapse): otherwise, including a bound that never improved.
+
+The gain is measured against the bound's magnitude, not against the total gain since the
+first evaluation: a first evaluation at a very poor bound (thousands of nats below the
+final one, common after one epoch) would make any later progress look small.
 
 The bound is the validation bound where every evaluation has one, else the training bound.
 """
@@ -22,8 +26,8 @@ from typing import Any
 
 MIN_EVALUATIONS = 3
 """Fewer evaluations than this: too short a run to call the bound plateaued."""
-RECENT_SHARE = 0.1
-"""Still improving: the second half of training brought more than this share of the gain."""
+RECENT_GAIN = 0.01
+"""Still improving: the second half of training gained more than this share of |bound|."""
 
 
 def training_trend(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -47,7 +51,7 @@ def training_trend(history: list[dict[str, Any]]) -> dict[str, Any]:
     half = [bound for samples, bound in rows if samples <= last_samples / 2]
     total = last - rows[0][1]
     recent = last - (half[-1] if half else rows[0][1])
-    improving = total > 0 and recent > RECENT_SHARE * total
+    improving = recent > RECENT_GAIN * abs(last)
     return {**trend, "improving": improving, "recent": recent, "total": total}
 
 
@@ -77,8 +81,8 @@ def collapse_warning(
     gain = f"{t['split']} bound {t['recent']:+.2f} nats over the second half of training"
     if t["improving"]:
         return (
-            f"{head}, but the run looks under-trained rather than collapsed: its {gain}, "
-            f"{t['recent'] / t['total']:.0%} of its total gain, is still improving; train "
+            f"{head}, but the run looks under-trained rather than collapsed: its {gain} "
+            f"(more than {RECENT_GAIN:.0%} of the bound) says it is still improving; train "
             "longer (--resume with a larger --epochs) before changing the objective"
         )
     return f"{head}: posterior collapse (the bound has plateaued: {gain}); {remedy}"
