@@ -128,7 +128,12 @@ def test_a_second_aevb_train_on_the_same_folder_fails_at_once_naming_the_first(t
         assert first.poll() is None  # the first run goes on, undisturbed
     finally:
         first.send_signal(signal.SIGINT)
-        rc = first.wait(timeout=120)
+        try:
+            rc = first.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            first.kill()  # never leave a training process behind
+            first.wait()
+            raise
     assert rc == 130, log.read_text()
     assert (out / runlock.LOCK_FILE).read_text() == ""  # released on the way out
     assert main(["train", *data, "--out", str(out), *TINY, "--max-samples", "96",
