@@ -93,3 +93,28 @@ def test_failed_write_leaves_the_previous_checkpoint(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
     a = aevb_io.load_model(tmp_path / "ck")
     torch.testing.assert_close(a.encoder_head.weight, tiny_vae(seed=1).encoder_head.weight)
+
+
+def test_a_byte_changed_inside_the_weights_is_refused_by_their_checksum(tmp_path):
+    aevb_io.save_model(tiny_vae(), tmp_path / "m")
+    weights = tmp_path / "m" / aevb_io.WEIGHTS_FILE
+    raw = bytearray(weights.read_bytes())
+    raw[-3] ^= 0x40  # inside the last tensor's bytes: the header still parses
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(aevb_io.CheckpointError, match="do not match the checksum"):
+        aevb_io.load_model(tmp_path / "m")
+
+
+def test_weights_saved_without_a_checksum_still_load(tmp_path):
+    """Folders written before the checksum existed: nothing to check, nothing refused."""
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_vae()
+    aevb_io.save_model(model, tmp_path / "m")
+    weights = tmp_path / "m" / aevb_io.WEIGHTS_FILE
+    metadata = aevb_io.read_tensors_metadata(weights)
+    del metadata[aevb_io.TENSORS_HASH_KEY]
+    save_file(load_file(weights), weights, metadata=metadata)
+    loaded = aevb_io.load_model(tmp_path / "m")
+    state, again = model.state_dict(), loaded.state_dict()
+    assert state.keys() == again.keys() and all(torch.equal(state[k], again[k]) for k in state)

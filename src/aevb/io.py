@@ -7,7 +7,9 @@ sha256) so that a ``config.json`` edited afterwards is refused. A training check
 folder is a model folder plus ``trainer.json`` (train config, counters, metrics history,
 optimiser hyper-parameters, the training data's identity) and ``trainer.safetensors``
 (optimiser state, RNG state, the epoch's permutation).
-Folders are written whole and swapped in atomically (:func:`aevb.atomic.atomic_dir`).
+Every safetensors file also stores the sha256 of its tensors, so a byte changed inside a
+tensor is refused on reading rather than loaded as another model. Folders are written
+whole and swapped in atomically (:func:`aevb.atomic.atomic_dir`).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def save_model(model: nn.Module, folder: str | os.PathLike) -> Path:
     if hasattr(model.config, "analytic_kl"):  # written for readers; loading ignores it
         meta["kl"] = "closed form" if model.config.analytic_kl else "monte carlo"
     write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = model.state_dict()
     canonical = _canonical(identity)
     metadata = {CONFIG_KEY: canonical, CONFIG_HASH_KEY: _sha256(canonical)}
     save_tensors(state, folder / WEIGHTS_FILE, metadata=metadata)
@@ -183,10 +185,28 @@ def readable_dir(folder: Path) -> Path:
     return old if not folder.exists() and old.is_dir() else folder
 
 
+TENSORS_HASH_KEY = "aevb.tensors_sha256"
+"""Safetensors metadata of every file aevb writes: :func:`tensors_sha256` of its tensors."""
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of the names, dtypes, shapes and bytes of ``tensors`` (CPU, contiguous), in
+    name order: a byte changed inside a tensor changes it."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name]
+        digest.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
 def save_tensors(
     tensors: dict[str, torch.Tensor], path: Path, *, metadata: dict[str, str] | None = None
 ) -> None:
-    """Write a safetensors file atomically, with optional string ``metadata`` in its header."""
+    """Write a safetensors file atomically, with optional string ``metadata`` in its header
+    and the checksum of the tensors (checked by :func:`read_tensors`)."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    metadata = {**(metadata or {}), TENSORS_HASH_KEY: tensors_sha256(tensors)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
@@ -214,11 +234,18 @@ def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         raise CheckpointError(f"{path}: missing; expected a safetensors file")
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+            tensors, metadata = {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
     except (SafetensorError, OSError, RuntimeError, ValueError, TypeError, MemoryError) as e:
         raise CheckpointError(
             f"{path}: not a readable safetensors file (truncated or corrupt?): {one_line(e)}"
         ) from None
+    saved = metadata.get(TENSORS_HASH_KEY)  # files written before the checksum have none
+    if saved is not None and saved != tensors_sha256(tensors):
+        raise CheckpointError(
+            f"{path}: the tensors do not match the checksum stored with them (the file is "
+            "corrupt); expected the bytes that were saved"
+        )
+    return tensors, metadata
 
 
 def read_json(path: Path) -> dict[str, Any]:
