@@ -268,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["adagrad", "adam"],
         help="adagrad (the paper) or adam",
     )
-    g.add_argument("--lr", type=positive(), default=td["lr"], help="step size")
+    g.add_argument(
+        "--lr", type=positive(), default=td["lr"], help="the optimiser's step size (learning rate)"
+    )
     g.add_argument(
         "--weight-decay",
         type=Number(float, 0.0, 1e6, words=("prior",)),
@@ -362,7 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["error", "skip"],
         help="on a NaN/inf loss or gradient: stop with an error, or skip the update",
     )
-    g.add_argument("--seed", type=count(0, MAX_SEED), default=td["seed"], help="random seed")
+    g.add_argument(
+        "--seed",
+        type=count(0, MAX_SEED),
+        default=td["seed"],
+        help="seed of every random draw: initialisation, data order, noise",
+    )
     g.add_argument(
         "--device", type=device_name, default=td["device"], help="cpu, cuda, cuda:N or auto"
     )
@@ -393,7 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model_path(e)
     _add_data_args(e, default_help=TRAINED_ON)
-    e.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    e.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "valid", "test"],
+        help="which part of the data to take the examples from",
+    )
     e.add_argument(
         "-k",
         "--k",
@@ -410,7 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="use only the first N examples of the split",
     )
-    e.add_argument("--seed", type=count(0, MAX_SEED), default=0)
+    e.add_argument(
+        "--seed",
+        type=count(0, MAX_SEED),
+        default=0,
+        help="seed of the random draws, for results that repeat exactly",
+    )
     e.add_argument("--json", default=None, help="also write the results to this JSON file")
     e.add_argument(
         "--quiet", action="store_true", help="no progress of the log-likelihood on stderr"
@@ -429,7 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="scale of the prior's standard deviation",
     )
-    s.add_argument("--seed", type=count(0, MAX_SEED), default=0)
+    s.add_argument(
+        "--seed",
+        type=count(0, MAX_SEED),
+        default=0,
+        help="seed of the random draws, for results that repeat exactly",
+    )
     s.add_argument(
         "--label",
         type=count(0, MAX_SIZE),
@@ -437,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="conditional model: class labels to draw, one per column (default: all)",
     )
-    s.add_argument("--out", default="samples.png", help="PNG path")
+    s.add_argument("--out", default="samples.png", help="where to write the PNG picture")
     s.add_argument("--npy", default=None, help="also save the samples (n, D) to this .npy")
 
     r = sub.add_parser(
@@ -447,9 +469,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model_path(r)
     _add_data_args(r, default_help=TRAINED_ON)
-    r.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    r.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "valid", "test"],
+        help="which part of the data to take the examples from",
+    )
     r.add_argument("-n", type=count(1, 10_000), default=10, help="number of inputs")
-    r.add_argument("--out", default="reconstructions.png", help="PNG path")
+    r.add_argument("--out", default="reconstructions.png", help="where to write the PNG picture")
 
     m = sub.add_parser(
         "manifold",
@@ -468,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--label", type=count(0, MAX_SIZE), default=0, help="conditional model: the class drawn"
     )
-    m.add_argument("--out", default="manifold.png", help="PNG path")
+    m.add_argument("--out", default="manifold.png", help="where to write the PNG picture")
 
     i = sub.add_parser(
         "interpolate",
@@ -477,12 +504,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model_path(i)
     _add_data_args(i, default_help=TRAINED_ON)
-    i.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    i.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "valid", "test"],
+        help="which part of the data to take the examples from",
+    )
     i.add_argument(
         "--index", type=count(0, MAX_COUNT), nargs=2, default=[0, 1], help="the two examples"
     )
     i.add_argument("--steps", type=count(2, 10_000), default=10, help="points on the line")
-    i.add_argument("--out", default="interpolation.png", help="PNG path")
+    i.add_argument("--out", default="interpolation.png", help="where to write the PNG picture")
 
     tr = sub.add_parser(
         "traverse",
@@ -491,14 +523,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _model_path(tr)
     _add_data_args(tr, default_help=TRAINED_ON)
-    tr.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    tr.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "valid", "test"],
+        help="which part of the data to take the examples from",
+    )
     tr.add_argument("--index", type=count(0, MAX_COUNT), default=0, help="which example to encode")
     tr.add_argument(
         "--dims", type=count(0, MAX_SIZE), nargs="*", default=None, help="dimensions (default: all)"
     )
     tr.add_argument("-n", type=count(1, 1000), default=9, help="values per dimension")
     tr.add_argument("--span", type=positive(), default=3.0, help="from -span to +span")
-    tr.add_argument("--out", default="traversal.png", help="PNG path")
+    tr.add_argument("--out", default="traversal.png", help="where to write the PNG picture")
 
     c = sub.add_parser(
         "curve",
@@ -507,8 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("run", help="a training run folder (reads its checkpoint's metrics)")
     c.add_argument("--linear", action="store_true", help="linear x axis instead of log")
-    c.add_argument("--title", default=None, help="figure title")
-    c.add_argument("--out", default="training_curve.png", help="PNG path")
+    c.add_argument("--title", default=None, help="title printed above the figure")
+    c.add_argument("--out", default="training_curve.png", help="where to write the PNG picture")
 
     rp = sub.add_parser(
         "reproduce",
