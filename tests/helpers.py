@@ -23,6 +23,12 @@ def tiny_vae(input_dim=6, latent_dim=2, hidden=(8,), likelihood="bernoulli", see
     )
 
 
+def hvae(**kw) -> VAE:
+    """A three-layer model (z_1: 6, z_2: 4, z_3: 2) of 12 inputs; ``kw`` overrides the config."""
+    cfg = dict(input_dim=12, latent_dim=6, hidden=(16,), upper_latents=(4, 2), upper_hidden=(8,))
+    return VAE(VAEConfig(**{**cfg, **kw}))
+
+
 def ppca_vae(dim=5, latent=2, sigma=0.5, seed=0, exact_posterior=True):
     """A linear-Gaussian VAE x = W z + b + sigma * eps whose log p(x) is known in closed form.
 
