@@ -37,8 +37,8 @@ def _is_local(address: object) -> bool:
         return False
 
 
-def _refuse(*args, **kwargs):
-    raise AssertionError("tests must not use the network")
+def _refuse(what: object = "", *args, **kwargs):
+    raise AssertionError(f"tests must not use the network: {what}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,7 +64,7 @@ def _isolated_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
 
         def connect(self, address):
             if not _is_local(address):
-                _refuse()
+                _refuse(address)
             return real_connect(self, address)
 
         mp.setattr(socket.socket, "connect", connect)
@@ -75,6 +75,15 @@ def _isolated_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
 def caller_home() -> str | None:
     """``HOME`` of whoever ran pytest, before the session's isolation replaced it."""
     return CALLER_HOME
+
+
+@pytest.fixture
+def shared_data(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``AEVB_DATA_DIR`` pointed at the read-only real datasets in ``../shared/data``, for
+    tests whose own fixtures removed it (the data tests)."""
+    assert SHARED_DATA.is_dir(), f"expected the shared datasets at {SHARED_DATA}"
+    monkeypatch.setenv("AEVB_DATA_DIR", str(SHARED_DATA))
+    return SHARED_DATA
 
 
 @pytest.fixture
