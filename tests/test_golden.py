@@ -1,5 +1,5 @@
-"""Golden numbers: seeded tiny models, their bounds on a fixed input, checkpoints written by an
-earlier version, and a short seeded training run, pinned to 1e-4 nats.
+"""Golden numbers, pinned to 1e-4 nats: seeded tiny models' bounds on a fixed input, model and
+run folders written by an earlier version (loaded, evaluated, resumed), a short seeded run.
 
 The expected numbers were computed once with the code of commit 2bea3cf. They may change only
 with a reason in the commit message that changes them: a refactor that moves them has changed
@@ -8,6 +8,7 @@ the random draws at initialisation, the noise of the estimators, or the arithmet
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,9 @@ from aevb.data import load
 from aevb.evaluate import log_likelihood, lower_bound
 from aevb.io import load_model
 from aevb.models import VAE, VAEConfig
-from aevb.training import TrainConfig, train
+from aevb.training import TrainConfig, resume, train
 
-CHECKPOINTS = Path(__file__).parent / "fixtures" / "checkpoints"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 VARIANTS = {
     "paper": {},
@@ -51,6 +52,14 @@ EXPECTED = {
 # seeded(name), written by the same commit: loading them must give the same numbers.
 SAVED = ["paper", "gaussian", "vamp-top-down", "mog-bottom-up", "conv"]
 
+# A run folder (checkpoint/, best/, metrics.csv) of the paper's model trained on digits for
+# 300 samples, written by the same commit, and the (train, valid, test) bounds after 300 and
+# 600 samples.
+RUN = FIXTURES / "digits-run"
+RUN_MODEL = VAEConfig(input_dim=64, latent_dim=2, hidden=(16,))
+AFTER_300 = (-42.0058455657959, -42.037718620300296, -41.9894539642334)
+AFTER_600 = (-36.37894840240479, -36.478112449646, -36.2055198097229)
+
 
 def seeded(name: str) -> VAE:
     torch.manual_seed(0)
@@ -74,6 +83,11 @@ def bounds(model: VAE, x: torch.Tensor) -> tuple[float, float, float]:
     return b.mean().item(), a.mean().item(), ll.mean().item()
 
 
+def final_bounds(history: list[dict[str, float]]) -> tuple[float, float, float]:
+    last = history[-1]
+    return last["train_bound"], last["valid_bound"], last["test_bound"]
+
+
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_seeded_model_gives_the_golden_bounds(name, one_thread):
     assert bounds(seeded(name), inputs(name)) == pytest.approx(EXPECTED[name], abs=1e-4)
@@ -81,20 +95,28 @@ def test_seeded_model_gives_the_golden_bounds(name, one_thread):
 
 @pytest.mark.parametrize("name", SAVED)
 def test_checkpoint_of_an_earlier_version_loads_and_gives_the_golden_bounds(name, one_thread):
-    model = load_model(CHECKPOINTS / name)
+    model = load_model(FIXTURES / "checkpoints" / name)
     assert model.config == seeded(name).config
     assert bounds(model, inputs(name)) == pytest.approx(EXPECTED[name], abs=1e-4)
 
 
 def test_short_seeded_training_run_reaches_the_golden_bounds(tmp_path):
-    """Six Adagrad steps of the paper's model on digits; bit-exact on the CPU across runs
-    and thread counts when the numbers were computed."""
+    """Six Adagrad steps of the paper's model on digits (RUN's settings); bit-exact on the
+    CPU across runs and thread counts when the numbers were computed."""
     torch.manual_seed(0)
-    model = VAE(VAEConfig(input_dim=64, latent_dim=2, hidden=(16,)))
+    model = VAE(RUN_MODEL)
     config = TrainConfig(max_samples=300, batch_size=50, eval_max_examples=100)
     result = train(model, load("digits"), config, tmp_path / "run", quiet=True)
-    last = result.history[-1]
-    assert result.samples == last["samples"] == 300
-    assert [last["train_bound"], last["valid_bound"], last["test_bound"]] == pytest.approx(
-        [-42.0058455657959, -42.037718620300296, -41.9894539642334], abs=1e-4
-    )
+    assert result.samples == 300
+    assert final_bounds(result.history) == pytest.approx(AFTER_300, abs=1e-4)
+
+
+def test_run_folder_of_an_earlier_version_resumes_to_the_golden_bounds(tmp_path):
+    """RUN, written by that commit after 300 samples, resumed to 600: the same numbers as an
+    uninterrupted run of 600 samples gave then."""
+    shutil.copytree(RUN, tmp_path / "run")
+    assert load_model(tmp_path / "run").config == RUN_MODEL
+    result = resume(tmp_path / "run", load("digits"), max_samples=600, quiet=True)
+    assert [row["samples"] for row in result.history] == [300, 600]
+    assert final_bounds(result.history[:1]) == pytest.approx(AFTER_300, abs=1e-4)
+    assert final_bounds(result.history) == pytest.approx(AFTER_600, abs=1e-4)
