@@ -38,7 +38,7 @@ class StandIn(nn.Module):
         super().__init__()
         d = latent_dim if identity else input_dim or math.prod(image_shape)
         self.config = SimpleNamespace(
-            latent_dim=latent_dim, image_shape=image_shape, condition_dim=0
+            latent_dim=latent_dim, code_dim=latent_dim, image_shape=image_shape, condition_dim=0
         )
         self.encoder = nn.Linear(d, 2 * latent_dim)
         self.decoder = nn.Linear(latent_dim, d)

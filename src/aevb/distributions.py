@@ -7,12 +7,19 @@ returns one number per example: the event (last) dimension is summed, in nats.
 Shapes: a distribution built from parameters of shape ``(*batch, D)`` has batch shape
 ``batch`` and event size ``D``. ``log_prob(v)`` takes ``(*sample, *batch, D)`` and returns
 ``(*sample, *batch)``.
+
+Every distribution here and in :mod:`aevb.priors` has the interface :class:`Distribution`:
+``sample(n, generator=)`` and ``rsample(n, generator=)`` give ``(n, *batch, D)`` (a prior's
+batch shape is empty), ``log_prob`` as above, and ``mean`` where it has one. Those whose
+draws cannot be reparameterised (Bernoulli, mixtures) raise ``NotImplementedError`` from
+``rsample``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +52,27 @@ def standard_normal(
     shape = (n, *like.shape) if shard is None else (n, shard.total, *like.shape[1:])
     eps = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
     return eps if shard is None else eps[:, shard.start : shard.stop]
+
+
+class Distribution(Protocol):
+    """What every distribution of the model offers (see the module docstring)."""
+
+    def sample(self, n: int = 1, *, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` draws without gradient: ``(n, *batch, D)``."""
+        ...
+
+    def rsample(self, n: int = 1, *, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` reparameterised draws (gradients reach the parameters): ``(n, *batch, D)``."""
+        ...
+
+    def log_prob(self, v: Tensor) -> Tensor:
+        """Log-density summed over the event: ``(*sample, *batch, D) -> (*sample, *batch)``."""
+        ...
+
+
+def no_rsample(what: str) -> NotImplementedError:
+    """The error of ``rsample`` for a distribution whose draws are not differentiable."""
+    return NotImplementedError(f"{what} has no reparameterised draws: use sample()")
 
 
 class DiagonalGaussian:
@@ -81,6 +109,16 @@ class DiagonalGaussian:
         eps = standard_normal(n, self.mean, generator=generator, shard=shard)
         return self.mean + self.std * eps
 
+    def sample(
+        self,
+        n: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+        shard: Shard | None = None,
+    ) -> Tensor:
+        """The draws of :meth:`rsample`, detached: ``(n, *batch, D)``."""
+        return self.rsample(n, generator=generator, shard=shard).detach()
+
     def log_prob(self, v: Tensor) -> Tensor:
         """log N(v; mean, var) summed over the last dim: ``(*sample, *batch)``."""
         return -0.5 * (LOG_2PI + self.logvar + (v - self.mean) ** 2 * torch.exp(-self.logvar)).sum(
@@ -108,7 +146,7 @@ class StandardNormal:
 
     def sample(
         self,
-        n: int,
+        n: int = 1,
         *,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
@@ -118,6 +156,8 @@ class StandardNormal:
         """``n`` draws, ``(n, dim)``; ``temperature`` scales the standard deviation."""
         eps = torch.randn((n, self.dim), generator=generator, device=device, dtype=dtype)
         return temperature * eps
+
+    rsample = sample  # no parameters: every draw is trivially reparameterised
 
 
 class Bernoulli:
@@ -136,13 +176,19 @@ class Bernoulli:
         return torch.sigmoid(self.logits)
 
     def log_prob(self, x: Tensor) -> Tensor:
-        """Sum over the last dim of log Bernoulli(x; sigmoid(logits)): ``(*batch,)``.
+        """Sum over the last dim of log Bernoulli(x; sigmoid(logits)): ``(*sample, *batch)``.
 
-        ``x`` of shape ``(B, D)`` broadcasts against logits ``(L, B, D)``.
+        ``x`` and the logits broadcast: data ``(B, D)`` against logits ``(L, B, D)``, or
+        draws ``(n, *batch, D)`` against logits ``(*batch, D)``.
         """
-        x = x.expand_as(self.logits)
-        return -F.binary_cross_entropy_with_logits(self.logits, x, reduction="none").sum(-1)
+        logits, x = torch.broadcast_tensors(self.logits, x)
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
-    def sample(self, *, generator: torch.Generator | None = None) -> Tensor:
-        """Binary draws, ``(*batch, D)``."""
-        return torch.bernoulli(self.mean, generator=generator)
+    def sample(self, n: int = 1, *, generator: torch.Generator | None = None) -> Tensor:
+        """Binary draws, ``(n, *batch, D)``."""
+        mean = self.mean.detach()
+        return torch.bernoulli(mean.expand(n, *mean.shape), generator=generator)
+
+    def rsample(self, n: int = 1, *, generator: torch.Generator | None = None) -> Tensor:
+        """Not available: binary draws are not differentiable."""
+        raise no_rsample("Bernoulli")

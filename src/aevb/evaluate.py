@@ -17,6 +17,7 @@ from torch import Tensor
 
 from aevb.distributions import DiagonalGaussian
 from aevb.inputs import check_rows
+from aevb.models.protocol import Model
 from aevb.objectives import elbo, resolve_estimator, terms_from_posterior
 from aevb.priors import fixed_prior
 from aevb.progress import Progress
@@ -52,7 +53,7 @@ def bits_per_dim(log_px: float, dim: int, *, scale: float = 1.0) -> float:
     return -(log_px - dim * math.log(scale)) / (dim * math.log(2.0))
 
 
-def _device(model) -> torch.device:
+def _device(model: Model) -> torch.device:
     return next(model.parameters()).device
 
 
@@ -63,7 +64,7 @@ def _batches(x: Tensor, batch_size: int):
 
 @torch.no_grad()
 def lower_bound(
-    model,
+    model: Model,
     x: Tensor,
     *,
     estimator: str = "auto",
@@ -79,7 +80,7 @@ def lower_bound(
     x = check_rows(model, x)
     device = _device(model)
     out = []
-    with fixed_prior(model):
+    with fixed_prior(model.prior):
         for xb in _batches(x, batch_size):
             xb = xb.to(device, non_blocking=True)
             q = model.posterior(xb)
@@ -90,7 +91,7 @@ def lower_bound(
 
 @torch.no_grad()
 def log_likelihood(
-    model,
+    model: Model,
     x: Tensor,
     *,
     k: int = 5000,
@@ -117,7 +118,7 @@ def log_likelihood(
     out = []
     # a bar on a terminal, a plain line every 30 s in a log file (aevb.progress)
     bar = Progress(x.shape[0], desc=f"log p(x), k={k}", quiet=not progress)
-    with fixed_prior(model):  # a mixture prior's components, computed once
+    with fixed_prior(model.prior):  # a mixture prior's components, computed once
         for xb in _batches(x, batch_size):
             xb = xb.to(device, non_blocking=True)
             q = model.posterior(xb)
@@ -138,7 +139,7 @@ def log_likelihood(
 
 
 @torch.no_grad()
-def posterior_means(model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
+def posterior_means(model: Model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
     """E_q[z|x] for every example: ``(N, Nz)`` on the CPU."""
     x = check_rows(model, x)
     device = _device(model)
@@ -147,7 +148,7 @@ def posterior_means(model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
 
 
 def active_units(
-    model, x: Tensor, *, threshold: float = 0.01, batch_size: int = 1000
+    model: Model, x: Tensor, *, threshold: float = 0.01, batch_size: int = 1000
 ) -> tuple[int, Tensor]:
     """Active latent dimensions (Burda et al. 2015): Cov_x(E_q[z_i]) > ``threshold``.
 
@@ -158,7 +159,7 @@ def active_units(
 
 
 @torch.no_grad()
-def kl_per_dim(model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
+def kl_per_dim(model: Model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
     """Mean over examples of the closed-form KL(q(z_i|x) || p(z_i)) per dimension, ``(Nz,)``.
 
     Only models whose prior factorises over dimensions (the standard normal, one layer)
@@ -177,7 +178,7 @@ def kl_per_dim(model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
 
 @torch.no_grad()
 def mutual_information(
-    model,
+    model: Model,
     x: Tensor,
     *,
     chunk: int = 100,

@@ -16,8 +16,8 @@ So log p(x) ≈ log L - logsumexp_l [log q(z_l) - log p(x, z_l)]. The log of an 
 estimate of 1/p(x) errs upward on average (Jensen), by about half its variance.
 
 Unlike :func:`aevb.evaluate.log_likelihood` this never uses q(z|x), so it also scores
-generative models trained without an encoder (MCEM); the encoder's mean, when there is
-one, only starts the chains.
+generative models trained without their encoder (MCEM); the encoder's mean only starts
+the chains (``init="posterior"``).
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ import torch
 from torch import Tensor
 
 from aevb.hmc import adapt_step_size, hmc
+from aevb.models.protocol import Model
 
 INITS = ("posterior", "prior")
 
 
 def log_marginal_hmc(
-    model,
+    model: Model,
     x: Tensor,
     *,
     n_samples: int = 50,
@@ -59,8 +60,7 @@ def log_marginal_hmc(
     the first ``n_samples`` fit q(z), the next ``n_samples`` enter the estimate.
 
     Args:
-        model: exposes ``decode(z)`` (a likelihood with ``log_prob``), ``prior`` (with
-            ``log_prob`` and ``sample``) and optionally ``encode(x)`` (with ``mean``).
+        model: one stochastic layer, no condition; scored through ``log_joint``.
         n_samples: L, posterior samples per set (the paper: 50).
         n_leapfrog: leapfrog steps per HMC transition (the paper: 4).
         burn_in: transitions discarded at the start, used to tune the step size.
@@ -75,8 +75,8 @@ def log_marginal_hmc(
         ridge: q's covariance is the samples' covariance with its diagonal scaled by
             ``1 + ridge`` (plus 1e-10 absolute): positive definite even when L <= Nz.
         batch_size: datapoints per batch of chains.
-        init: "posterior" starts each chain at the encoder's mean E[q(z|x)] (prior draws
-            when the model has no encoder); "prior" starts them at draws from p(z).
+        init: "posterior" starts each chain at the encoder's mean E[q(z|x)]; "prior"
+            starts them at draws from p(z).
         generator: the source of every random number (prior draws, momenta, accepts).
 
     Returns:
@@ -93,8 +93,8 @@ def log_marginal_hmc(
     for xb in x.split(batch_size):
         xb = xb.to(device=param.device, dtype=param.dtype)
 
-        def log_joint(z: Tensor, xb: Tensor = xb) -> Tensor:  # log p(x|z) + log p(z), (B,)
-            return model.decode(z).log_prob(xb) + model.prior.log_prob(z)
+        def log_joint(z: Tensor, xb: Tensor = xb) -> Tensor:  # log p(x, z), (..., B)
+            return model.log_joint(xb, z)
 
         samples = _run_chains(
             log_joint,
@@ -153,19 +153,20 @@ def _run_chains(
     return torch.stack(kept)
 
 
-def check_single_layer(model, what: str) -> None:
+def check_single_layer(model: Model, what: str) -> None:
     """HMC over z needs p(x, z) = p(x|z) p(z) with one latent layer and no condition."""
-    config = getattr(model, "config", None)
-    if getattr(config, "upper_latents", ()) or getattr(config, "condition_dim", 0):
+    if model.config.upper_latents or model.config.condition_dim:
         raise ValueError(
             f"{what}: expected a model with one stochastic layer and no condition "
             "(p(x, z) = p(x|z) p(z))"
         )
 
 
-def _initial_states(model, x: Tensor, init: str, generator: torch.Generator | None) -> Tensor:
+def _initial_states(
+    model: Model, x: Tensor, init: str, generator: torch.Generator | None
+) -> Tensor:
     """Chain starts ``(B, Nz)``: the encoder's mean, or draws from the prior."""
-    if init == "posterior" and hasattr(model, "encode"):
+    if init == "posterior":
         with torch.no_grad():
             return model.encode(x).mean.detach()
     z = model.prior.sample(x.shape[0], generator=generator, device=x.device)

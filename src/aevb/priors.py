@@ -1,11 +1,12 @@
 """Priors p(z) over the top latent layer: standard normal, a learned Gaussian mixture, and
 the VampPrior (Tomczak & Welling 2017).
 
-Every prior has ``log_prob(z)`` (``(..., Nz) -> (...)``, nats) and ``sample(n, generator,
-device, temperature) -> (n, Nz)``; ``temperature`` scales the standard deviation of each
-component. Only the standard normal gives a closed-form KL(q(z|x) || p(z)); with the
-others the trainer uses the Monte Carlo KL (estimator A), and records that choice in the
-run's ``trainer.json``.
+Every prior is an :class:`aevb.distributions.Distribution`: ``log_prob(z)`` (``(..., Nz) ->
+(...)``, nats) and ``sample(n, generator=, device=, temperature=) -> (n, Nz)``;
+``temperature`` scales the standard deviation of each component. A mixture's ``rsample``
+raises (its component choice is discrete). Only the standard normal gives a closed-form
+KL(q(z|x) || p(z)); with the others the trainer uses the Monte Carlo KL (estimator A), and
+records that choice in the run's ``trainer.json``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from aevb.distributions import LOG_2PI, DiagonalGaussian, StandardNormal
+from aevb.distributions import LOG_2PI, DiagonalGaussian, StandardNormal, no_rsample
 
 PRIORS = ("standard", "mog", "vamp")
 
 
-def fixed_prior(model) -> contextlib.AbstractContextManager:
-    """:meth:`MixturePrior.fixed` for ``model.prior`` when it is a mixture, else a no-op."""
-    prior = getattr(model, "prior", None)
+def fixed_prior(prior) -> contextlib.AbstractContextManager:
+    """:meth:`MixturePrior.fixed` for a mixture ``prior``, else a no-op."""
     return prior.fixed() if isinstance(prior, MixturePrior) else contextlib.nullcontext()
 
 
@@ -89,10 +89,14 @@ class MixturePrior(nn.Module):
         """log p(z): ``(..., Nz) -> (...)``."""
         return mixture_log_prob(z, *self._components())
 
+    def rsample(self, n: int = 1, *, generator: torch.Generator | None = None) -> Tensor:
+        """Not available: a mixture's component choice is discrete."""
+        raise no_rsample(type(self).__name__)
+
     @torch.no_grad()
     def sample(
         self,
-        n: int,
+        n: int = 1,
         *,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,

@@ -39,6 +39,7 @@ from aevb.data.identity import data_identity, identity_differences
 from aevb.data.validation import validate_for_likelihood
 from aevb.distributions import Shard
 from aevb.evaluate import log_likelihood, lower_bound
+from aevb.models.protocol import Model
 from aevb.objectives import ESTIMATORS, OBJECTIVES, ELBOObjective, resolve_estimator
 from aevb.progress import Progress
 
@@ -291,7 +292,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: Model,
         data: Dataset,
         config: TrainConfig,
         out_dir: str | Path,
@@ -552,7 +553,7 @@ class Trainer:
     def _plausible(self, bound: float) -> bool:
         """False (with a warning) for a validation bound no model can reach
         (:func:`plausible_bound`): it must never select the best checkpoint."""
-        if plausible_bound(bound, getattr(self.model.config, "likelihood", None)):
+        if plausible_bound(bound, self.model.config.likelihood):
             return True
         warnings.warn(
             f"validation bound {bound:+.2f} nats at {self.state.samples} samples is "
@@ -635,8 +636,7 @@ class Trainer:
         self.state.stopped_early = False
         self._check_data(folder, meta, new_data)
         st, kind = self.state, bound_kind(self.config)
-        likelihood = getattr(self.model.config, "likelihood", None)
-        if st.bound != kind or not plausible_bound(st.best_valid, likelihood):
+        if st.bound != kind or not plausible_bound(st.best_valid, self.model.config.likelihood):
             # bounds of another kind (a run evaluated before IWAE runs were scored by the
             # IWAE bound) or a broken best are not comparable: best/ starts again
             warnings.warn(
@@ -766,7 +766,7 @@ def _restore_optimizer(
 
 
 def train(
-    model: nn.Module,
+    model: Model,
     data: Dataset,
     config: TrainConfig,
     out_dir: str | Path,

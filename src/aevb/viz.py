@@ -7,18 +7,14 @@ or 3). Every file is written through :func:`aevb.atomic.atomic_path`, so a faile
 leaves nothing behind. Figures are drawn with matplotlib's Agg canvas directly (no pyplot),
 so drawing touches no global state and works without a display.
 
-Functions that take a model use only ``config.latent_dim`` (or ``config.code_dim``, the
-size of the layer ``encode`` infers, where a model has one), ``config.image_shape``,
-``config.condition_dim``, ``split(x)``, ``as_condition(labels, n)``, ``encode(x).mean``,
-``decode(z, condition).mean``, ``reconstruct(x)`` and ``sample(n, generator=,
-temperature=, condition=)``. They run under ``torch.no_grad()`` with the model in eval
-mode and restore its modes after. For a conditional model, data rows end with their
-condition columns (so "``(D,)``" below reads ``(D + C,)``); samples are drawn one class
-per column and a manifold is drawn for one class (``label``). Manifolds and traversals
-move the code (z_1; z_L of a top-down hierarchy, whose lower layers then sit at the means
-of p(z_l|z_{l+1})) in units of a standard normal: for a mixture prior, a VampPrior or a
-bottom-up hierarchy (whose z_1 is not N(0, I) a priori) they show a slice of the
-decoder, not equal-mass regions of the prior.
+Functions that take a model use only :class:`aevb.models.protocol.Model`. They run under
+``torch.no_grad()`` with the model in eval mode and restore its modes after. For a
+conditional model, data rows end with their condition columns (so "``(D,)``" below reads
+``(D + C,)``); samples are drawn one class per column and a manifold is drawn for one
+class (``label``). Manifolds and traversals move the code (z_1; z_L of a top-down
+hierarchy, whose lower layers then sit at the means of p(z_l|z_{l+1})) in units of a
+standard normal: for a mixture prior, a VampPrior or a bottom-up hierarchy (whose z_1 is
+not N(0, I) a priori) they show a slice of the decoder, not equal-mass regions of the prior.
 """
 
 from __future__ import annotations
@@ -34,9 +30,10 @@ import torch
 from matplotlib import image as mpimg
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from torch import Tensor, nn
+from torch import Tensor
 
 from aevb.atomic import atomic_path
+from aevb.models.protocol import Model
 
 SEPARATOR = 1.0
 """Value of the 1-pixel lines between tiles and of the empty tiles that pad the last row."""
@@ -131,7 +128,7 @@ def save_image_grid(
 
 
 def plot_samples(
-    model: nn.Module,
+    model: Model,
     path: str | os.PathLike,
     n: int = 100,
     *,
@@ -147,7 +144,7 @@ def plot_samples(
     """
     shape = _image_shape(model)
     _check_positive("n", n)
-    classes = int(getattr(model.config, "condition_dim", 0))
+    classes = model.config.condition_dim
     nrow = classes or math.ceil(math.sqrt(n))
     with _drawing(model) as (device, _):
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -157,7 +154,7 @@ def plot_samples(
 
 
 def plot_reconstructions(
-    model: nn.Module,
+    model: Model,
     x: Tensor,
     path: str | os.PathLike,
     n: int = 10,
@@ -187,7 +184,7 @@ def plot_reconstructions(
 
 
 def manifold_grid(
-    model: nn.Module,
+    model: Model,
     n: int = 20,
     *,
     dims: Sequence[int] = (0, 1),
@@ -219,19 +216,19 @@ def manifold_grid(
         return model.decode(z.reshape(n * n, nz), condition).mean.cpu()
 
 
-def code_dim(model: nn.Module) -> int:
-    """Size of the code ``model.encode`` infers: ``config.code_dim``, else ``latent_dim``."""
-    return int(getattr(model.config, "code_dim", model.config.latent_dim))
+def code_dim(model: Model) -> int:
+    """Size of the code ``model.encode`` infers (``config.code_dim``)."""
+    return model.config.code_dim
 
 
-def _class_condition(model: nn.Module, label: int, n: int) -> Tensor | None:
+def _class_condition(model: Model, label: int, n: int) -> Tensor | None:
     """``n`` copies of one-hot ``label`` for a conditional model, else None."""
-    if not getattr(model.config, "condition_dim", 0):
+    if not model.config.condition_dim:
         return None
     return model.as_condition(torch.full((n,), int(label), dtype=torch.long), n)
 
 
-def _row_condition(model: nn.Module, row: Tensor, n: int) -> Tensor | None:
+def _row_condition(model: Model, row: Tensor, n: int) -> Tensor | None:
     """``n`` copies of the condition columns of data ``row`` ``(D + C,)``, or None."""
     condition = model.split(row[None])[1]
     return None if condition is None else condition.expand(n, -1)
@@ -245,7 +242,7 @@ def manifold_values(n: int) -> Tensor:
 
 
 def plot_manifold(
-    model: nn.Module,
+    model: Model,
     path: str | os.PathLike,
     n: int = 20,
     *,
@@ -276,7 +273,7 @@ def plot_manifold(
     return save_figure(fig, path)
 
 
-def interpolate(model: nn.Module, x0: Tensor, x1: Tensor, steps: int = 10) -> Tensor:
+def interpolate(model: Model, x0: Tensor, x1: Tensor, steps: int = 10) -> Tensor:
     """Decode ``steps`` points on the line between the posterior means of ``x0`` and ``x1``.
 
     ``x0`` and ``x1`` are ``(D,)``. The points are z_t = (1 - t) mu0 + t mu1 for t evenly
@@ -297,7 +294,7 @@ def interpolate(model: nn.Module, x0: Tensor, x1: Tensor, steps: int = 10) -> Te
 
 
 def plot_interpolation(
-    model: nn.Module,
+    model: Model,
     x0: Tensor,
     x1: Tensor,
     path: str | os.PathLike,
@@ -319,7 +316,7 @@ def plot_interpolation(
 
 
 def traversal(
-    model: nn.Module,
+    model: Model,
     x: Tensor,
     *,
     dims: Sequence[int] | None = None,
@@ -350,7 +347,7 @@ def traversal(
 
 
 def plot_traversal(
-    model: nn.Module,
+    model: Model,
     x: Tensor,
     path: str | os.PathLike,
     *,
@@ -431,7 +428,7 @@ def plot_training_curve(
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _image_shape(model: nn.Module) -> tuple[int, ...]:
+def _image_shape(model: Model) -> tuple[int, ...]:
     shape = model.config.image_shape
     if shape is None:
         raise ValueError("pictures need image data: this model's config has no image_shape")
@@ -457,7 +454,7 @@ def _check_dims(dims: Sequence[int], latent_dim: int) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
-def _drawing(model: nn.Module) -> Iterator[tuple[torch.device, torch.dtype]]:
+def _drawing(model: Model) -> Iterator[tuple[torch.device, torch.dtype]]:
     """Eval mode and no gradients for the block; yields the parameters' device and dtype.
 
     Each submodule's own training flag is restored afterwards, not just the top one's.

@@ -26,6 +26,8 @@ from torch import Tensor, nn
 from aevb.config import check_positive
 from aevb.hmc import adapt_step_size, hmc
 from aevb.marginal import check_single_layer
+from aevb.models.protocol import Model
+from aevb.priors import VampPrior
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,8 @@ class MCEM:
     """Owns an MCEM run: the model's decoder, its optimiser, the chains and the counters.
 
     Args:
-        model: a VAE (or any model with ``decode(z)``, ``prior`` and parameters named
-            ``encoder*`` for the unused recognition model).
+        model: one stochastic layer, no condition, no VampPrior; only its
+            ``generative_parameters()`` are trained.
         x_train: ``(N, D)`` training data; one chain per row.
         config: the settings.
 
@@ -86,11 +88,11 @@ class MCEM:
         epoch: passes over the training data started so far.
     """
 
-    def __init__(self, model: nn.Module, x_train: Tensor, config: MCEMConfig) -> None:
+    def __init__(self, model: Model, x_train: Tensor, config: MCEMConfig) -> None:
         if x_train.ndim != 2 or x_train.shape[0] == 0:
             raise ValueError(f"x_train has shape {tuple(x_train.shape)}: expected (N, D), N > 0")
         check_single_layer(model, "MCEM")
-        if getattr(model.config, "prior", "standard") == "vamp":
+        if isinstance(model.prior, VampPrior):
             raise ValueError(
                 "MCEM: the VampPrior's density runs through the encoder, which MCEM does "
                 "not train; use prior 'standard' or 'mog'"
@@ -103,7 +105,7 @@ class MCEM:
         self.z = model.prior.sample(self.n_train, generator=self.generator, device=param.device)
         self.z = self.z.to(param.dtype)
         self.optimizer = torch.optim.Adagrad(
-            generative_parameters(model), lr=config.lr, weight_decay=config.weight_decay
+            model.generative_parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         self.step_size = config.step_size
         self.samples_seen = 0
@@ -134,8 +136,8 @@ class MCEM:
         log p(x|z) + log p(z) over them before the updates (nats per example)."""
         x = self.x[idx]
 
-        def log_joint(z: Tensor) -> Tensor:  # log p(x|z) + log p(z), (B,)
-            return self.model.decode(z).log_prob(x) + self.model.prior.log_prob(z)
+        def log_joint(z: Tensor) -> Tensor:  # log p(x, z), (B,)
+            return self.model.log_joint(x, z)
 
         c = self.config
         out = hmc(
@@ -174,11 +176,6 @@ class MCEM:
         idx = self._order[self._position : self._position + self.config.batch_size]
         self._position += idx.numel()
         return idx
-
-
-def generative_parameters(model: nn.Module) -> list[nn.Parameter]:
-    """The parameters of p(x|z) and p(z): all but those of modules named ``encoder*``."""
-    return [p for name, p in model.named_parameters() if not name.startswith("encoder")]
 
 
 def fit_mcem(

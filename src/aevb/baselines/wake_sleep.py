@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from aevb.distributions import Shard, standard_normal
+from aevb.models.protocol import Model
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class WakeSleepObjective:
 
     def __call__(
         self,
-        model,
+        model: Model,
         x: Tensor,
         generator: torch.Generator | None = None,
         shard: Shard | None = None,
@@ -54,17 +55,10 @@ class WakeSleepObjective:
         like = q.mean.detach()
         z_dream = standard_normal(1, like, generator=generator, shard=shard)[0]
         with torch.no_grad():
-            x_dream = _draw(model.decode(z_dream), generator)
+            x_dream = model.decode(z_dream).sample(1, generator=generator)[0]
         sleep = model.posterior(x_dream).log_prob(z_dream)  # (B,)
         loss = -(wake.mean() + sleep.mean())
         kl = model.kl_to_prior(q).detach()
         reconstruction = log_px_z.detach().mean(0)
         metrics = {"bound": reconstruction - kl, "reconstruction": reconstruction, "kl": kl}
         return loss, metrics
-
-
-def _draw(likelihood, generator: torch.Generator | None) -> Tensor:
-    """A sample x ~ p(x|z) from a Bernoulli or Gaussian likelihood, ``(B, D)``."""
-    if hasattr(likelihood, "logits"):
-        return likelihood.sample(generator=generator)
-    return likelihood.rsample(1, generator=generator)[0]

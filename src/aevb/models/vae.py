@@ -405,6 +405,29 @@ class VAE(nn.Module):
             total = total + layer(chain[i + 1]).log_prob(chain[i])
         return total
 
+    def log_joint(self, x: Tensor, z: Tensor | Sequence[Tensor]) -> Tensor:
+        """log p(x, z) = log p(x|z) + log p(z) in nats, for rows ``x`` ``(B, D + C)``: ``(..., B)``.
+
+        ``z`` is z_1 ``(..., B, Nz)`` of a one-layer model (a leading sample dimension is
+        allowed), or every layer [z_1, ..., z_L], each ``(..., B, N_l)``.
+        """
+        layers = [z] if isinstance(z, Tensor) else list(z)
+        if len(layers) != len(self.config.latent_sizes):
+            raise ValueError(
+                f"log_joint: {len(layers)} layers given, the model has "
+                f"{len(self.config.latent_sizes)} (z_1, ..., z_L)"
+            )
+        pixels, condition = self.split(x)
+        log_px_z = self.decode(layers, condition).log_prob(pixels)
+        return log_px_z + self.log_prior(layers[0], layers[1:])
+
+    def generative_parameters(self) -> list[nn.Parameter]:
+        """The parameters of p(x|z) and p(z) (decoder, its variance, the generative stack
+        and the prior), in :meth:`parameters` order: all but the inference networks'."""
+        inference = (self.encoder, self.encoder_head, self.upward, self.posterior_down)
+        skip = {id(p) for m in inference for p in m.parameters()}
+        return [p for p in self.parameters() if id(p) not in skip]
+
     def kl_to_prior(self, q: DiagonalGaussian) -> Tensor | None:
         """KL(q(z|x) || p(z)) in closed form, ``(B,)``; None when the model has none."""
         return q.kl_standard_normal() if self.config.analytic_kl else None
