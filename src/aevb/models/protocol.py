@@ -24,42 +24,34 @@ class ModelConfig(Protocol):
     @property
     def input_dim(self) -> int:
         """D, the data columns (condition columns excluded)."""
-        ...
 
     @property
     def latent_dim(self) -> int:
         """Nz, the size of z_1."""
-        ...
 
     @property
     def code_dim(self) -> int:
         """The size of the layer :meth:`Model.encode` infers from x alone."""
-        ...
 
     @property
     def upper_latents(self) -> tuple[int, ...]:
         """Sizes of the stochastic layers above z_1 (() for one layer)."""
-        ...
 
     @property
     def condition_dim(self) -> int:
         """C, the condition columns at the end of each data row (0: not conditional)."""
-        ...
 
     @property
     def image_shape(self) -> tuple[int, ...] | None:
         """(H, W) or (H, W, C) for image data, else None."""
-        ...
 
     @property
     def likelihood(self) -> str:
         """The name of p(x|z) (one of :data:`aevb.models.vae.LIKELIHOODS`)."""
-        ...
 
     @property
     def analytic_kl(self) -> bool:
         """Whether KL(q(z|x) || p(z)) has a closed form."""
-        ...
 
 
 @runtime_checkable
@@ -72,7 +64,6 @@ class Model(Protocol):
     @property
     def prior(self) -> Distribution:
         """p(z) over the top layer."""
-        ...
 
     # the nn.Module housekeeping that the trainer and the pictures use
     training: bool
@@ -86,43 +77,33 @@ class Model(Protocol):
 
     def generative_parameters(self) -> list[nn.Parameter]:
         """The parameters of p(x|z) and p(z), without those of the encoder."""
-        ...
 
     def split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """Rows ``(..., D + C)`` -> data ``(..., D)`` and condition ``(..., C)`` or None."""
-        ...
 
     def as_condition(self, condition: Tensor | Sequence[int] | None, n: int) -> Tensor | None:
         """A condition ``(n, C)`` from labels ``(n,)`` or vectors ``(n, C)``; None if C = 0."""
-        ...
 
     def encode(self, x: Tensor) -> DiagonalGaussian:
         """q(code|x) for rows ``(B, D + C)`` (checked and converted)."""
-        ...
 
     def posterior(self, x: Tensor) -> DiagonalGaussian:
         """:meth:`encode` without its input checks (rows already of the model's dtype)."""
-        ...
 
     def decode(self, z: Tensor, condition: Tensor | None = None) -> Distribution:
         """p(x|z) for a code ``(..., code_dim)``: batch shape ``(...)``, event size D."""
-        ...
 
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x, z) for rows ``(B, D + C)`` and z_1 ``(..., B, Nz)``: ``(..., B)``."""
-        ...
 
     def kl_to_prior(self, q: DiagonalGaussian) -> Tensor | None:
         """KL(q || p(z)) in closed form ``(B,)``, or None."""
-        ...
 
     def kl_to_prior_per_dim(self, q: DiagonalGaussian) -> Tensor | None:
         """KL per dimension in closed form ``(B, Nz)``, or None."""
-        ...
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """Mean of p(x|z) at the posterior means: ``(B, D)``."""
-        ...
 
     def sample(
         self,
@@ -133,4 +114,3 @@ class Model(Protocol):
         condition: Tensor | Sequence[int] | None = None,
     ) -> Tensor:
         """Means of p(x|z) for ``n`` draws from the prior: ``(n, D)``."""
-        ...
