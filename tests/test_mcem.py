@@ -1,6 +1,7 @@
 """MCEM: it learns a toy generative model, keeps its chains, and tunes its HMC step."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -114,9 +115,8 @@ def test_fit_mcem_returns_a_curve_at_the_evaluation_points():
         g = torch.Generator().manual_seed(3)
         return {"log_px": ev.log_likelihood(m, x, k=200, generator=g).mean().item()}
 
-    history = fit_mcem(
-        model, x, MCEMConfig(lr=0.1, batch_size=30), budget=900, eval_every=300, evaluate=evaluate
-    )
+    config = MCEMConfig(lr=0.1, batch_size=30)
+    history = fit_mcem(model, x, config, points=[0, 300, 600, 900], evaluate=evaluate)
     assert [row["samples"] for row in history] == [0, 300, 600, 900]
     assert history[-1]["log_px"] > history[0]["log_px"] + 1.0
     assert math.isnan(history[0]["acceptance_rate"])
@@ -138,5 +138,6 @@ def test_config_round_trips_and_bad_values_name_the_field():
             MCEMConfig(**kwargs)
     with pytest.raises(ValueError, match=r"x_train has shape \(12,\)"):
         MCEM(toy_model(), torch.zeros(D), MCEMConfig())
-    with pytest.raises(ValueError, match="fit_mcem.budget=0"):
-        fit_mcem(toy_model(), toy_data(), MCEMConfig(), budget=0, eval_every=1, evaluate=dict)
+    for points in ([], [-1], [300, 0]):
+        with pytest.raises(ValueError, match=re.escape(f"fit_mcem.points={points}")):
+            fit_mcem(toy_model(), toy_data(), MCEMConfig(), points=points, evaluate=dict)

@@ -1,8 +1,8 @@
-"""Data: named datasets (download, verify, cache), the user's own files, minibatches.
+"""Data: named datasets (download, verify, cache), the user's own files.
 
 Typical use::
 
-    from aevb.data import load, iterate_minibatches
+    from aevb.data import load
     data = load("binarized_mnist")            # or load("my_images/") / load("x.npy")
     data.train.shape, data.image_shape        # (50000, 784), (28, 28)
 
@@ -14,7 +14,6 @@ with a one-line message naming the file or option and what was expected.
 
 from __future__ import annotations
 
-from aevb.data.batches import iterate_minibatches
 from aevb.data.conditions import append_labels, label_classes
 from aevb.data.dataset import Dataset
 from aevb.data.dispatch import load
@@ -33,7 +32,6 @@ __all__ = [
     "data_identity",
     "dataset_names",
     "identity_differences",
-    "iterate_minibatches",
     "load",
     "load_dataset",
     "load_user_data",

@@ -10,19 +10,25 @@ paper used 1,000 of each and 50 posterior samples with 4 leapfrog steps.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import tempfile
 from pathlib import Path
 
-from aevb.atomic import write_text
-from aevb.reproduce.runs import prefixed_call, worker_pool
+import torch
+from matplotlib.figure import Figure
+
+from aevb.baselines import MCEMConfig, fit_mcem
+from aevb.data import Dataset, load_dataset
+from aevb.marginal import log_marginal_hmc
+from aevb.models import VAE, VAEConfig
+from aevb.reproduce.curves import LABELS, draw_curves, write_figure
+from aevb.reproduce.runs import map_prefixed
+from aevb.training import TrainConfig, Trainer, seed_everything
+from aevb.viz import save_figure
 
 LATENT, HIDDEN = 3, 100
 TRAIN_SIZES = (1_000, 50_000)
 ALGORITHMS = ("aevb", "wake-sleep", "mcem")
-LABELS = {"aevb": "AEVB", "wake-sleep": "Wake-Sleep", "mcem": "MCEM"}
 STEP_SIZE = {"aevb": 0.02, "wake-sleep": 0.01, "mcem": 0.02}
 DEFAULT_BUDGET, DEFAULT_EVAL = 1_000_000, 100
 FULL_BUDGET, FULL_EVAL = 100_000_000, 1_000
@@ -50,35 +56,15 @@ def run(
     n_eval = n_eval or DEFAULT_EVAL
     jobs_args = [(a, n, budget, n_eval, data_dir) for n in TRAIN_SIZES for a in ALGORITHMS]
     labels = [f"{a}-n{n}" for a, n, *_ in jobs_args]  # each curve's lines start with it
-    if jobs <= 1:
-        pairs = zip(labels, jobs_args, strict=True)
-        results = [prefixed_call(label, _curve, a) for label, a in pairs]
-    else:
-        with worker_pool(jobs) as pool:
-            results = list(pool.map(prefixed_call, labels, [_curve] * len(jobs_args), jobs_args))
+    results = map_prefixed(_curve, labels, jobs_args, jobs=jobs)
     rows = [r for curve in results for r in curve]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    write_text(out / "figure3.csv", buf.getvalue())
-    plot(rows, out / "figure3.png")
-    write_text(out / "figure3.md", report(rows, budget, n_eval))
-    return {"csv": out / "figure3.csv", "png": out / "figure3.png", "md": out / "figure3.md"}
+    return write_figure(out, "figure3", rows, plot, report(rows, budget, n_eval))
 
 
 def _curve(
     algorithm: str, n_train: int, budget: int, n_eval: int, data_dir: str | None
 ) -> list[dict]:
     """Worker: one algorithm on one training-set size, one thread."""
-    import torch
-
-    from aevb.baselines import MCEM, MCEMConfig
-    from aevb.data import Dataset, load_dataset
-    from aevb.marginal import log_marginal_hmc
-    from aevb.models import VAE, VAEConfig
-    from aevb.training import TrainConfig, Trainer, seed_everything
-
     torch.set_num_threads(1)
     full = load_dataset("binarized_mnist", data_dir=data_dir)
     data = Dataset(
@@ -101,12 +87,22 @@ def _curve(
             image_shape=(28, 28),
         )
     )
+    init = "prior" if algorithm == "mcem" else "posterior"  # MCEM trains no encoder
+
+    def evaluate(model: VAE) -> dict[str, float]:
+        est = {}
+        for split, x in (("train", x_train), ("test", x_test)):
+            g = torch.Generator().manual_seed(1)
+            v = log_marginal_hmc(model, x, n_samples=50, n_leapfrog=4, init=init, generator=g)
+            est[f"{split}_log_marginal"] = v.mean().item() if torch.isfinite(v).all() else -math.inf
+        return est
+
     lr, wd = STEP_SIZE[algorithm], 1.0 / n_train
+    points = evaluation_points(budget)
     if algorithm == "mcem":
-        learner = MCEM(
-            model, torch.as_tensor(data.train), MCEMConfig(lr=lr, weight_decay=wd, batch_size=100)
-        )
-        advance, seen = learner.run, lambda: learner.samples_seen
+        config = MCEMConfig(lr=lr, weight_decay=wd, batch_size=100)
+        train = torch.as_tensor(data.train)
+        history = fit_mcem(model, train, config, points=points, evaluate=evaluate)
     else:
         config = TrainConfig(
             algorithm=algorithm,
@@ -117,65 +113,27 @@ def _curve(
             max_samples=budget,
             eval_every=budget,
         )
-        learner = Trainer(model, data, config, tempfile.mkdtemp(), quiet=True)
-        advance, seen = learner.run, lambda: learner.state.samples
-    rows = []
-    for point in evaluation_points(budget):
-        advance(point - seen())
-        init = "prior" if algorithm == "mcem" else "posterior"  # MCEM trains no encoder
-        est = {}
-        for split, x in (("train", x_train), ("test", x_test)):
-            g = torch.Generator().manual_seed(1)
-            v = log_marginal_hmc(model, x, n_samples=50, n_leapfrog=4, init=init, generator=g)
-            est[split] = v.mean().item() if torch.isfinite(v).all() else -math.inf
-        rows.append(
-            {
-                "algorithm": algorithm,
-                "n_train": n_train,
-                "samples": seen(),
-                "train_log_marginal": est["train"],
-                "test_log_marginal": est["test"],
-            }
-        )
-    return rows
+        trainer = Trainer(model, data, config, tempfile.mkdtemp(), quiet=True)
+        history = []
+        for point in points:
+            trainer.run(point - trainer.state.samples)
+            history.append({"samples": trainer.state.samples, **evaluate(model)})
+    keys = ("samples", "train_log_marginal", "test_log_marginal")
+    return [
+        {"algorithm": algorithm, "n_train": n_train, **{k: h[k] for k in keys}} for h in history
+    ]
 
 
 def plot(rows: list[dict], path: Path) -> Path:
     """Two panels like the paper's: N_train = 1000 and 50000; solid train, dashed test."""
-    from matplotlib.figure import Figure
-
-    from aevb.viz import save_figure
-
     fig = Figure(figsize=(9, 3.4))
-    colours = {"aevb": "tab:red", "wake-sleep": "tab:blue", "mcem": "tab:green"}
     for i, n in enumerate(TRAIN_SIZES):
         ax = fig.add_subplot(1, 2, i + 1)
-        for a in ALGORITHMS:
-            pts = sorted(
-                (r["samples"], r["train_log_marginal"], r["test_log_marginal"])
-                for r in rows
-                if r["algorithm"] == a and r["n_train"] == n
-            )
-            if not pts:
-                continue
-            s, tr, te = zip(*pts, strict=True)
-            ax.plot(s, tr, color=colours[a], label=f"{LABELS[a]} (train)")
-            ax.plot(s, te, color=colours[a], linestyle="--", label=f"{LABELS[a]} (test)")
-        ax.set_xscale("log")
+        panel = [r for r in rows if r["n_train"] == n]
+        draw_curves(ax, panel, ALGORITHMS, "train_log_marginal", "test_log_marginal")
         ax.set_title(f"$N_{{train}} = {n:,}$", fontsize=10)
         ax.set_xlabel("# Training samples evaluated", fontsize=9)
         ax.set_ylabel("Marginal log-likelihood", fontsize=9)
-        ax.grid(alpha=0.3)
-        finite = sorted(
-            v
-            for r in rows
-            if r["n_train"] == n
-            for v in (r["train_log_marginal"], r["test_log_marginal"])
-            if math.isfinite(v)
-        )
-        if finite:
-            low = finite[len(finite) // 5]
-            ax.set_ylim(low - 0.1 * (finite[-1] - low), finite[-1] + 0.05 * (finite[-1] - low))
         if i == 0:
             ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()

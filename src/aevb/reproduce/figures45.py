@@ -7,9 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from matplotlib.figure import Figure
 
-from aevb.reproduce.figure2 import DEFAULT_BUDGET, HIDDEN
-from aevb.reproduce.runs import RunSpec, budget_for, run_all, select_step_size
+from aevb.io import load_model
+from aevb.reproduce.runs import RunSpec, paper_spec, run_all
+from aevb.viz import image_grid, manifold_grid, save_figure
 
 FIGURE5_LATENTS = (2, 5, 10, 20)
 
@@ -19,21 +21,8 @@ def _specs(
 ) -> list[RunSpec]:
     specs = []
     for dataset, latents in (("frey_face", (2,)), ("binarized_mnist", FIGURE5_LATENTS)):
-        n = budget_for(budget, dataset, DEFAULT_BUDGET[dataset])
-        first = 100_000 if dataset == "binarized_mnist" else 20_000
-        probe = RunSpec(
-            dataset,
-            20 if dataset == "binarized_mnist" else 10,
-            HIDDEN[dataset],
-            "aevb",
-            lr=0.02,
-            budget=n,
-            eval_every=first,
-        )
-        lr, _ = select_step_size(
-            probe, out / "runs", probe_samples=min(n, 5 * first), jobs=jobs, data_dir=data_dir
-        )
-        specs += [replace(probe, latent_dim=nz, lr=lr) for nz in latents]
+        spec, _ = paper_spec(dataset, "aevb", budget, out / "runs", jobs=jobs, data_dir=data_dir)
+        specs += [replace(spec, latent_dim=nz) for nz in latents]
     return specs
 
 
@@ -45,8 +34,6 @@ def run(
     data_dir: str | None = None,
 ) -> dict:
     """Train (or reuse) the models and draw both figures."""
-    from aevb.io import load_model
-
     specs = _specs(out, budget, jobs, data_dir)
     run_all(specs, out / "runs", jobs=jobs, data_dir=data_dir)
     models = {
@@ -70,10 +57,6 @@ def run(
 
 
 def _panels(panels: list[tuple[str, torch.Tensor, tuple[int, ...], int]], path: Path) -> Path:
-    from matplotlib.figure import Figure
-
-    from aevb.viz import image_grid, save_figure
-
     # big enough that every image pixel gets at least one screen pixel (no resampling
     # artefacts in the 1-pixel separators)
     side = max(max(image_grid(p[1][:1], p[2], 1).shape) * p[3] for p in panels) / 100 + 0.5
@@ -91,8 +74,6 @@ def _panels(panels: list[tuple[str, torch.Tensor, tuple[int, ...], int]], path: 
 
 def plot_manifolds(models: list[tuple[str, torch.nn.Module]], path: Path, n: int = 20) -> Path:
     """Figure 4: each model's manifold, a unit-square grid through the inverse Gaussian CDF."""
-    from aevb.viz import manifold_grid
-
     return _panels([(t, manifold_grid(m, n), m.config.image_shape, n) for t, m in models], path)
 
 

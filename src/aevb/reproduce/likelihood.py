@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aevb.reproduce.runs import prefixed_call, worker_pool
+import torch
+
+from aevb.atomic import write_text
+from aevb.data import load_dataset
+from aevb.evaluate import Estimate, log_likelihood
+from aevb.io import load_model, read_json
+from aevb.models import VAE, VAEConfig
+from aevb.reproduce.runs import map_prefixed
+from aevb.training import TrainConfig, resolve_device, resume, seed_everything, train
 
 DATASET = "binarized_mnist"
 TRAIN_IMAGES = 50_000
@@ -147,10 +155,6 @@ def train_row(
 
     ``device`` applies to a new run; a resumed run keeps the device it was started on.
     """
-    from aevb.data import load_dataset
-    from aevb.models import VAE, VAEConfig
-    from aevb.training import TrainConfig, resume, seed_everything, train
-
     data = load_dataset(DATASET, data_dir=data_dir)
     n = len(data.train)
     budget = int(round(epochs * n))
@@ -185,8 +189,6 @@ def check_row_run(row: Row, out: Path) -> None:
     """A one-line error when run folder ``out`` holds a run of another recipe than
     ``row``'s (the row changed since the run was made): resuming it, or reusing its
     result, would report the old model under the new row."""
-    from aevb.io import read_json
-
     checkpoint = out / "checkpoint"
     if not (checkpoint / "config.json").is_file():
         return
@@ -215,15 +217,7 @@ def evaluate_row(
     out: Path, *, k: int, examples: int | None, data_dir: str | None, device: str = "cpu"
 ) -> dict[str, Any]:
     """Test NLL (nats) of the validation-selected model of run ``out``, IS with ``k``."""
-    import torch
-
-    from aevb.data import load_dataset
-    from aevb.evaluate import Estimate, log_likelihood
-    from aevb.io import load_model, read_json
-
     data = load_dataset(DATASET, data_dir=data_dir)
-    from aevb.training import resolve_device
-
     dev = resolve_device(device)
     model = load_model(out, device=dev)  # best/ (validation-selected) when present
     model.eval()
@@ -265,11 +259,6 @@ def _run_row(
     key: str, out: str, epochs: float, k: int, examples, data_dir, device: str = "cpu"
 ) -> dict[str, Any]:
     """Worker (one thread): train, then evaluate unless an up-to-date result exists."""
-    import torch
-
-    from aevb.atomic import write_text
-    from aevb.io import read_json
-
     torch.set_num_threads(1)
     row, folder = _row(key), Path(out)
     check_row_run(row, folder)
@@ -293,8 +282,6 @@ def _run_row(
 
 def machine() -> str:
     """A one-line description of this machine (CPU model, cores, torch version)."""
-    import torch
-
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -334,15 +321,8 @@ def run(
         (key, str(run_folder(out, key, budgets[key])), budgets[key], k, examples, data_dir, device)
         for key in rows
     ]
-    labels = list(rows)  # each row's lines start with [row]
-    if jobs <= 1:
-        results = [prefixed_call(label, _run_row, a) for label, a in zip(labels, args, strict=True)]
-    else:
-        with worker_pool(jobs) as pool:
-            results = list(pool.map(prefixed_call, labels, [_run_row] * len(args), args))
+    results = map_prefixed(_run_row, list(rows), args, jobs=jobs)  # lines start with [row]
     text = markdown({r["row"]: r for r in results}, command)
-    from aevb.atomic import write_text
-
     paths = {"md": out / "likelihood.md"}
     write_text(paths["md"], text)
     if doc is not None:

@@ -10,9 +10,11 @@ by side get more done than one run with two threads.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -21,7 +23,18 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from aevb.data import Dataset, load_dataset
+from aevb.io import read_json
+from aevb.models import VAE, VAEConfig
+from aevb.training import TrainConfig, TrainingError, resume, seed_everything, train
+
 PAPER_STEP_SIZES = (0.01, 0.02, 0.1)
+HIDDEN = {"binarized_mnist": 500, "frey_face": 200}
+DEFAULT_BUDGET = {"binarized_mnist": 1_500_000, "frey_face": 1_000_000}
+PROBE_LATENT = {"binarized_mnist": 20, "frey_face": 10}  # the step-size probe's N_z
+FIRST_EVAL = {"binarized_mnist": 100_000, "frey_face": 20_000}
 
 
 @dataclass(frozen=True)
@@ -68,10 +81,6 @@ def worker_pool(jobs: int) -> ProcessPoolExecutor:
 
 
 def _die_with_parent(parent: int) -> None:
-    import ctypes
-    import signal
-    import sys
-
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -99,12 +108,18 @@ def run_all(
     args = [(asdict(s), str(root / s.name), data_dir) for s in specs]
     probe = "step-size/" if root.name == "step-size" else ""
     labels = [f"{probe}{s.name}" for s in specs]
+    return dict(zip(specs, map_prefixed(_run_one, labels, args, jobs=jobs), strict=True))
+
+
+def map_prefixed(
+    fn: Callable[..., Any], labels: Sequence[str], args: Sequence[Sequence[Any]], *, jobs: int
+) -> list[Any]:
+    """``[fn(*a) for a in args]``, in ``jobs`` worker processes (:func:`worker_pool`; in
+    this process when ``jobs <= 1``), the output of each call prefixed by its label."""
     if jobs <= 1:
-        results = [prefixed_call(label, _run_one, a) for label, a in zip(labels, args, strict=True)]
-    else:
-        with worker_pool(jobs) as pool:
-            results = list(pool.map(prefixed_call, labels, [_run_one] * len(args), args))
-    return dict(zip(specs, results, strict=True))
+        return [prefixed_call(label, fn, a) for label, a in zip(labels, args, strict=True)]
+    with worker_pool(jobs) as pool:
+        return list(pool.map(prefixed_call, labels, [fn] * len(args), args))
 
 
 class LinePrefixer(io.TextIOBase):
@@ -157,37 +172,42 @@ def prefixed_call(label: str, fn: Callable[..., Any], args: Sequence[Any]) -> An
         return fn(*args)
 
 
-def select_step_size(
-    spec: RunSpec,
+def paper_spec(
+    dataset: str,
+    algorithm: str,
+    budget: int | dict[str, int] | None,
     root: str | os.PathLike,
     *,
-    probe_samples: int,
     jobs: int = 2,
     data_dir: str | None = None,
-) -> tuple[float, dict[float, float]]:
-    """The paper's rule: the step size from {0.01, 0.02, 0.1} with the best training bound
-    after ``probe_samples`` (a diverged probe counts as -inf). Returns it and the scores."""
+) -> tuple[RunSpec, dict[float, float]]:
+    """The paper's run of ``algorithm`` on ``dataset`` (:func:`budget_for` ``budget``
+    samples) at the step size the paper's rule selects, and the probes' scores.
+
+    The rule: the step size from {0.01, 0.02, 0.1} with the best training bound of a run
+    with ``PROBE_LATENT`` latent variables after 5 first evaluation intervals (a diverged
+    probe counts as -inf); the probes are trained under ``root/step-size``."""
+    n = budget_for(budget, dataset, DEFAULT_BUDGET[dataset])
+    first = FIRST_EVAL[dataset]
+    spec = RunSpec(
+        dataset, PROBE_LATENT[dataset], HIDDEN[dataset], algorithm, 0.02, n, eval_every=first
+    )
+    probe_samples = min(n, 5 * first)
     probes = [
         replace(spec, lr=lr, budget=probe_samples, eval_every=probe_samples)
         for lr in PAPER_STEP_SIZES
     ]
-    histories = run_all(probes, Path(root) / "step-size", jobs=jobs, data_dir=data_dir)
     scores = {}
-    for probe, history in histories.items():
+    for probe, history in run_all(
+        probes, Path(root) / "step-size", jobs=jobs, data_dir=data_dir
+    ).items():
         last = history[-1]["train_bound"] if history else -math.inf
         scores[probe.lr] = last if math.isfinite(last) else -math.inf
-    return max(scores, key=scores.get), scores
+    return replace(spec, lr=max(scores, key=scores.get)), scores
 
 
 def _run_one(spec_dict: dict, out: str, data_dir: str | None) -> list[dict]:
     """Worker: train (or resume) one run with one thread; a diverged run returns []."""
-    import torch
-
-    from aevb.data import Dataset, load_dataset
-    from aevb.io import read_json
-    from aevb.models import VAE, VAEConfig
-    from aevb.training import TrainConfig, TrainingError, resume, seed_everything, train
-
     torch.set_num_threads(1)
     spec = RunSpec(**spec_dict)
     data = load_dataset(spec.dataset, data_dir=data_dir)
