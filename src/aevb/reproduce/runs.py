@@ -207,7 +207,8 @@ def paper_spec(
 
 
 def _run_one(spec_dict: dict, out: str, data_dir: str | None) -> list[dict]:
-    """Worker: train (or resume) one run with one thread; a diverged run returns []."""
+    """Worker: train (or resume) one run with one thread; return its metrics history, which
+    for a diverged run ends with a row marked ``diverged`` (bounds -inf)."""
     torch.set_num_threads(1)
     spec = RunSpec(**spec_dict)
     data = load_dataset(spec.dataset, data_dir=data_dir)
