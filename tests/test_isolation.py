@@ -23,7 +23,8 @@ def module_env() -> dict[str, str]:
 
 
 def test_module_scoped_fixture_reads_shared_data_and_a_private_cache(module_env, caller_home):
-    assert Path(module_env["data"]).resolve() == (Path(__file__).parents[2] / "shared" / "data")
+    shared = (Path(__file__).parents[2] / "shared" / "data").resolve()
+    assert Path(module_env["data"]).resolve() == shared
     assert module_env["home"] != caller_home
     assert "isolated" in module_env["cache"] and "isolated" in module_env["home"]
     assert not module_env["cache"].startswith(str(caller_home))
