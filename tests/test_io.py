@@ -113,8 +113,12 @@ def test_weights_saved_without_a_checksum_still_load(tmp_path):
     aevb_io.save_model(model, tmp_path / "m")
     weights = tmp_path / "m" / aevb_io.WEIGHTS_FILE
     metadata = aevb_io.read_tensors_metadata(weights)
-    del metadata[aevb_io.TENSORS_HASH_KEY]
-    save_file(load_file(weights), weights, metadata=metadata)
+    save_file(load_file(weights), weights)  # as written then: no aevb metadata at all
     loaded = aevb_io.load_model(tmp_path / "m")
     state, again = model.state_dict(), loaded.state_dict()
     assert state.keys() == again.keys() and all(torch.equal(state[k], again[k]) for k in state)
+    # a header that keeps the other aevb keys but lost the checksum's is damaged, not old
+    del metadata[aevb_io.TENSORS_HASH_KEY]
+    save_file(load_file(weights), weights, metadata=metadata)
+    with pytest.raises(aevb_io.CheckpointError, match="no checksum of the tensors"):
+        aevb_io.load_model(tmp_path / "m")

@@ -239,7 +239,13 @@ def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         raise CheckpointError(
             f"{path}: not a readable safetensors file (truncated or corrupt?): {one_line(e)}"
         ) from None
-    saved = metadata.get(TENSORS_HASH_KEY)  # files written before the checksum have none
+    saved = metadata.get(TENSORS_HASH_KEY)  # files written before the checksum have none...
+    if saved is None and any(k.startswith("aevb.") for k in metadata):
+        # ...nor any other aevb metadata: a header with some but not this key is damaged
+        raise CheckpointError(
+            f"{path}: the header has aevb metadata but no checksum of the tensors (the file "
+            "is corrupt); expected the header that was saved"
+        )
     if saved is not None and saved != tensors_sha256(tensors):
         raise CheckpointError(
             f"{path}: the tensors do not match the checksum stored with them (the file is "
