@@ -18,9 +18,19 @@ from torch import Tensor
 from aevb.distributions import DiagonalGaussian
 from aevb.inputs import check_rows
 from aevb.models.protocol import Model
-from aevb.objectives import elbo, resolve_estimator, terms_from_posterior
-from aevb.priors import fixed_prior
-from aevb.progress import Progress
+from aevb.objectives import batches, log_likelihood, lower_bound, model_device
+
+# the bounds live with the objectives that train and select runs by them
+__all__ = [
+    "Estimate",
+    "active_units",
+    "bits_per_dim",
+    "kl_per_dim",
+    "log_likelihood",
+    "lower_bound",
+    "mutual_information",
+    "posterior_means",
+]
 
 
 @dataclass(frozen=True)
@@ -53,97 +63,12 @@ def bits_per_dim(log_px: float, dim: int, *, scale: float = 1.0) -> float:
     return -(log_px - dim * math.log(scale)) / (dim * math.log(2.0))
 
 
-def _device(model: Model) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _batches(x: Tensor, batch_size: int):
-    for start in range(0, x.shape[0], batch_size):
-        yield x[start : start + batch_size]
-
-
-@torch.no_grad()
-def lower_bound(
-    model: Model,
-    x: Tensor,
-    *,
-    estimator: str = "auto",
-    n_samples: int = 1,
-    batch_size: int = 1000,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """The ELBO of every example of ``x`` ``(N, D)``: ``(N,)`` nats, on the CPU.
-
-    ``estimator`` "auto" is B (analytic KL) where the model has one, else A.
-    """
-    estimator = resolve_estimator(model, estimator)
-    x = check_rows(model, x)
-    device = _device(model)
-    out = []
-    with fixed_prior(model.prior):
-        for xb in _batches(x, batch_size):
-            xb = xb.to(device, non_blocking=True)
-            q = model.posterior(xb)
-            t = terms_from_posterior(model, xb, q, n_samples=n_samples, generator=generator)
-            out.append(elbo(t, estimator).cpu())
-    return torch.cat(out)
-
-
-@torch.no_grad()
-def log_likelihood(
-    model: Model,
-    x: Tensor,
-    *,
-    k: int = 5000,
-    batch_size: int = 100,
-    max_rows: int = 2048,
-    generator: torch.Generator | None = None,
-    progress: bool = False,
-) -> Tensor:
-    """Importance-sampled log p(x) with ``k`` samples from q(z|x): ``(N,)`` nats, CPU.
-
-    log p(x) ≈ logsumexp_k [log p(x, z_k) - log q(z_k|x)] - log k, a lower bound in
-    expectation that tightens as k grows (Burda et al. 2015). Samples are drawn in
-    chunks of at most ``max_rows`` decoder rows (chunk × batch) and combined with a
-    running logsumexp, so memory does not grow with k. Small chunks are also faster on
-    a CPU: their buffers are reused from the allocator instead of being mapped afresh
-    (page faults) for every chunk, and they stay in cache (see docs/performance.md).
-    ``progress`` shows the examples done on stderr (:class:`aevb.progress.Progress`).
-    """
-    if k < 1:
-        raise ValueError(f"k={k}: expected at least 1 importance sample")
-    x = check_rows(model, x)
-    device = _device(model)
-    chunk = max(1, min(k, max_rows // max(1, min(batch_size, x.shape[0]))))
-    out = []
-    # a bar on a terminal, a plain line every 30 s in a log file (aevb.progress)
-    bar = Progress(x.shape[0], desc=f"log p(x), k={k}", quiet=not progress)
-    with fixed_prior(model.prior):  # a mixture prior's components, computed once
-        for xb in _batches(x, batch_size):
-            xb = xb.to(device, non_blocking=True)
-            q = model.posterior(xb)
-            running = torch.full((xb.shape[0],), -math.inf, device=device, dtype=xb.dtype)
-            for start in range(0, k, chunk):
-                t = terms_from_posterior(
-                    model,
-                    xb,
-                    q,
-                    n_samples=min(chunk, k - start),
-                    generator=generator,
-                )
-                running = torch.logaddexp(running, torch.logsumexp(t.log_weights, dim=0))
-            out.append((running - math.log(k)).cpu())
-            bar.update(xb.shape[0])
-    bar.close()
-    return torch.cat(out)
-
-
 @torch.no_grad()
 def posterior_means(model: Model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
     """E_q[z|x] for every example: ``(N, Nz)`` on the CPU."""
     x = check_rows(model, x)
-    device = _device(model)
-    means = [model.posterior(xb.to(device)).mean.cpu() for xb in _batches(x, batch_size)]
+    device = model_device(model)
+    means = [model.posterior(xb.to(device)).mean.cpu() for xb in batches(x, batch_size)]
     return torch.cat(means)
 
 
@@ -168,9 +93,9 @@ def kl_per_dim(model: Model, x: Tensor, *, batch_size: int = 1000) -> Tensor:
     if not model.config.analytic_kl:
         raise ValueError("KL per dimension needs the standard normal prior and one layer")
     x = check_rows(model, x)
-    device = _device(model)
+    device = model_device(model)
     total = None
-    for xb in _batches(x, batch_size):
+    for xb in batches(x, batch_size):
         kl = model.kl_to_prior_per_dim(model.posterior(xb.to(device))).sum(0).double().cpu()
         total = kl if total is None else total + kl
     return (total / x.shape[0]).float()
@@ -198,9 +123,9 @@ def mutual_information(
     negative mutual information does not exist.
     """
     x = check_rows(model, x)
-    device = _device(model)
+    device = model_device(model)
     means, logvars = [], []
-    for xb in _batches(x, 1000):
+    for xb in batches(x, 1000):
         q = model.posterior(xb.to(device))
         means.append(q.mean)
         logvars.append(q.logvar)

@@ -1,10 +1,17 @@
-"""The SGVB estimators of the ELBO, as small functions of per-example terms.
+"""The SGVB estimators of the ELBO, as small functions of per-example terms, and the
+training objectives built on them.
 
 One forward pass computes :class:`Terms`; every bound reads them:
 
 * estimator A (the paper's eq. 6): mean over L of log p(x|z) + log p(z) - log q(z|x);
 * estimator B (eq. 7): mean over L of log p(x|z) - KL(q(z|x) || p(z)), KL in closed form;
-* the importance-weighted log-likelihood estimate (evaluation) from the same log-weights.
+* the importance-weighted bound and log-likelihood estimate from the same log-weights.
+
+A training objective is an object behind one small protocol (:class:`Objective`): it
+checks its model once, computes the training loss and metrics of a minibatch, and the
+per-example bound a run is evaluated and selected by. :class:`ELBOObjective` and
+:class:`IWAEObjective` implement it here, the baselines in :mod:`aevb.baselines`; each
+registers itself (:func:`register`) under the ``TrainConfig`` name that selects it.
 
 All values are nats per example.
 """
@@ -12,22 +19,27 @@ All values are nats per example.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from aevb.distributions import DiagonalGaussian, Shard
+from aevb.inputs import check_rows
+from aevb.models.protocol import Model
+from aevb.priors import fixed_prior
+from aevb.progress import Progress
 
 ESTIMATORS = ("A", "B")
 
 
-def resolve_estimator(model, estimator: str) -> str:
+def resolve_estimator(model: Model, estimator: str) -> str:
     """``"auto"`` -> ``"B"`` when the model's KL has a closed form, else ``"A"`` (the
     Monte Carlo KL); ``"B"`` without a closed form is a one-line error."""
-    analytic = bool(getattr(model.config, "analytic_kl", True))
+    analytic = model.config.analytic_kl
     if estimator == "auto":
         return "B" if analytic else "A"
     if estimator not in ESTIMATORS:
@@ -154,9 +166,8 @@ def elbo_a(terms: Terms) -> Tensor:
 
 
 def elbo_b(terms: Terms) -> Tensor:
-    """Estimator B: MC reconstruction minus the analytic KL, ``(B,)``."""
-    if terms.kl is None:
-        raise ValueError("estimator B needs a closed-form KL; this prior has none: use 'A'")
+    """Estimator B: MC reconstruction minus the analytic KL, ``(B,)``; only for models
+    with a closed-form KL (:func:`resolve_estimator` refuses B for the others)."""
     return terms.reconstruction - terms.kl
 
 
@@ -176,16 +187,11 @@ def kl_term(
     ``group`` consecutive latent dimensions (1 = each dimension; the last group may be
     smaller), averaged over the minibatch, counts as at least lambda:
     sum_g max(lambda, E_x KL_g). Below the floor a group's KL costs nothing, so the
-    encoder is free to use it.
+    encoder is free to use it. Free bits need a closed-form KL per dimension
+    (:meth:`ELBOObjective.check` refuses the models without one).
     """
     if free_bits > 0:
-        per_dim = terms.kl_per_dim
-        if per_dim is None:
-            raise ValueError(
-                "free bits need a closed-form KL per dimension, which this model (prior "
-                "or hierarchy) lacks"
-            )
-        per_group = torch.stack([g.sum() for g in per_dim.mean(0).split(group)])
+        per_group = torch.stack([g.sum() for g in terms.kl_per_dim.mean(0).split(group)])
         return per_group.clamp(min=free_bits).sum()
     kl = terms.kl if estimator == "B" else terms.kl_monte_carlo
     return kl.mean()
@@ -200,41 +206,194 @@ def elbo(terms: Terms, estimator: str = "B") -> Tensor:
     raise ValueError(f"estimator={estimator!r}: expected one of {list(ESTIMATORS)}")
 
 
-OBJECTIVES = ("elbo", "iwae")
+# ---- bounds over a dataset -------------------------------------------------------------
+def model_device(model: Model) -> torch.device:
+    """The device of the model's parameters."""
+    return next(model.parameters()).device
 
 
-@dataclass(frozen=True)
-class ELBOObjective:
-    """Training objective: minus the mean ELBO of a minibatch, or one of its variants.
+def batches(x: Tensor, batch_size: int) -> Iterator[Tensor]:
+    """Consecutive row blocks of ``x``, at most ``batch_size`` rows each."""
+    for start in range(0, x.shape[0], batch_size):
+        yield x[start : start + batch_size]
 
-    Called as ``objective(model, x, generator, shard, kl_weight) -> (loss, metrics)``; the
-    trainer knows nothing else about the model (``shard``: see
-    :class:`aevb.distributions.Shard`; ``kl_weight``: the KL warm-up factor in [0, 1]).
-    ``metrics`` holds detached per-example values ``(B,)`` in nats, always of the plain
-    ELBO whatever is optimised; reducing them is left to whoever reads them, so the hot
-    loop pays nothing for metrics it does not show.
 
-    * ``kind="elbo"``: -(reconstruction - beta * kl_weight * KL), the KL with free bits
-      when ``free_bits`` > 0; beta = 1, no free bits and kl_weight = 1 is the ELBO.
-    * ``kind="iwae"``: -IWAE bound with ``n_samples`` importance samples.
+@torch.no_grad()
+def lower_bound(
+    model: Model,
+    x: Tensor,
+    *,
+    estimator: str = "auto",
+    n_samples: int = 1,
+    batch_size: int = 1000,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The ELBO of every example of ``x`` ``(N, D)``: ``(N,)`` nats, on the CPU.
+
+    ``estimator`` "auto" is B (analytic KL) where the model has one, else A.
+    """
+    estimator = resolve_estimator(model, estimator)
+    x = check_rows(model, x)
+    device = model_device(model)
+    out = []
+    with fixed_prior(model.prior):
+        for xb in batches(x, batch_size):
+            xb = xb.to(device, non_blocking=True)
+            q = model.posterior(xb)
+            t = terms_from_posterior(model, xb, q, n_samples=n_samples, generator=generator)
+            out.append(elbo(t, estimator).cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def log_likelihood(
+    model: Model,
+    x: Tensor,
+    *,
+    k: int = 5000,
+    batch_size: int = 100,
+    max_rows: int = 2048,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> Tensor:
+    """Importance-sampled log p(x) with ``k`` samples from q(z|x): ``(N,)`` nats, CPU.
+
+    log p(x) ≈ logsumexp_k [log p(x, z_k) - log q(z_k|x)] - log k, a lower bound in
+    expectation that tightens as k grows (Burda et al. 2015). Samples are drawn in
+    chunks of at most ``max_rows`` decoder rows (chunk × batch) and combined with a
+    running logsumexp, so memory does not grow with k. Small chunks are also faster on
+    a CPU: their buffers are reused from the allocator instead of being mapped afresh
+    (page faults) for every chunk, and they stay in cache (see docs/performance.md).
+    ``progress`` shows the examples done on stderr (:class:`aevb.progress.Progress`).
+    """
+    if k < 1:
+        raise ValueError(f"k={k}: expected at least 1 importance sample")
+    x = check_rows(model, x)
+    device = model_device(model)
+    chunk = max(1, min(k, max_rows // max(1, min(batch_size, x.shape[0]))))
+    out = []
+    # a bar on a terminal, a plain line every 30 s in a log file (aevb.progress)
+    bar = Progress(x.shape[0], desc=f"log p(x), k={k}", quiet=not progress)
+    with fixed_prior(model.prior):  # a mixture prior's components, computed once
+        for xb in batches(x, batch_size):
+            xb = xb.to(device, non_blocking=True)
+            q = model.posterior(xb)
+            running = torch.full((xb.shape[0],), -math.inf, device=device, dtype=xb.dtype)
+            for start in range(0, k, chunk):
+                t = terms_from_posterior(
+                    model,
+                    xb,
+                    q,
+                    n_samples=min(chunk, k - start),
+                    generator=generator,
+                )
+                running = torch.logaddexp(running, torch.logsumexp(t.log_weights, dim=0))
+            out.append((running - math.log(k)).cpu())
+            bar.update(xb.shape[0])
+    bar.close()
+    return torch.cat(out)
+
+
+# ---- training objectives ---------------------------------------------------------------
+class Objective(Protocol):
+    """What the trainer calls, knowing nothing else of an objective.
+
+    An objective is built from a run's ``TrainConfig`` by the ``from_config`` its class
+    registers (:func:`register`); its constructor refuses settings it cannot honour.
     """
 
-    estimator: str = "B"
-    n_samples: int = 1
-    kind: str = "elbo"
-    beta: float = 1.0
-    free_bits: float = 0.0
-    free_bits_group: int = 1
+    @property
+    def bound_name(self) -> str:
+        """What :meth:`bound` measures ("elbo", "iwae-k5"), stored with a run's best bound
+        so that bounds of another kind are never compared with it."""
 
-    def __post_init__(self) -> None:
-        if self.kind not in OBJECTIVES:
-            raise ValueError(f"objective={self.kind!r}: expected one of {list(OBJECTIVES)}")
-        if self.kind == "iwae" and (self.beta != 1.0 or self.free_bits > 0):
-            raise ValueError("objective='iwae': beta and free bits apply to the ELBO only")
+    def check(self, model: Model) -> dict[str, Any]:
+        """Refuse, with a one-line ``ValueError``, a model this objective cannot train;
+        called once before training. Returns the ``TrainConfig`` fields it resolved for
+        this model (estimator "auto" -> "A" or "B"), which the run records."""
 
     def __call__(
         self,
-        model,
+        model: Model,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        shard: Shard | None = None,
+        kl_weight: float = 1.0,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss of minibatch ``x`` ``(B, D [+ C])`` (a scalar to minimise) and detached
+        per-example metrics ``(B,)`` in nats: ``bound`` (the ELBO, whatever is optimised),
+        ``reconstruction`` and ``kl``; reducing them is left to whoever reads them, so the
+        hot loop pays nothing for metrics it does not show. ``shard``: see
+        :class:`aevb.distributions.Shard`; ``kl_weight``: the KL warm-up factor in [0, 1]."""
+
+    def bound(self, model: Model, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The bound a run is evaluated and selected by, per example of ``x`` ``(N, D [+ C])``:
+        ``(N,)`` nats on the CPU."""
+
+
+_OBJECTIVES: dict[str, Callable[[Any], Objective]] = {}
+_ALGORITHMS: dict[str, Callable[[Any], Objective]] = {
+    "aevb": lambda config: _OBJECTIVES[config.objective](config)
+}
+OBJECTIVES = _OBJECTIVES.keys()
+"""AEVB's objectives, ``TrainConfig.objective`` (live: registering adds a name)."""
+ALGORITHMS = _ALGORITHMS.keys()
+"""``TrainConfig.algorithm``: "aevb" (SGVB on ``objective``) and the baselines."""
+
+
+def register(name: str, *, algorithm: bool = False):
+    """Class decorator: the class's ``from_config(config)`` builds objective ``name``,
+    selected by ``TrainConfig.objective``, or by ``TrainConfig.algorithm`` for a baseline
+    (``algorithm=True``), which replaces AEVB rather than being one of its objectives."""
+
+    def add(cls):
+        (_ALGORITHMS if algorithm else _OBJECTIVES)[name] = cls.from_config
+        return cls
+
+    return add
+
+
+def make_objective(config) -> Objective:
+    """The objective that a ``TrainConfig``'s ``algorithm`` and ``objective`` name."""
+    return _ALGORITHMS[config.algorithm](config)
+
+
+@register("elbo")
+@dataclass(frozen=True)
+class ELBOObjective:
+    """Minus the mean ELBO of a minibatch, by estimator ``"A"`` or ``"B"`` with ``n_samples``
+    samples of z, or one of its variants: -(reconstruction - beta * kl_weight * KL), the
+    KL with ``free_bits`` when > 0; beta = 1, no free bits and kl_weight = 1 is the ELBO.
+    Evaluated by the ELBO (:func:`lower_bound`)."""
+
+    estimator: str = "B"
+    n_samples: int = 1
+    beta: float = 1.0
+    free_bits: float = 0.0
+    free_bits_group: int = 1
+    bound_name = "elbo"
+
+    @classmethod
+    def from_config(cls, config) -> ELBOObjective:
+        return cls(
+            estimator=config.estimator,
+            n_samples=config.n_samples,
+            beta=config.beta,
+            free_bits=config.free_bits,
+            free_bits_group=config.free_bits_group,
+        )
+
+    def check(self, model: Model) -> dict[str, Any]:
+        if self.free_bits > 0 and not model.config.analytic_kl:
+            raise ValueError(
+                "free bits need a closed-form KL per dimension, which this model (prior "
+                "mog/vamp or more than one stochastic layer) lacks"
+            )
+        return {"estimator": resolve_estimator(model, self.estimator)}
+
+    def __call__(
+        self,
+        model: Model,
         x: Tensor,
         generator: torch.Generator | None = None,
         shard: Shard | None = None,
@@ -242,20 +401,70 @@ class ELBOObjective:
     ) -> tuple[Tensor, dict[str, Tensor]]:
         terms = compute_terms(model, x, n_samples=self.n_samples, generator=generator, shard=shard)
         bound = elbo(terms, self.estimator)
-        if self.kind == "iwae":
-            loss = -iwae_bound(terms).mean()
-        elif self.beta == 1.0 and kl_weight == 1.0 and self.free_bits == 0.0:
+        if self.beta == 1.0 and kl_weight == 1.0 and self.free_bits == 0.0:
             loss = -bound.mean()
         else:
             penalty = kl_term(
                 terms, self.estimator, free_bits=self.free_bits, group=self.free_bits_group
             )
             loss = -(terms.reconstruction.mean() - self.beta * kl_weight * penalty)
-        kl = terms.kl if self.estimator == "B" else terms.kl_monte_carlo
-        # per-example values, detached; reduced only when someone reads them
-        metrics = {
-            "bound": bound.detach(),
-            "reconstruction": terms.reconstruction.detach(),
-            "kl": kl.detach(),
-        }
-        return loss, metrics
+        return loss, _metrics(terms, bound, self.estimator)
+
+    def bound(self, model: Model, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return lower_bound(
+            model, x, estimator=self.estimator, n_samples=self.n_samples, generator=generator
+        )
+
+
+@register("iwae")
+@dataclass(frozen=True)
+class IWAEObjective:
+    """Minus the mean IWAE bound (Burda et al. 2015) with ``n_samples`` importance samples;
+    evaluated by the same bound (the importance-sampled estimate with that k). The metrics
+    report the ELBO by ``estimator``."""
+
+    estimator: str = "B"
+    n_samples: int = 1
+
+    @classmethod
+    def from_config(cls, config) -> IWAEObjective:
+        if config.beta != 1.0 or config.free_bits or config.kl_warmup_samples:
+            raise ValueError(
+                "TrainConfig.objective='iwae': beta, free_bits and "
+                "kl_warmup_samples apply to the ELBO only"
+            )
+        return cls(estimator=config.estimator, n_samples=config.n_samples)
+
+    @property
+    def bound_name(self) -> str:
+        return f"iwae-k{self.n_samples}"
+
+    def check(self, model: Model) -> dict[str, Any]:
+        return {"estimator": resolve_estimator(model, self.estimator)}
+
+    def __call__(
+        self,
+        model: Model,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        shard: Shard | None = None,
+        kl_weight: float = 1.0,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        del kl_weight  # refused with the IWAE bound (from_config)
+        terms = compute_terms(model, x, n_samples=self.n_samples, generator=generator, shard=shard)
+        loss = -iwae_bound(terms).mean()
+        return loss, _metrics(terms, elbo(terms, self.estimator), self.estimator)
+
+    def bound(self, model: Model, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return log_likelihood(model, x, k=self.n_samples, generator=generator)
+
+
+def _metrics(terms: Terms, bound: Tensor, estimator: str) -> dict[str, Tensor]:
+    """The per-example metrics ``(B,)`` of a minibatch, detached; reduced only when
+    someone reads them."""
+    kl = terms.kl if estimator == "B" else terms.kl_monte_carlo
+    return {
+        "bound": bound.detach(),
+        "reconstruction": terms.reconstruction.detach(),
+        "kl": kl.detach(),
+    }

@@ -30,23 +30,21 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+import aevb.baselines  # noqa: F401 - the baselines register their objectives
 from aevb import distributed, runlock
 from aevb import io as aevb_io
 from aevb.atomic import atomic_dir, recover_dir, remove_leftovers, write_text
-from aevb.baselines.wake_sleep import WakeSleepObjective
 from aevb.config import check_choice, check_positive, from_dict, to_dict
 from aevb.data.identity import data_identity, identity_differences
 from aevb.data.validation import validate_for_likelihood
 from aevb.distributions import Shard
-from aevb.evaluate import log_likelihood, lower_bound
 from aevb.models.protocol import Model
-from aevb.objectives import ESTIMATORS, OBJECTIVES, ELBOObjective, resolve_estimator
+from aevb.objectives import ALGORITHMS, ESTIMATORS, OBJECTIVES, Objective, make_objective
 from aevb.progress import Progress
 
 if TYPE_CHECKING:
     from aevb.data import Dataset
 
-ALGORITHMS = ("aevb", "wake-sleep")
 OPTIMIZERS = ("adagrad", "adam")
 NONFINITE = ("error", "skip")
 PRECISIONS = ("fp32", "bf16")
@@ -136,13 +134,6 @@ class TrainConfig:
         for key in ("free_bits", "kl_warmup_samples"):
             if getattr(self, key) < 0:
                 raise ValueError(f"TrainConfig.{key}={getattr(self, key)}: expected >= 0")
-        if self.objective == "iwae" and (
-            self.beta != 1.0 or self.free_bits or self.kl_warmup_samples
-        ):
-            raise ValueError(
-                "TrainConfig.objective='iwae': beta, free_bits and "
-                "kl_warmup_samples apply to the ELBO only"
-            )
         check_positive(name, "epochs", self.epochs)
         check_positive(name, "max_samples", self.max_samples, allow_none=True)
         check_positive(name, "eval_every", self.eval_every, allow_none=True)
@@ -152,6 +143,7 @@ class TrainConfig:
         check_positive(name, "clip_grad_norm", self.clip_grad_norm, allow_none=True)
         check_choice(name, "nonfinite", self.nonfinite, NONFINITE)
         check_choice(name, "precision", self.precision, PRECISIONS)
+        make_objective(self)  # the objective refuses settings it cannot honour
 
     def budget_samples(self, n_train: int) -> int:
         """The budget in training samples: ``max_samples``, else ``epochs`` passes over
@@ -202,13 +194,6 @@ def plausible_bound(bound: float, likelihood: str | None) -> bool:
     return likelihood != "bernoulli" or bound <= 0.0
 
 
-def bound_kind(config: TrainConfig) -> str:
-    """What a run's evaluations measure: "elbo", or "iwae-k<k>" for objective "iwae"."""
-    if config.algorithm == "aevb" and config.objective == "iwae":
-        return f"iwae-k{config.n_samples}"
-    return "elbo"
-
-
 @dataclass(frozen=True)
 class TrainResult:
     """Summary of a finished run."""
@@ -249,20 +234,6 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def make_objective(config: TrainConfig):
-    """The objective that ``config.algorithm`` names: AEVB's ELBO or wake-sleep."""
-    if config.algorithm == "wake-sleep":
-        return WakeSleepObjective(n_samples=config.n_samples)
-    return ELBOObjective(
-        estimator=config.estimator,
-        n_samples=config.n_samples,
-        kind=config.objective,
-        beta=config.beta,
-        free_bits=config.free_bits,
-        free_bits_group=config.free_bits_group,
-    )
-
-
 def kl_weight(samples: int, warmup_samples: int) -> float:
     """The KL warm-up factor after ``samples`` training samples: linear from 0 to 1."""
     return 1.0 if warmup_samples <= 0 else min(1.0, samples / warmup_samples)
@@ -272,7 +243,7 @@ class ObjectiveStep(nn.Module):
     """The model and its objective as one module, so that ``DistributedDataParallel``
     (which synchronises gradients through ``forward``) can wrap them."""
 
-    def __init__(self, model: nn.Module, objective) -> None:
+    def __init__(self, model: nn.Module, objective: Objective) -> None:
         super().__init__()
         self.model = model
         self.objective = objective
@@ -300,17 +271,9 @@ class Trainer:
         quiet: bool = False,
     ) -> None:
         mc = model.config
-        if config.free_bits > 0 and not mc.analytic_kl:
-            raise ValueError(
-                "free bits need a closed-form KL per dimension, which this model (prior "
-                "mog/vamp or more than one stochastic layer) lacks"
-            )
-        if config.algorithm == "wake-sleep" and (mc.condition_dim or not mc.analytic_kl):
-            raise ValueError(
-                "algorithm 'wake-sleep' supports the paper's model only: standard normal "
-                "prior, one stochastic layer, no condition"
-            )
-        config = dataclasses.replace(config, estimator=resolve_estimator(model, config.estimator))
+        # the objective checks the model once; the run records what it resolved ("auto")
+        config = dataclasses.replace(config, **make_objective(config).check(model))
+        self.objective = make_objective(config)
         self.config = config
         self.device = resolve_device(config.device, local_rank=distributed.info().local_rank)
         self.process = distributed.setup(self.device)
@@ -344,7 +307,6 @@ class Trainer:
                 self.eval_sets[split] = x.pin_memory() if self.device.type == "cuda" else x
         self.out_dir = Path(out_dir)
         self.quiet = quiet or not self.process.is_main
-        self.objective = make_objective(config)
         self.bf16 = config.precision == "bf16"
         self.step_module: nn.Module = ObjectiveStep(self.model, self.objective)
         if self.process.world > 1:
@@ -356,7 +318,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, config)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.perm: Tensor | None = None
-        self.state = TrainState(next_eval=self.eval_interval, bound=bound_kind(config))
+        self.state = TrainState(next_eval=self.eval_interval, bound=self.objective.bound_name)
         self._tensorboard = None
         self._progress: Progress | None = None
         self._tick: float | None = None  # start of the training time being counted
@@ -567,21 +529,14 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """The bound the run optimises (nats) on each available split, with fixed
-        evaluation noise: the ELBO, or for objective "iwae" the IWAE bound with k =
-        ``n_samples`` (the importance-sampled estimate with that k)."""
+        """The objective's bound (nats, :meth:`aevb.objectives.Objective.bound`) on each
+        available split, with fixed evaluation noise."""
         was_training = self.model.training
         self.model.eval()
         out = {}
-        c = self.config
         for split, x in self.eval_sets.items():
-            gen = torch.Generator(device=self.device).manual_seed(c.seed + 7919)
-            if bound_kind(c) != "elbo":  # the IWAE bound with the training k
-                values = log_likelihood(self.model, x, k=c.n_samples, generator=gen)
-            else:
-                values = lower_bound(
-                    self.model, x, estimator=c.estimator, n_samples=c.n_samples, generator=gen
-                )
+            gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7919)
+            values = self.objective.bound(self.model, x, generator=gen)
             out[f"{split}_bound"] = values.double().mean().item()
         self.model.train(was_training)
         return out
@@ -635,7 +590,7 @@ class Trainer:
             ) from None
         self.state.stopped_early = False
         self._check_data(folder, meta, new_data)
-        st, kind = self.state, bound_kind(self.config)
+        st, kind = self.state, self.objective.bound_name
         if st.bound != kind or not plausible_bound(st.best_valid, self.model.config.likelihood):
             # bounds of another kind (a run evaluated before IWAE runs were scored by the
             # IWAE bound) or a broken best are not comparable: best/ starts again

@@ -11,30 +11,55 @@ generative model p(x|z) p(z). Each minibatch does both phases:
 Because the wake samples and the fantasies are detached, the wake term depends only on
 the decoder and the sleep term only on the encoder: one loss, ``-(wake + sleep)``, gives
 each set of parameters exactly its phase's gradient, so wake-sleep trains with the same
-:class:`aevb.training.Trainer` as AEVB. The metrics report the ELBO, estimator B, so the
-two algorithms are compared on the same bound (as in the paper's Figure 2).
+:class:`aevb.training.Trainer` as AEVB: it is an :class:`aevb.objectives.Objective`,
+registered as ``TrainConfig.algorithm`` "wake-sleep". The metrics and the evaluations
+report the ELBO, so the two algorithms are compared on the same bound (as in the paper's
+Figure 2).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from aevb.distributions import Shard, standard_normal
 from aevb.models.protocol import Model
+from aevb.objectives import lower_bound, register, resolve_estimator
 
 
+@register("wake-sleep", algorithm=True)
 @dataclass(frozen=True)
 class WakeSleepObjective:
     """``objective(model, x, generator, shard) -> (loss, metrics)`` for wake-sleep.
 
     ``n_samples`` is L, the wake samples per datapoint; the sleep phase draws as many
-    fantasies as the minibatch has datapoints.
+    fantasies as the minibatch has datapoints. Runs are evaluated by the ELBO with
+    ``estimator`` and L samples.
     """
 
     n_samples: int = 1
+    estimator: str = "B"
+    bound_name = "elbo"
+
+    @classmethod
+    def from_config(cls, config) -> WakeSleepObjective:
+        return cls(n_samples=config.n_samples, estimator=config.estimator)
+
+    def check(self, model: Model) -> dict[str, Any]:
+        if model.config.condition_dim or not model.config.analytic_kl:
+            raise ValueError(
+                "algorithm 'wake-sleep' supports the paper's model only: standard normal "
+                "prior, one stochastic layer, no condition"
+            )
+        return {"estimator": resolve_estimator(model, self.estimator)}
+
+    def bound(self, model: Model, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return lower_bound(
+            model, x, estimator=self.estimator, n_samples=self.n_samples, generator=generator
+        )
 
     def __call__(
         self,
