@@ -25,9 +25,16 @@ from aevb.atomic import atomic_path, write_text
 from aevb.cli import DEFAULT_DATA
 from aevb.config import to_dict
 from aevb.data.validation import looks_like_pixels, resolve_gaussian_mean
+from aevb.diagnose import posterior_collapse
 from aevb.models import VAE, VAEConfig
-from aevb.training import TrainConfig, resume, seed_everything, spent_budget, writer_lock
-from aevb.training import train as train_run
+from aevb.runfolder import RunFolder
+from aevb.training import (
+    TrainConfig,
+    seed_everything,
+    spent_budget,
+    train_or_resume,
+    writer_lock,
+)
 
 
 def _load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_data.Dataset:
@@ -61,17 +68,6 @@ def _no_such_data(name: str, *, given: bool) -> str:
         f"--data {name}: no such file or folder, nor a registered dataset; expected one of "
         f"{', '.join(aevb_data.dataset_names())}, or a path to .npy/.npz/.csv or an image folder"
     )
-
-
-def _run_meta(model_path: str | Path) -> dict[str, Any] | None:
-    """The checkpoint's trainer.json of the run a model comes from (``model_path`` is the
-    run, its checkpoint/ or its best/), or None for a model folder saved outside a run."""
-    path = Path(model_path)
-    for folder in (path, path / "checkpoint", path.parent / "checkpoint"):
-        meta = folder / "trainer.json"
-        if meta.is_file():
-            return aevb_io.read_json(meta)
-    return None
 
 
 def _warmup(value: int | str, n_train: int) -> int:
@@ -129,14 +125,15 @@ def _holding(out: Path):
 
 def _resume(args: argparse.Namespace, out: Path) -> str:
     """``aevb train --resume`` once the run folder ``out`` is held."""
-    data = _load_data(args, (_run_meta(out) or {}).get("data"))
+    run = RunFolder(out)
+    data = _load_data(args, _data_name(run))
     finished = spent_budget(out, len(data.train), epochs=args.epochs, max_samples=args.max_samples)
     if finished:  # nothing to train: say so and how to extend the run
         return finished
-    stored = _stored_config(out)
-    data = _conditioned(data, stored.get("condition_dim", 0))
+    stored = run.model_config()
+    data = aevb_data.conditioned(data, stored.get("condition_dim", 0))
     _announce_data(data, stored)
-    result = resume(
+    result = train_or_resume(
         out,
         data,
         epochs=args.epochs,
@@ -200,8 +197,12 @@ def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> 
         compile=args.compile,
     )
     memory.check_training_fits(model_config, config, len(data.train), _device(args.device))
-    result = train_run(
-        VAE(model_config), data, config, out, quiet=args.quiet, overwrite=args.overwrite
+    result = train_or_resume(
+        out,
+        data,
+        lambda: (VAE(model_config), config),
+        if_exists="overwrite" if args.overwrite else "error",
+        quiet=args.quiet,
     )
     return _report(args, out, data, result)
 
@@ -217,7 +218,7 @@ def _report(args: argparse.Namespace, out: Path, data: aevb_data.Dataset, result
     lines.append(f"lower bound (nats): {bounds}; {speed}")
     if result.skipped:
         lines.append(f"skipped {result.skipped} non-finite updates")
-    lines.append(f"metrics: {out / 'metrics.csv'}")
+    lines.append(f"metrics: {RunFolder(out).metrics}")
     if not args.no_pictures:
         model = aevb_io.load_model(out)
         if model.config.image_shape is not None:
@@ -272,22 +273,17 @@ def write_pictures(model, data: aevb_data.Dataset, history, out: Path) -> dict[s
     }
 
 
-def _stored_config(run: Path) -> dict[str, Any]:
-    """The model config stored with a run or model folder (a dict, as in config.json)."""
-    return aevb_io.read_json(aevb_io.find_model_folder(run) / aevb_io.CONFIG_FILE)["config"]
+def _data_name(run: RunFolder | None) -> str | None:
+    """The name of the data of ``run`` (None without a run, or a run that names none)."""
+    return run.data_name() if run is not None else None
 
 
-def _conditioned(data: aevb_data.Dataset, condition_dim: int) -> aevb_data.Dataset:
-    """``data`` with one-hot labels appended when the model is conditional."""
-    return aevb_data.append_labels(data, condition_dim) if condition_dim else data
-
-
-def _model_and_split(args: argparse.Namespace, run_meta: dict[str, Any] | None):
-    """The model ``args.model`` and the data (``--data``, else the run's: ``run_meta`` is
-    :func:`_run_meta` of the model)."""
+def _model_and_split(args: argparse.Namespace):
+    """The model ``args.model`` and the data (``--data``, else the run's), with the
+    condition columns a conditional model reads."""
     model = aevb_io.load_model(args.model, device=_device(args.device))
-    data = _load_data(args, (run_meta or {}).get("data"))
-    data = _conditioned(data, model.config.condition_dim)
+    data = _load_data(args, _data_name(RunFolder.of_model(args.model)))
+    data = aevb_data.conditioned(data, model.config.condition_dim)
     if data.dim != model.config.input_dim + model.config.condition_dim:
         raise ValueError(
             f"--data {data.name}: has dimension {data.dim - data.condition_dim}, the model "
@@ -304,8 +300,7 @@ def _device(name: str) -> torch.device:
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """``aevb evaluate``: bound, IS log-likelihood, active units, KL per dimension."""
-    run_meta = _run_meta(args.model)
-    model, data = _model_and_split(args, run_meta)
+    model, data = _model_and_split(args)
     model.eval()
     x = torch.as_tensor(data.split(args.split))[: args.max_examples]
     aevb_data.validate_for_likelihood(
@@ -339,15 +334,12 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     active, variances = ev.active_units(model, x)
     result["active_units"] = active
     # counted over the code encode() infers: z_1, or z_L of a top-down hierarchy
-    result["code_dim"] = code = viz.code_dim(model)
+    result["code_dim"] = viz.code_dim(model)
     if model.config.analytic_kl:  # a mixture prior or a hierarchy has no KL per dimension
         result["kl_per_dim"] = [round(v, 4) for v in ev.kl_per_dim(model, x).tolist()]
     result["mutual_information"] = ev.mutual_information(model, x, generator=gen)
     result["mutual_information_max"] = math.log(x.shape[0])
-    from aevb.diagnose import collapse_warning
-
-    history = (run_meta or {}).get("state", {}).get("history")
-    warning = collapse_warning(active, code, history)
+    warning = posterior_collapse(model, active, args.model)
     if warning:  # collapse, or under-training (train longer first): see aevb.diagnose
         print(f"aevb: warning: {warning}", file=sys.stderr)
     if args.json:
@@ -389,14 +381,14 @@ def sample(args: argparse.Namespace) -> str:
 
 def reconstruct(args: argparse.Namespace) -> str:
     """``aevb reconstruct``: inputs above reconstructions."""
-    model, data = _model_and_split(args, _run_meta(args.model))
+    model, data = _model_and_split(args)
     x = torch.as_tensor(data.split(args.split))[: args.n]
     return str(viz.plot_reconstructions(model, x, args.out, n=args.n))
 
 
 def traverse(args: argparse.Namespace) -> str:
     """``aevb traverse``: latent traversals around one encoded example."""
-    model, data = _model_and_split(args, _run_meta(args.model))
+    model, data = _model_and_split(args)
     x = torch.as_tensor(data.split(args.split))
     if not 0 <= args.index < x.shape[0]:
         raise ValueError(f"--index {args.index}: expected 0 <= index < {x.shape[0]}")
@@ -416,7 +408,7 @@ def manifold(args: argparse.Namespace) -> str:
 
 def interpolate(args: argparse.Namespace) -> str:
     """``aevb interpolate``: decode a line between two inputs."""
-    model, data = _model_and_split(args, _run_meta(args.model))
+    model, data = _model_and_split(args)
     x = torch.as_tensor(data.split(args.split))
     for i in args.index:
         if not 0 <= i < x.shape[0]:
@@ -427,10 +419,10 @@ def interpolate(args: argparse.Namespace) -> str:
 
 def curve(args: argparse.Namespace) -> str:
     """``aevb curve``: the training curve of a run, from its checkpoint's history."""
-    folder = Path(args.run) / "checkpoint"
-    history = aevb_io.read_json(folder / "trainer.json").get("state", {}).get("history")
+    run = RunFolder(args.run)
+    history = run.history()
     if not history:
-        raise ValueError(f"{folder}/trainer.json: expected a metrics history, found none")
+        raise ValueError(f"{run.checkpoint}/trainer.json: expected a metrics history, found none")
     return str(viz.plot_training_curve(history, args.out, log_x=not args.linear, title=args.title))
 
 
@@ -540,8 +532,9 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": aevb_io.read_json(folder / aevb_io.CONFIG_FILE)["config"],
     }
-    meta = _run_meta(folder)
-    if meta is not None:
+    run = RunFolder.of_model(folder)
+    if run is not None:
+        meta = run.meta()
         st = meta.get("state", {})
         out["data"] = meta.get("data")
         out["train_config"] = meta.get("train_config")

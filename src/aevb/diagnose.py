@@ -1,4 +1,5 @@
-"""Telling posterior collapse from under-training, for the warning of ``aevb evaluate``.
+"""Telling posterior collapse from under-training: the warning of ``aevb evaluate`` and of
+any caller that evaluates a model (:func:`posterior_collapse`).
 
 Few active latent dimensions (Cov_x E[z_i|x] <= 0.01) have two common causes that call
 for different remedies. A model trained too briefly has not yet learnt to use its code:
@@ -22,7 +23,11 @@ The bound is the validation bound where every evaluation has one, else the train
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
+
+from aevb.models.protocol import Model
+from aevb.runfolder import RunFolder
 
 MIN_EVALUATIONS = 3
 """Fewer evaluations than this: too short a run to call the bound plateaued."""
@@ -86,3 +91,12 @@ def collapse_warning(
             "longer (--resume with a larger --epochs) before changing the objective"
         )
     return f"{head}: posterior collapse (the bound has plateaued: {gain}); {remedy}"
+
+
+def posterior_collapse(model: Model, active: int, model_path: str | os.PathLike) -> str | None:
+    """The :func:`collapse_warning` of ``model``, loaded from ``model_path``, with
+    ``active`` latent dimensions in use (:func:`aevb.evaluate.active_units`): the history is
+    that of the run the model comes from, if any."""
+    run = RunFolder.of_model(model_path)
+    history = run.meta().get("state", {}).get("history") if run is not None else None
+    return collapse_warning(active, model.config.code_dim, history)

@@ -34,6 +34,10 @@ from aevb.models import MODEL_CLASSES
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+CHECKPOINT_DIR = "checkpoint"
+"""A run folder's latest full training state (:class:`aevb.runfolder.RunFolder`)."""
+BEST_DIR = "best"
+"""A run folder's model with the best validation bound."""
 CONFIG_KEY = "aevb.config"
 """Safetensors metadata of the weights: the model class and config they were saved with."""
 CONFIG_HASH_KEY = "aevb.config_sha256"
@@ -156,7 +160,7 @@ def find_model_folder(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder; expected an aevb model folder")
-    best, checkpoint = readable_dir(path / "best"), readable_dir(path / "checkpoint")
+    best, checkpoint = readable_dir(path / BEST_DIR), readable_dir(path / CHECKPOINT_DIR)
     if (path / CONFIG_FILE).is_file():
         return path  # a model folder; loading names a missing weights file
     missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if not (best / f).is_file()]

@@ -4,9 +4,8 @@ checkpoints that resume bit for bit, early stopping, non-finite guards, progress
 The trainer sees the model only through ``objective(model, x, generator) -> (loss,
 metrics)`` and the model's ``encode``/``decode`` used by :mod:`aevb.evaluate`.
 
-A run folder holds ``checkpoint/`` (the latest full state, for ``resume``), ``best/``
-(the model with the best validation bound, when a validation split exists) and
-``metrics.csv`` (one row per evaluation).
+A run writes its :class:`~aevb.runfolder.RunFolder`; :func:`train_or_resume` is the one
+way callers (the CLI, the paper's reproductions) start or continue a run.
 """
 
 from __future__ import annotations
@@ -18,10 +17,10 @@ import functools
 import io
 import json
 import math
-import shutil
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,12 +34,14 @@ from aevb import distributed, runlock
 from aevb import io as aevb_io
 from aevb.atomic import atomic_dir, recover_dir, remove_leftovers, write_text
 from aevb.config import check_choice, check_positive, from_dict, to_dict
+from aevb.data.conditions import conditioned
 from aevb.data.identity import data_identity, identity_differences
 from aevb.data.validation import validate_for_likelihood
 from aevb.distributions import Shard
 from aevb.models.protocol import Model
 from aevb.objectives import ALGORITHMS, ESTIMATORS, OBJECTIVES, Objective, make_objective
 from aevb.progress import Progress
+from aevb.runfolder import TRAINER_FILE, TRAINER_TENSORS, RunFolder
 
 if TYPE_CHECKING:
     from aevb.data import Dataset
@@ -49,6 +50,7 @@ OPTIMIZERS = ("adagrad", "adam")
 NONFINITE = ("error", "skip")
 PRECISIONS = ("fp32", "bf16")
 SPLITS = ("train", "valid", "test")
+IF_EXISTS = ("resume", "error", "overwrite")
 
 
 class TrainingError(RuntimeError):
@@ -306,6 +308,7 @@ class Trainer:
                 # pinned host memory lets evaluation batches go to the GPU asynchronously
                 self.eval_sets[split] = x.pin_memory() if self.device.type == "cuda" else x
         self.out_dir = Path(out_dir)
+        self.run_folder = RunFolder(out_dir)
         self.quiet = quiet or not self.process.is_main
         self.bf16 = config.precision == "bf16"
         self.step_module: nn.Module = ObjectiveStep(self.model, self.objective)
@@ -502,7 +505,7 @@ class Trainer:
                 st.best_samples = st.samples
                 st.evals_since_best = 0
                 if self.process.is_main:
-                    with atomic_dir(self.out_dir / "best") as tmp:
+                    with atomic_dir(self.run_folder.best) as tmp:
                         aevb_io.save_model(self.model, tmp)
             else:
                 st.evals_since_best += 1
@@ -562,12 +565,13 @@ class Trainer:
             "state": {k: v for k, v in vars(st).items()},
             "optimizer": opt_meta,
         }
-        with atomic_dir(self.out_dir / "checkpoint") as tmp:
+        run = self.run_folder
+        with atomic_dir(run.checkpoint) as tmp:
             aevb_io.save_model(self.model, tmp)
-            aevb_io.save_tensors(tensors, tmp / "trainer.safetensors")
-            write_text(tmp / "trainer.json", json.dumps(meta, indent=1, default=float) + "\n")
-        write_text(self.out_dir / "metrics.csv", _history_csv(st.history))
-        return self.out_dir / "checkpoint"
+            aevb_io.save_tensors(tensors, tmp / TRAINER_TENSORS)
+            write_text(tmp / TRAINER_FILE, json.dumps(meta, indent=1, default=float) + "\n")
+        write_text(run.metrics, _history_csv(st.history))
+        return run.checkpoint
 
     def restore(self, folder: str | Path, *, new_data: bool = False) -> None:
         """Load optimiser, RNG, permutation and counters from a checkpoint folder.
@@ -577,8 +581,8 @@ class Trainer:
         starts again: a new shuffle of its rows.
         """
         folder = recover_dir(folder)
-        meta = aevb_io.read_json(folder / "trainer.json")
-        tensors = aevb_io.load_tensors(folder / "trainer.safetensors")
+        meta = aevb_io.read_json(folder / TRAINER_FILE)
+        tensors = aevb_io.load_tensors(folder / TRAINER_TENSORS)
         try:
             _restore_optimizer(self.optimizer, meta["optimizer"], tensors)
             self.generator.set_state(tensors["rng"])
@@ -667,7 +671,7 @@ class Trainer:
             except ImportError:  # TensorBoard is optional
                 self._tensorboard = False
                 return None
-            self._tensorboard = SummaryWriter(str(self.out_dir / "tensorboard"))
+            self._tensorboard = SummaryWriter(str(self.run_folder.tensorboard))
         return self._tensorboard or None
 
 
@@ -738,13 +742,13 @@ def train(
     out = Path(out_dir)
     trainer = Trainer(model, data, config, out, quiet=quiet)  # checks settings first
     with writer_lock(out, trainer.device):  # a second writer is told who holds it
-        if (out / "checkpoint").exists() and not overwrite:
+        if trainer.run_folder.checkpoint.exists() and not overwrite:
             raise FileExistsError(
                 f"{out}: already holds a training run; pass resume to continue it or "
                 "overwrite to start again"
             )
         if overwrite and distributed.info().is_main:
-            clear_run(out)
+            trainer.run_folder.clear()
         result = trainer.fit()
     distributed.barrier()  # every process returns once the last checkpoint is written
     return result
@@ -779,15 +783,6 @@ def writer_lock(out: Path, device: torch.device | None = None):
         yield
 
 
-def clear_run(out: Path) -> None:
-    """Remove what a run wrote into ``out`` (checkpoint, best model, metrics, TensorBoard
-    logs), so that nothing of it is mistaken for the new run's. Hold the lock first."""
-    for name in ("checkpoint", "best", ".checkpoint.old", ".best.old", "tensorboard"):
-        if (out / name).is_dir():
-            shutil.rmtree(out / name)
-    (out / "metrics.csv").unlink(missing_ok=True)
-
-
 def resume(
     out_dir: str | Path,
     data: Dataset,
@@ -803,7 +798,8 @@ def resume(
     Interrupted and resumed, a run ends with the same parameters as an uninterrupted one
     (bit for bit on the CPU with the same thread count). ``data`` must be the data the
     run was trained on (checked against the identity stored in ``trainer.json``); with
-    ``new_data`` other data is accepted and its rows are shuffled anew. The run folder is
+    ``new_data`` other data is accepted and its rows are shuffled anew. A conditional
+    model's one-hot labels are appended to ``data`` when it lacks them. The run folder is
     held for the whole run, as in :func:`train`.
     """
     out = Path(out_dir)
@@ -815,6 +811,38 @@ def resume(
         return _resume_held(out, data, epochs, max_samples, quiet, new_data)
 
 
+def train_or_resume(
+    out_dir: str | Path,
+    data: Dataset,
+    start: Callable[[], tuple[Model, TrainConfig]] | None = None,
+    *,
+    if_exists: str = "resume",
+    epochs: float | None = None,
+    max_samples: int | None = None,
+    quiet: bool = False,
+    new_data: bool = False,
+) -> TrainResult:
+    """Train the run in ``out_dir``: continue it from its checkpoint, or start it.
+
+    ``start()`` builds the model and its :class:`TrainConfig` of a new run (called only
+    when one starts, so that it can seed the initialisation); without it the run must
+    exist (:func:`resume`). When the folder holds a run, ``if_exists`` says what to do:
+    "resume" it (extended to ``epochs`` / ``max_samples`` when given), refuse with an
+    "error", or "overwrite" it with a new run. A new run replaces what a run that wrote
+    no checkpoint left behind.
+    """
+    check_choice("train_or_resume", "if_exists", if_exists, IF_EXISTS)
+    run = RunFolder(out_dir)
+    if start is None or (if_exists == "resume" and run.has_checkpoint()):
+        return resume(
+            run.path, data, epochs=epochs, max_samples=max_samples, quiet=quiet, new_data=new_data
+        )
+    if new_data:
+        raise ValueError("new_data: only when resuming (a new run trains on data)")
+    model, config = start()
+    return train(model, data, config, run.path, quiet=quiet, overwrite=if_exists != "error")
+
+
 def _collective_device(out: Path) -> torch.device | None:
     """Under torchrun: the device of the run in ``out`` (from its ``trainer.json``, read
     without moving anything), with the process group joined on it, so that every rank
@@ -822,7 +850,7 @@ def _collective_device(out: Path) -> torch.device | None:
     me = distributed.info()
     if me.world == 1:
         return None
-    meta = aevb_io.read_json(aevb_io.readable_dir(out / "checkpoint") / "trainer.json")
+    meta = RunFolder(out).meta()
     device = resolve_device(
         meta.get("train_config", {}).get("device", "cpu"), local_rank=me.local_rank
     )
@@ -839,17 +867,18 @@ def _resume_held(
     new_data: bool,
 ) -> TrainResult:
     """:func:`resume` once the run folder is held."""
-    folder = recover_dir(out / "checkpoint")
+    folder = recover_dir(RunFolder(out).checkpoint)
     if not folder.is_dir():
         raise aevb_io.CheckpointError(
             f"{out}: no checkpoint/ to resume from; start a new run without resume"
         )
-    meta = aevb_io.read_json(folder / "trainer.json")
+    meta = aevb_io.read_json(folder / TRAINER_FILE)
     try:
         config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_samples)
     except (KeyError, ValueError, TypeError) as e:
-        raise aevb_io.CheckpointError(f"{folder}/trainer.json: {e}") from None
+        raise aevb_io.CheckpointError(f"{folder}/{TRAINER_FILE}: {e}") from None
     model = aevb_io.load_model(folder)
+    data = conditioned(data, model.config.condition_dim)  # the labels the model reads
     trainer = Trainer(model, data, config, out, quiet=quiet)
     trainer.restore(folder, new_data=new_data)
     result = trainer.fit()
@@ -879,11 +908,11 @@ def spent_budget(
     ``max_samples``, as :func:`resume` takes them); ``n_train`` is the number of training
     examples, which turns epochs into samples.
     """
-    meta_file = Path(out_dir) / "checkpoint" / "trainer.json"
-    if not meta_file.is_file():
+    run = RunFolder(out_dir)
+    if not (run.checkpoint / TRAINER_FILE).is_file():
         return None
     try:
-        meta = aevb_io.read_json(meta_file)
+        meta = run.meta()
         config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_samples)
         samples = int(meta["state"]["samples"])
         stopped_early = bool(meta["state"].get("stopped_early"))

@@ -14,7 +14,7 @@ with a one-line message naming the file or option and what was expected.
 
 from __future__ import annotations
 
-from aevb.data.conditions import append_labels, label_classes
+from aevb.data.conditions import append_labels, conditioned, label_classes
 from aevb.data.dataset import Dataset
 from aevb.data.dispatch import load
 from aevb.data.errors import DataError
@@ -27,6 +27,7 @@ from aevb.data.validation import validate_for_likelihood
 __all__ = [
     "DataError",
     "append_labels",
+    "conditioned",
     "label_classes",
     "Dataset",
     "data_identity",

@@ -50,3 +50,10 @@ def append_labels(data: Dataset, classes: int | None = None) -> Dataset:
     if data.condition_dim:
         raise DataError(f"dataset {data.name!r} already has {data.condition_dim} condition columns")
     return dataclasses.replace(data, **out, condition_dim=c)
+
+
+def conditioned(data: Dataset, condition_dim: int) -> Dataset:
+    """``data`` as a model conditioned on ``condition_dim`` classes reads it: with one-hot
+    labels appended (:func:`append_labels`) unless it is unconditional or ``data`` already
+    has its condition columns."""
+    return append_labels(data, condition_dim) if condition_dim and not data.condition_dim else data

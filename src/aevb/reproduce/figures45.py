@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from aevb.io import load_model
 from aevb.reproduce.runs import RunSpec, paper_spec, run_all
+from aevb.runfolder import RunFolder
 from aevb.viz import image_grid, manifold_grid, save_figure
 
 FIGURE5_LATENTS = (2, 5, 10, 20)
@@ -37,7 +38,8 @@ def run(
     specs = _specs(out, budget, jobs, data_dir)
     run_all(specs, out / "runs", jobs=jobs, data_dir=data_dir)
     models = {
-        (s.dataset, s.latent_dim): load_model(out / "runs" / s.name / "checkpoint") for s in specs
+        (s.dataset, s.latent_dim): load_model(RunFolder(out / "runs" / s.name).checkpoint)
+        for s in specs
     }
     figure4 = plot_manifolds(
         [

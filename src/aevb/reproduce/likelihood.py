@@ -26,10 +26,11 @@ import torch
 from aevb.atomic import write_text
 from aevb.data import load_dataset
 from aevb.evaluate import Estimate, log_likelihood
-from aevb.io import load_model, read_json
+from aevb.io import CONFIG_FILE, load_model, read_json
 from aevb.models import VAE, VAEConfig
 from aevb.reproduce.runs import map_prefixed
-from aevb.training import TrainConfig, resolve_device, resume, seed_everything, train
+from aevb.runfolder import RunFolder
+from aevb.training import TrainConfig, resolve_device, seed_everything, train_or_resume
 
 DATASET = "binarized_mnist"
 TRAIN_IMAGES = 50_000
@@ -159,10 +160,8 @@ def train_row(
     n = len(data.train)
     budget = int(round(epochs * n))
     eval_every = max(n // 2, budget // 20)  # about 20 validation checks per run
-    start = time.perf_counter()
-    if (out / "checkpoint").is_dir():
-        result = resume(out, data, max_samples=budget, quiet=True)
-    else:
+
+    def start() -> tuple[VAE, TrainConfig]:
         seed_everything(0)
         model = VAE(
             VAEConfig(
@@ -181,19 +180,22 @@ def train_row(
             seed=0,
             device=device,
         )
-        result = train(model, data, config, out, quiet=True, overwrite=True)
-    return {"train_wall_seconds": time.perf_counter() - start, "samples": result.samples}
+        return model, config
+
+    start_time = time.perf_counter()
+    result = train_or_resume(out, data, start, max_samples=budget, quiet=True)
+    return {"train_wall_seconds": time.perf_counter() - start_time, "samples": result.samples}
 
 
 def check_row_run(row: Row, out: Path) -> None:
     """A one-line error when run folder ``out`` holds a run of another recipe than
     ``row``'s (the row changed since the run was made): resuming it, or reusing its
     result, would report the old model under the new row."""
-    checkpoint = out / "checkpoint"
-    if not (checkpoint / "config.json").is_file():
+    run = RunFolder(out)
+    if not (run.checkpoint / CONFIG_FILE).is_file():
         return
-    model = read_json(checkpoint / "config.json").get("config", {})
-    trained = read_json(checkpoint / "trainer.json").get("train_config", {})
+    model = read_json(run.checkpoint / CONFIG_FILE).get("config", {})
+    trained = run.meta().get("train_config", {})
     wanted = {f"model.{k}": v for k, v in row.model.items()}
     wanted.update({f"train.{k}": v for k, v in row.train.items()})
     have = {f"model.{k}": model.get(k) for k in row.model}
@@ -225,7 +227,7 @@ def evaluate_row(
     start = time.perf_counter()
     generator = torch.Generator(device=dev).manual_seed(0)
     ll = Estimate.of(log_likelihood(model, x, k=k, generator=generator))
-    state = read_json(out / "checkpoint" / "trainer.json")["state"]
+    state = RunFolder(out).meta()["state"]
     return {
         "nll": -ll.mean,
         "stderr": ll.stderr,

@@ -26,9 +26,9 @@ from typing import Any
 import torch
 
 from aevb.data import Dataset, load_dataset
-from aevb.io import read_json
 from aevb.models import VAE, VAEConfig
-from aevb.training import TrainConfig, TrainingError, resume, seed_everything, train
+from aevb.runfolder import TRAINER_FILE, RunFolder
+from aevb.training import TrainConfig, TrainingError, seed_everything, train_or_resume
 
 PAPER_STEP_SIZES = (0.01, 0.02, 0.1)
 HIDDEN = {"binarized_mnist": 500, "frey_face": 200}
@@ -223,41 +223,40 @@ def _run_one(spec_dict: dict, out: str, data_dir: str | None) -> list[dict]:
             scaling=data.scaling,
             divisor=data.divisor,
         )
-    out_path = Path(out)
+
+    def start() -> tuple[VAE, TrainConfig]:
+        seed_everything(spec.seed)
+        model = VAE(
+            VAEConfig(
+                input_dim=data.dim,
+                latent_dim=spec.latent_dim,
+                hidden=(spec.hidden,),
+                activation="tanh",
+                likelihood=data.likelihood,
+                init="paper",
+                image_shape=data.image_shape,
+            )
+        )
+        config = TrainConfig(
+            algorithm=spec.algorithm,
+            optimizer="adagrad",
+            lr=spec.lr,
+            weight_decay=1.0 / len(data.train),
+            batch_size=100,
+            n_samples=1,
+            max_samples=spec.budget,
+            eval_every=spec.eval_every,
+            eval_per_decade=spec.eval_per_decade,
+            eval_max_examples=spec.eval_max_examples,
+            seed=spec.seed,
+        )
+        return model, config
+
     try:
-        if (out_path / "checkpoint").is_dir():
-            result = resume(out_path, data, max_samples=spec.budget, quiet=True)
-        else:
-            seed_everything(spec.seed)
-            model = VAE(
-                VAEConfig(
-                    input_dim=data.dim,
-                    latent_dim=spec.latent_dim,
-                    hidden=(spec.hidden,),
-                    activation="tanh",
-                    likelihood=data.likelihood,
-                    init="paper",
-                    image_shape=data.image_shape,
-                )
-            )
-            config = TrainConfig(
-                algorithm=spec.algorithm,
-                optimizer="adagrad",
-                lr=spec.lr,
-                weight_decay=1.0 / len(data.train),
-                batch_size=100,
-                n_samples=1,
-                max_samples=spec.budget,
-                eval_every=spec.eval_every,
-                eval_per_decade=spec.eval_per_decade,
-                eval_max_examples=spec.eval_max_examples,
-                seed=spec.seed,
-            )
-            result = train(model, data, config, out_path, quiet=True, overwrite=True)
-        return result.history
+        return train_or_resume(out, data, start, max_samples=spec.budget, quiet=True).history
     except TrainingError:
-        meta = out_path / "checkpoint" / "trainer.json"
-        history = read_json(meta)["state"]["history"] if meta.is_file() else []
+        run = RunFolder(out)
+        history = run.history() if (run.checkpoint / TRAINER_FILE).is_file() else []
         return [
             *history,
             {
