@@ -27,6 +27,11 @@ from torch import Tensor
 
 LOG_2PI = math.log(2.0 * math.pi)
 
+LIKELIHOODS = ("bernoulli", "gaussian")
+"""The likelihoods p(x|z) a decoder can end in: :class:`BernoulliHead`, :class:`GaussianHead`."""
+GAUSSIAN_MEANS = ("sigmoid", "identity")
+GAUSSIAN_VARIANCES = ("output", "learned", "fixed")
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -73,6 +78,11 @@ class Distribution(Protocol):
 def no_rsample(what: str) -> NotImplementedError:
     """The error of ``rsample`` for a distribution whose draws are not differentiable."""
     return NotImplementedError(f"{what} has no reparameterised draws: use sample()")
+
+
+def clamp_logvar(logvar: Tensor, bounds: tuple[float, float] | None) -> Tensor:
+    """``logvar`` clamped to ``bounds`` (a hard tanh: no gradient outside), or unchanged."""
+    return logvar if bounds is None else logvar.clamp(bounds[0], bounds[1])
 
 
 class DiagonalGaussian:
@@ -192,3 +202,58 @@ class Bernoulli:
     def rsample(self, n: int = 1, *, generator: torch.Generator | None = None) -> Tensor:
         """Not available: binary draws are not differentiable."""
         raise no_rsample("Bernoulli")
+
+
+# -- likelihood heads: a decoder's output -> p(x|z) ---------------------------------------
+
+
+class BernoulliHead:
+    """p(x|z) = Bernoulli(sigmoid(out)) from decoder outputs ``out`` ``(*batch, D)`` (logits)."""
+
+    outputs_per_value = 1
+
+    def initial_logvar(self, dim: int) -> None:
+        """None: a Bernoulli has no variance to keep."""
+        return None
+
+    def __call__(self, out: Tensor, logvar: Tensor | None = None) -> Bernoulli:
+        """The likelihood for ``out``; ``logvar`` is unused (a Bernoulli has no variance)."""
+        return Bernoulli(out)
+
+
+@dataclass(frozen=True)
+class GaussianHead:
+    """p(x|z) = N(mean, exp(logvar)) from decoder outputs.
+
+    ``mean`` "sigmoid" squashes the output into (0, 1) (the paper), "identity" keeps it.
+    ``variance`` "output": the decoder outputs ``(*batch, 2D)``, means then log-variances
+    (the paper's Frey Face decoder); "learned" or "fixed" (standard deviation ``std``): the
+    output is ``(*batch, D)`` and the model keeps a log-variance per value
+    (:meth:`initial_logvar`, a parameter or a constant), passed with it. The log-variance
+    is floored at ``min_logvar``: pixels that never change would otherwise drive their
+    variance to 0 and the likelihood to infinity.
+    """
+
+    mean: str = "sigmoid"
+    variance: str = "output"
+    min_logvar: float = -10.0
+    std: float = 0.1
+
+    def initial_logvar(self, dim: int) -> Tensor | None:
+        """The log-variance ``(dim,)`` the model keeps: 0 to learn, 2 log ``std`` when fixed;
+        None when the decoder outputs it."""
+        if self.variance == "output":
+            return None
+        return torch.full((dim,), 0.0 if self.variance == "learned" else 2.0 * math.log(self.std))
+
+    @property
+    def outputs_per_value(self) -> int:
+        """Decoder outputs per data value: 2 with variance "output", else 1."""
+        return 2 if self.variance == "output" else 1
+
+    def __call__(self, out: Tensor, logvar: Tensor | None = None) -> DiagonalGaussian:
+        """The likelihood for ``out``; ``logvar`` ``(D,)`` unless the variance is "output"."""
+        if self.variance == "output":
+            out, logvar = out.chunk(2, dim=-1)
+        mean = torch.sigmoid(out) if self.mean == "sigmoid" else out
+        return DiagonalGaussian(mean, logvar.clamp(min=self.min_logvar))

@@ -1,4 +1,4 @@
-"""Deterministic network bodies. Nothing probabilistic lives here."""
+"""Deterministic network bodies and their initialisation. Nothing probabilistic lives here."""
 
 from __future__ import annotations
 
@@ -21,6 +21,31 @@ GATED = "gated"
 dense layer of Tomczak & Welling's VampPrior code (one linear layer of twice the width,
 then :class:`torch.nn.GLU`). Dense layers only."""
 DENSE_ACTIVATIONS = (*ACTIVATIONS, GATED)
+
+INIT_SCHEMES = ("paper", "default", "he", "glorot")
+"""Weight initialisation schemes of :func:`initialise`."""
+
+
+def initialise(module: nn.Module, scheme: str, std: float = 0.01) -> None:
+    """Draw the parameters of ``module`` in place, in :meth:`~torch.nn.Module.parameters` order.
+
+    "paper": every weight and bias ~ N(0, std^2) (the paper's N(0, 0.01) read as a standard
+    deviation); "default": PyTorch's initialisation, left as it is; "he": weights ~
+    N(0, 2 / fan_in) (He et al. 2015); "glorot": weights ~ U(+-sqrt(6 / (fan_in + fan_out)))
+    (Glorot & Bengio 2010). "he" and "glorot" set biases to zero and touch only linear and
+    (transposed) convolution layers.
+    """
+    if scheme == "paper":
+        for p in module.parameters():
+            nn.init.normal_(p, 0.0, std)
+    elif scheme in ("he", "glorot"):
+        for m in module.modules():
+            if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                if scheme == "he":
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                else:
+                    nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
 
 
 class MLP(nn.Sequential):

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from aevb.distributions import DiagonalGaussian, Shard
 from aevb.inputs import check_rows
-from aevb.models.protocol import Model
+from aevb.models.protocol import Encoded, Model
 from aevb.priors import fixed_prior
 from aevb.progress import Progress
 
@@ -122,17 +122,18 @@ class Terms:
 def terms_from_posterior(
     model,
     x: Tensor,
-    q: DiagonalGaussian,
+    encoded: Encoded,
     *,
     n_samples: int = 1,
     generator: torch.Generator | None = None,
     shard: Shard | None = None,
 ) -> Terms:
-    """Terms for rows ``x`` ``(B, D [+ C])`` given their posterior ``q`` (already encoded)."""
+    """Terms for rows ``x`` ``(B, D [+ C])`` given their posterior (``model.encoded(x)``)."""
     pixels, condition = model.split(x)
+    q, features = encoded
     z = q.rsample(n_samples, generator=generator, shard=shard)
     layers, rest_log_q = model.infer_layers(
-        x, z, generator=generator, shard=shard, features=getattr(q, "features", None)
+        x, z, generator=generator, shard=shard, features=features
     )
     return Terms(
         z=z,
@@ -156,8 +157,10 @@ def compute_terms(
 
     ``shard`` marks ``x`` as part of a larger minibatch split across processes.
     """
-    q = model.posterior(x)
-    return terms_from_posterior(model, x, q, n_samples=n_samples, generator=generator, shard=shard)
+    encoded = model.encoded(x)
+    return terms_from_posterior(
+        model, x, encoded, n_samples=n_samples, generator=generator, shard=shard
+    )
 
 
 def elbo_a(terms: Terms) -> Tensor:
@@ -239,8 +242,8 @@ def lower_bound(
     with fixed_prior(model.prior):
         for xb in batches(x, batch_size):
             xb = xb.to(device, non_blocking=True)
-            q = model.posterior(xb)
-            t = terms_from_posterior(model, xb, q, n_samples=n_samples, generator=generator)
+            encoded = model.encoded(xb)
+            t = terms_from_posterior(model, xb, encoded, n_samples=n_samples, generator=generator)
             out.append(elbo(t, estimator).cpu())
     return torch.cat(out)
 
@@ -277,13 +280,13 @@ def log_likelihood(
     with fixed_prior(model.prior):  # a mixture prior's components, computed once
         for xb in batches(x, batch_size):
             xb = xb.to(device, non_blocking=True)
-            q = model.posterior(xb)
+            encoded = model.encoded(xb)
             running = torch.full((xb.shape[0],), -math.inf, device=device, dtype=xb.dtype)
             for start in range(0, k, chunk):
                 t = terms_from_posterior(
                     model,
                     xb,
-                    q,
+                    encoded,
                     n_samples=min(chunk, k - start),
                     generator=generator,
                 )

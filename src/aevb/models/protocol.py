@@ -9,12 +9,23 @@ Shapes: a data row is ``(D + C,)`` (C condition columns, usually 0); a code is
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 from aevb.distributions import DiagonalGaussian, Distribution
+
+
+class Encoded(NamedTuple):
+    """What the encoder infers from rows x: the posterior of the layer inferred from x alone,
+    and the encoder body's output it was computed from (a top-down hierarchy's lower layers
+    read it again)."""
+
+    q: DiagonalGaussian
+    """q(z_1|x), or q(z_L|x) when the hierarchy is top-down: batch ``(B,)``, ``code_dim`` wide."""
+    features: Tensor
+    """The encoder body's output ``(B, F)`` (a conv body's with the condition appended)."""
 
 
 @runtime_checkable
@@ -47,7 +58,7 @@ class ModelConfig(Protocol):
 
     @property
     def likelihood(self) -> str:
-        """The name of p(x|z) (one of :data:`aevb.models.vae.LIKELIHOODS`)."""
+        """The name of p(x|z) (one of :data:`aevb.distributions.LIKELIHOODS`)."""
 
     @property
     def analytic_kl(self) -> bool:
@@ -89,6 +100,9 @@ class Model(Protocol):
 
     def posterior(self, x: Tensor) -> DiagonalGaussian:
         """:meth:`encode` without its input checks (rows already of the model's dtype)."""
+
+    def encoded(self, x: Tensor) -> Encoded:
+        """:meth:`posterior` with the encoder body's output, for the objectives' terms."""
 
     def decode(self, z: Tensor, condition: Tensor | None = None) -> Distribution:
         """p(x|z) for a code ``(..., code_dim)``: batch shape ``(...)``, event size D."""

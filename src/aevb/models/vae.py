@@ -1,19 +1,19 @@
-"""The variational autoencoder of Kingma & Welling (2013), assembled from a config, and
-its common extensions as options of the same class.
+"""The variational autoencoder of Kingma & Welling (2013), assembled from a config.
 
-* Encoder: a body (MLP, or convolutions for images), then one linear head giving the mean
-  and log-variance of the diagonal Gaussian q(z_1|x) (q(z_L|x) in a top-down hierarchy).
-* Decoder: the mirrored body, then a head giving the parameters of p(x|z_1) (p(x|z_1,
-  ..., z_L) in a top-down hierarchy).
-* Prior over the top layer: N(0, I) (the paper), a learned Gaussian mixture, or the
-  VampPrior (see :mod:`aevb.priors`).
-* Hierarchy (``upper_latents``): more stochastic layers above z_1, wired one of two ways
-  (``hierarchy``). "bottom-up", IWAE's 2-layer model (Burda et al. 2015):
-  q(z_1|x) q(z_2|z_1) ... and p(z_L) ... p(z_1|z_2) p(x|z_1). "top-down", the HVAE of
-  Tomczak & Welling (2017): q(z_L|x) q(z_{L-1}|x, z_L) ... q(z_1|x, z_2) and
-  p(z_L) ... p(z_1|z_2) p(x|z_1, ..., z_L); every inference step sees x (through the
-  encoder body, shared by all layers) and the decoder sees every layer.
-* Condition (``condition_dim`` > 0): the last C columns of every data row are a label or
+Read top to bottom, :class:`VAE` is the paper's model: an encoder body and a linear head
+give the diagonal Gaussian q(z|x); z = mean + std * eps is drawn by reparameterisation
+(:meth:`aevb.distributions.DiagonalGaussian.rsample`, called by the objectives); a decoder
+body and a likelihood head give p(x|z); the prior p(z) is N(0, I). Its extensions are
+options of the same class, each a part added where the code says "variant":
+
+* bodies: MLP, or convolutions over the image (:mod:`aevb.networks`);
+* likelihood heads: Bernoulli, or Gaussian with an output, learned or fixed variance
+  (:mod:`aevb.distributions`);
+* the prior over the top layer: N(0, I), a learned mixture or the VampPrior
+  (:mod:`aevb.priors`);
+* stochastic layers above z_1 (``upper_latents``), wired bottom-up (IWAE) or top-down
+  (Tomczak & Welling's HVAE) (:mod:`aevb.models.hierarchy`);
+* a condition (``condition_dim`` > 0): the last C columns of every data row are a label or
   side vector y; the encoder sees (x, y), the decoder (z, y) (Sohn et al. 2015).
 
 With the defaults it is exactly the paper's model.
@@ -31,18 +31,33 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aevb.config import check_choice, check_positive
-from aevb.distributions import Bernoulli, DiagonalGaussian, Shard, standard_normal
+from aevb.distributions import (
+    GAUSSIAN_MEANS,
+    GAUSSIAN_VARIANCES,
+    LIKELIHOODS,
+    BernoulliHead,
+    DiagonalGaussian,
+    Distribution,
+    GaussianHead,
+    Shard,
+    clamp_logvar,
+)
 from aevb.inputs import check_rows
-from aevb.models.layers import GaussianLayer, clamp_logvar
-from aevb.networks import DENSE_ACTIVATIONS, GATED, MLP, ConvDecoder, ConvEncoder
+from aevb.models import hierarchy
+from aevb.models.hierarchy import HIERARCHIES
+from aevb.models.protocol import Encoded
+from aevb.networks import (
+    DENSE_ACTIVATIONS,
+    GATED,
+    INIT_SCHEMES,
+    MLP,
+    ConvDecoder,
+    ConvEncoder,
+    initialise,
+)
 from aevb.priors import PRIORS, build_prior
 
 BODIES = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian")
-GAUSSIAN_VARIANCES = ("output", "learned", "fixed")
-GAUSSIAN_MEANS = ("sigmoid", "identity")
-INITS = ("paper", "default", "he", "glorot")
-HIERARCHIES = ("bottom-up", "top-down")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +133,7 @@ class VAEConfig:
         check_choice(name, "gaussian_variance", self.gaussian_variance, GAUSSIAN_VARIANCES)
         check_choice(name, "gaussian_mean", self.gaussian_mean, GAUSSIAN_MEANS)
         check_positive(name, "gaussian_std", self.gaussian_std)
-        check_choice(name, "init", self.init, INITS)
+        check_choice(name, "init", self.init, INIT_SCHEMES)
         check_positive(name, "init_std", self.init_std)
         if self.image_shape is not None and math.prod(self.image_shape) != self.input_dim:
             raise ValueError(
@@ -173,6 +188,24 @@ class VAEConfig:
         return self.prior == "standard" and not self.upper_latents
 
 
+def _networks(c: VAEConfig, per_value: int) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
+    """The encoder body and its head (to the mean and log-variance of q), the decoder body
+    and its head (to ``per_value`` parameters of p(x|z) per data value)."""
+    # variant: a top-down hierarchy's decoder reads every layer; a condition joins z
+    decoder_in = (sum(c.latent_sizes) if c.top_down else c.latent_dim) + c.condition_dim
+    if c.body == "mlp":
+        encoder = MLP(c.input_dim + c.condition_dim, c.hidden, c.activation)
+        encoder_head = nn.Linear(encoder.out_dim, 2 * c.code_dim)
+        decoder = MLP(decoder_in, tuple(reversed(c.hidden)), c.activation)
+        return encoder, encoder_head, decoder, nn.Linear(decoder.out_dim, c.input_dim * per_value)
+    # variant: convolutional bodies; a condition joins after the convolutions
+    encoder = ConvEncoder(c.image_shape, c.channels, c.hidden, c.activation)
+    encoder_head = nn.Linear(encoder.out_dim + c.condition_dim, 2 * c.code_dim)
+    hidden = tuple(reversed(c.hidden))
+    decoder = ConvDecoder(decoder_in, c.image_shape, c.channels, hidden, c.activation, per_value)
+    return encoder, encoder_head, decoder, nn.Identity()
+
+
 class VAE(nn.Module):
     """x -> q(z|x) -> z -> p(x|z), with a prior p(z) (see the module docstring).
 
@@ -184,94 +217,46 @@ class VAE(nn.Module):
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
-        self.config = config
-        c = config
-        per_pixel_logvar = c.likelihood == "gaussian" and c.gaussian_variance == "output"
-        params_per_pixel = 2 if per_pixel_logvar else 1
-        sizes = c.latent_sizes
-        decoder_in = sum(sizes) if c.top_down else c.latent_dim  # top-down: p(x|z_1..z_L)
-        if c.body == "conv":
-            self.encoder = ConvEncoder(c.image_shape, c.channels, c.hidden, c.activation)
-            self.encoder_head = nn.Linear(self.encoder.out_dim + c.condition_dim, 2 * c.code_dim)
-            self.decoder = ConvDecoder(
-                decoder_in + c.condition_dim,
-                c.image_shape,
-                c.channels,
-                tuple(reversed(c.hidden)),
-                c.activation,
-                params_per_pixel,
-            )
-            self.decoder_head = nn.Identity()
+        self.config = c = config
+        if c.likelihood == "bernoulli":
+            self.likelihood_head = BernoulliHead()
         else:
-            self.encoder = MLP(c.input_dim + c.condition_dim, c.hidden, c.activation)
-            self.encoder_head = nn.Linear(self.encoder.out_dim, 2 * c.code_dim)
-            self.decoder = MLP(
-                decoder_in + c.condition_dim, tuple(reversed(c.hidden)), c.activation
+            self.likelihood_head = GaussianHead(
+                c.gaussian_mean, c.gaussian_variance, c.min_logvar, c.gaussian_std
             )
-            self.decoder_head = nn.Linear(self.decoder.out_dim, c.input_dim * params_per_pixel)
-        if c.likelihood == "gaussian" and c.gaussian_variance == "learned":
-            self.decoder_logvar = nn.Parameter(torch.zeros(c.input_dim))
-        elif c.likelihood == "gaussian" and c.gaussian_variance == "fixed":
-            fixed = torch.full((c.input_dim,), 2.0 * math.log(c.gaussian_std))
-            self.register_buffer("decoder_logvar", fixed)
-        up, down = c.upper_hidden, tuple(reversed(c.upper_hidden))
-        bounds = c.latent_logvar_range
-        features = self.encoder_head.in_features
-        # inference between layers: bottom-up q(z_{i+2}|z_{i+1}) in ``upward``, or
-        # top-down q(z_{i+1}|x, z_{i+2}) in ``posterior_down`` (the other list is empty)
-        self.upward = nn.ModuleList(
-            GaussianLayer(sizes[i], up, sizes[i + 1], c.activation, bounds)
-            for i in range(0 if c.top_down else len(sizes) - 1)
+        self.encoder, self.encoder_head, self.decoder, self.decoder_head = _networks(
+            c, self.likelihood_head.outputs_per_value
         )
-        self.posterior_down = nn.ModuleList(
-            GaussianLayer(features + sizes[i + 1], up, sizes[i], c.activation, bounds)
-            for i in range(len(sizes) - 1 if c.top_down else 0)
+        # variant: a Gaussian likelihood's log-variance per pixel, unless the decoder outputs it
+        logvar = self.likelihood_head.initial_logvar(c.input_dim)
+        learned = logvar is not None and c.gaussian_variance == "learned"
+        if learned:
+            self.decoder_logvar = nn.Parameter(logvar)
+        else:
+            self.register_buffer("decoder_logvar", logvar)
+        # variant: stochastic layers above z_1 (empty lists for the one-layer model)
+        self.upward, self.posterior_down, self.downward = hierarchy.stacks(
+            c.latent_sizes,
+            top_down=c.top_down,
+            features=self.encoder_head.in_features,
+            hidden=c.upper_hidden,
+            activation=c.activation,
+            logvar_range=c.latent_logvar_range,
         )
-        self.downward = nn.ModuleList(
-            GaussianLayer(sizes[i + 1], down, sizes[i], c.activation, bounds)
-            for i in range(len(sizes) - 1)
-        )
-        if c.init == "paper":
-            for p in self.parameters():
-                nn.init.normal_(p, 0.0, c.init_std)
-            if c.likelihood == "gaussian" and c.gaussian_variance == "learned":
-                nn.init.zeros_(self.decoder_logvar)
-        elif c.init in ("he", "glorot"):
-            for m in self.modules():
-                if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-                    if c.init == "he":
-                        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                    else:
-                        nn.init.xavier_uniform_(m.weight)
-                    nn.init.zeros_(m.bias)
-        # built last: the paper's initialisation covers the networks, not the prior
+        initialise(self, c.init, c.init_std)
+        if learned:
+            nn.init.zeros_(self.decoder_logvar)  # a unit variance under every scheme
+        # built last: the initialisation covers the networks, not the prior
         self.prior = build_prior(
             c.prior,
-            sizes[-1],
+            c.latent_sizes[-1],
             components=c.prior_components,
             input_dim=c.input_dim,
-            encode=self.posterior if c.top_down else self._encode_top,
+            encode=self._encode_top,
             unit_interval=c.likelihood == "bernoulli",
         )
 
-    # -- inference -------------------------------------------------------------------
-
-    def split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Data rows ``(..., D + C)`` -> pixels ``(..., D)`` and condition ``(..., C)`` or None."""
-        d, c = self.config.input_dim, self.config.condition_dim
-        if x.shape[-1] != d + c:
-            extra = f" + {c} condition columns" if c else ""
-            raise ValueError(f"data rows have {x.shape[-1]} values: expected {d}{extra}")
-        return (x[..., :d], x[..., d:]) if c else (x, None)
-
-    def features(self, x: Tensor) -> Tensor:
-        """The encoder body's output for rows ``x`` ``(B, D + C)``: ``(B, F)``."""
-        if self.config.body == "conv":
-            pixels, condition = self.split(x)
-            h = self.encoder(pixels)
-            return h if condition is None else torch.cat([h, condition], dim=-1)
-        self.split(x)  # shape check
-        return self.encoder(x)
+    # -- the paper's model ---------------------------------------------------------------
 
     def encode(self, x: Tensor | np.ndarray) -> DiagonalGaussian:
         """q(z_1|x) (top-down hierarchy: q(z_L|x)) for rows ``x`` ``(B, D + C)``: a
@@ -287,74 +272,23 @@ class VAE(nn.Module):
     def posterior(self, x: Tensor) -> DiagonalGaussian:
         """:meth:`encode` without its input checks, for rows ``x`` ``(B, D + C)`` already of
         the model's dtype and device: the objectives call it on every minibatch, where a
-        check would cost a pass over the data (and a GPU synchronisation) per step.
+        check would cost a pass over the data (and a GPU synchronisation) per step."""
+        return self.encoded(x).q
 
-        A top-down model's posterior also carries ``features``, the encoder body's output
-        ``(B, F)``, which :meth:`infer_layers` reuses for the lower layers.
-        """
-        h = self.features(x)
+    def encoded(self, x: Tensor) -> Encoded:
+        """:meth:`posterior` with the encoder body's output it was computed from, which
+        :meth:`infer_layers` reuses for a top-down hierarchy's lower layers."""
+        pixels, condition = self.split(x)
+        if self.config.body == "conv":  # variant: a condition joins after the convolutions
+            h = self.encoder(pixels)
+            h = h if condition is None else torch.cat([h, condition], dim=-1)
+        else:
+            h = self.encoder(x)
         mean, logvar = self.encoder_head(h).chunk(2, dim=-1)
         q = DiagonalGaussian(mean, clamp_logvar(logvar, self.config.latent_logvar_range))
-        if self.config.top_down:
-            q.features = h
-        return q
+        return Encoded(q, h)
 
-    def infer_layers(
-        self,
-        x: Tensor,
-        z: Tensor,
-        *,
-        generator: torch.Generator | None = None,
-        shard: Shard | None = None,
-        sample: bool = True,
-        features: Tensor | None = None,
-    ) -> tuple[list[Tensor], Tensor | float]:
-        """Every stochastic layer, given draws ``z`` ``(L, B, N)`` from :meth:`encode`'s
-        posterior for rows ``x`` ``(B, D + C)``.
-
-        Bottom-up, z is z_1 and z_2..z_L are drawn from q(z_{l+1}|z_l); top-down, z is z_L
-        and z_{L-1}..z_1 are drawn from q(z_l|x, z_{l+1}). Returns the layers in model
-        order [z_1, ..., z_L] (each ``(L, B, N_l)``, reparameterised) and the sum of the
-        log q of the layers drawn here, ``(L, B)`` (0.0 for a one-layer model). With
-        ``sample=False`` each layer is its conditional mean and the log q is 0.0.
-        ``features`` ``(B, F)``: the encoder body's output for ``x`` when already computed
-        (the ``features`` of a top-down :meth:`encode`), else computed here.
-        """
-        log_q: Tensor | float = 0.0
-
-        def draw(q: DiagonalGaussian) -> Tensor:
-            nonlocal log_q
-            if not sample:
-                return q.mean
-            eps = standard_normal(z.shape[0], q.mean[0], generator=generator, shard=shard)
-            v = q.mean + q.std * eps
-            log_q = log_q + q.log_prob(v)
-            return v
-
-        chain = [z]
-        if self.config.top_down:
-            h = self.features(x) if features is None else features
-            h = h.to(z.dtype).expand(z.shape[0], -1, -1)  # (L, B, F)
-            for layer in reversed(self.posterior_down):
-                chain.insert(0, draw(layer(torch.cat([h, chain[0]], dim=-1))))
-        else:
-            for layer in self.upward:
-                chain.append(draw(layer(chain[-1])))
-        return chain, log_q
-
-    def _encode_top(self, x: Tensor) -> DiagonalGaussian:
-        """q over the top layer given ``x`` ``(K, D)``, passing means up (VampPrior of a
-        bottom-up hierarchy; a top-down one uses :meth:`posterior` itself)."""
-        q = self.posterior(x)
-        for layer in self.upward:
-            q = layer(q.mean)
-        return q
-
-    # -- generation --------------------------------------------------------------------
-
-    def decode(
-        self, z: Tensor | Sequence[Tensor], condition: Tensor | None = None
-    ) -> Bernoulli | DiagonalGaussian:
+    def decode(self, z: Tensor | Sequence[Tensor], condition: Tensor | None = None) -> Distribution:
         """p(x|z): batch shape ``(...)``, event size D.
 
         ``z`` is either every layer [z_1, ..., z_L] (each ``(..., N_l)``), or a code
@@ -363,47 +297,16 @@ class VAE(nn.Module):
         A bottom-up decoder reads z_1 only. ``condition`` ``(B, C)`` is required by a
         conditional model; it broadcasts against a leading sample dimension of ``z``.
         """
-        if isinstance(z, Tensor):
-            z = self._lower_means(z) if self.config.top_down else [z]
-        elif self.config.top_down and len(z) != len(self.config.latent_sizes):
-            raise ValueError(
-                f"decode: {len(z)} layers given; a top-down model reads all "
-                f"{len(self.config.latent_sizes)} (z_1, ..., z_L) or a code of its top layer"
-            )
-        z = torch.cat(list(z), dim=-1) if self.config.top_down else z[0]
-        if self.config.condition_dim:
+        h = hierarchy.decoder_input(z, self.downward, top_down=self.config.top_down)
+        if self.config.condition_dim:  # variant: the decoder reads (z, y)
             if condition is None:
                 raise ValueError(
                     f"conditional model: decode needs a condition of "
                     f"{self.config.condition_dim} values per row"
                 )
-            condition = condition.to(z.dtype).expand(*z.shape[:-1], condition.shape[-1])
-            z = torch.cat([z, condition], dim=-1)
-        out = self.decoder_head(self.decoder(z))
-        if self.config.likelihood == "bernoulli":
-            return Bernoulli(out)
-        if self.config.gaussian_variance == "output":
-            out, logvar = out.chunk(2, dim=-1)
-        else:
-            logvar = self.decoder_logvar
-        mean = torch.sigmoid(out) if self.config.gaussian_mean == "sigmoid" else out
-        return DiagonalGaussian(mean, logvar.clamp(min=self.config.min_logvar))
-
-    def _lower_means(self, top: Tensor) -> list[Tensor]:
-        """[z_1, ..., z_L] from z_L ``(..., N_L)``, each lower layer at the mean of
-        p(z_l|z_{l+1})."""
-        chain = [top]
-        for layer in reversed(self.downward):
-            chain.insert(0, layer(chain[0]).mean)
-        return chain
-
-    def log_prior(self, z: Tensor, upper: Sequence[Tensor] = ()) -> Tensor:
-        """log p(z_1, ..., z_L) = log p(z_L) + sum_l log p(z_l | z_{l+1}): ``(...)``."""
-        chain = [z, *upper]
-        total = self.prior.log_prob(chain[-1])
-        for i, layer in enumerate(self.downward):
-            total = total + layer(chain[i + 1]).log_prob(chain[i])
-        return total
+            condition = condition.to(h.dtype).expand(*h.shape[:-1], condition.shape[-1])
+            h = torch.cat([h, condition], dim=-1)
+        return self.likelihood_head(self.decoder_head(self.decoder(h)), self.decoder_logvar)
 
     def log_joint(self, x: Tensor, z: Tensor | Sequence[Tensor]) -> Tensor:
         """log p(x, z) = log p(x|z) + log p(z) in nats, for rows ``x`` ``(B, D + C)``: ``(..., B)``.
@@ -421,13 +324,6 @@ class VAE(nn.Module):
         log_px_z = self.decode(layers, condition).log_prob(pixels)
         return log_px_z + self.log_prior(layers[0], layers[1:])
 
-    def generative_parameters(self) -> list[nn.Parameter]:
-        """The parameters of p(x|z) and p(z) (decoder, its variance, the generative stack
-        and the prior), in :meth:`parameters` order: all but the inference networks'."""
-        inference = (self.encoder, self.encoder_head, self.upward, self.posterior_down)
-        skip = {id(p) for m in inference for p in m.parameters()}
-        return [p for p in self.parameters() if id(p) not in skip]
-
     def kl_to_prior(self, q: DiagonalGaussian) -> Tensor | None:
         """KL(q(z|x) || p(z)) in closed form, ``(B,)``; None when the model has none."""
         return q.kl_standard_normal() if self.config.analytic_kl else None
@@ -435,6 +331,99 @@ class VAE(nn.Module):
     def kl_to_prior_per_dim(self, q: DiagonalGaussian) -> Tensor | None:
         """KL(q(z_i|x) || p(z_i)) per dimension in closed form, ``(B, Nz)``, or None."""
         return q.kl_standard_normal_per_dim() if self.config.analytic_kl else None
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        condition: Tensor | Sequence[int] | None = None,
+    ) -> Tensor:
+        """Means of p(x|z) for ``n`` draws from the prior (top-down through the layers):
+        ``(n, D)``.
+
+        ``temperature`` scales the standard deviation of the prior and of every
+        p(z_l | z_{l+1}) (1 = the model itself). A conditional model needs ``condition``:
+        class labels ``(n,)`` or condition vectors ``(n, C)``.
+        """
+        y = self.as_condition(condition, n)
+        param = next(self.parameters())
+        layers = hierarchy.sample_layers(
+            self.prior,
+            self.downward,
+            n,
+            generator=generator,
+            device=param.device,
+            dtype=param.dtype,
+            temperature=temperature,
+        )
+        return self.decode(layers, y).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Mean of p(x|z) with every layer at its posterior mean given the layer it is
+        inferred from: ``(B, D)`` for rows ``(B, D + C)`` (checked and converted as by
+        :meth:`encode`)."""
+        x = check_rows(self, x, device=next(self.parameters()).device)
+        q, features = self.encoded(x)
+        chain, _ = self.infer_layers(x, q.mean[None], sample=False, features=features)
+        return self.decode([v[0] for v in chain], self.split(x)[1]).mean
+
+    def generative_parameters(self) -> list[nn.Parameter]:
+        """The parameters of p(x|z) and p(z) (decoder, its variance, the generative stack
+        and the prior), in :meth:`parameters` order: all but the inference networks'."""
+        inference = (self.encoder, self.encoder_head, self.upward, self.posterior_down)
+        skip = {id(p) for m in inference for p in m.parameters()}
+        return [p for p in self.parameters() if id(p) not in skip]
+
+    # -- variant: stochastic layers above z_1 (aevb.models.hierarchy) ----------------------
+
+    def infer_layers(
+        self,
+        x: Tensor,
+        z: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        shard: Shard | None = None,
+        sample: bool = True,
+        features: Tensor | None = None,
+    ) -> tuple[list[Tensor], Tensor | float]:
+        """Every layer [z_1, ..., z_L] given draws ``z`` ``(L, B, N)`` from :meth:`encode`'s
+        posterior for rows ``x`` ``(B, D + C)``, and the log q of the layers drawn here:
+        see :func:`aevb.models.hierarchy.infer_layers`. ``features``: the encoder body's
+        output for ``x`` (:meth:`encoded`), computed here when not given."""
+        if self.config.top_down and features is None:
+            features = self.encoded(x).features
+        return hierarchy.infer_layers(
+            self.upward,
+            self.posterior_down,
+            z,
+            features,
+            generator=generator,
+            shard=shard,
+            sample=sample,
+        )
+
+    def log_prior(self, z: Tensor, upper: Sequence[Tensor] = ()) -> Tensor:
+        """log p(z_1, ..., z_L) = log p(z_L) + sum_l log p(z_l | z_{l+1}): ``(...)``."""
+        return hierarchy.log_prior(self.prior, self.downward, [z, *upper])
+
+    def _encode_top(self, x: Tensor) -> DiagonalGaussian:
+        """q over the top layer given pseudo-inputs ``x`` ``(K, D)``, for a VampPrior: the
+        posterior itself, or bottom-up the means passed up through the upward layers."""
+        return hierarchy.pass_means_up(self.posterior(x), self.upward)
+
+    # -- variant: a condition y in the last C columns of every data row -------------------
+
+    def split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Data rows ``(..., D + C)`` -> pixels ``(..., D)`` and condition ``(..., C)`` or None."""
+        d, c = self.config.input_dim, self.config.condition_dim
+        if x.shape[-1] != d + c:
+            extra = f" + {c} condition columns" if c else ""
+            raise ValueError(f"data rows have {x.shape[-1]} values: expected {d}{extra}")
+        return (x[..., :d], x[..., d:]) if c else (x, None)
 
     def as_condition(self, condition: Tensor | Sequence[int] | None, n: int) -> Tensor | None:
         """A condition ``(n, C)`` from class labels ``(n,)`` (one-hot) or vectors ``(n, C)``."""
@@ -456,45 +445,3 @@ class VAE(nn.Module):
         if y.shape != (n, c):
             raise ValueError(f"condition of shape {tuple(y.shape)}: expected ({n}, {c}) or ({n},)")
         return y.to(param.dtype)
-
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        *,
-        generator: torch.Generator | None = None,
-        temperature: float = 1.0,
-        condition: Tensor | Sequence[int] | None = None,
-    ) -> Tensor:
-        """Means of p(x|z) for ``n`` draws from the prior (top-down through the layers):
-        ``(n, D)``.
-
-        ``temperature`` scales the standard deviation of the prior and of every
-        p(z_l | z_{l+1}) (1 = the model itself). A conditional model needs ``condition``:
-        class labels ``(n,)`` or condition vectors ``(n, C)``.
-        """
-        y = self.as_condition(condition, n)
-        param = next(self.parameters())
-        device, dtype = param.device, param.dtype
-        chain = [
-            self.prior.sample(
-                n, generator=generator, device=device, temperature=temperature, dtype=dtype
-            )
-        ]
-        for layer in reversed(self.downward):
-            p = layer(chain[0])
-            eps = torch.randn(p.mean.shape, generator=generator, device=device, dtype=dtype)
-            chain.insert(0, p.mean + temperature * p.std * eps)
-        return self.decode(chain, y).mean
-
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        """Mean of p(x|z) with every layer at its posterior mean given the layer it is
-        inferred from: ``(B, D)`` for rows ``(B, D + C)`` (checked and converted as by
-        :meth:`encode`)."""
-        x = check_rows(self, x, device=next(self.parameters()).device)
-        q = self.posterior(x)
-        chain, _ = self.infer_layers(
-            x, q.mean[None], sample=False, features=getattr(q, "features", None)
-        )
-        return self.decode([v[0] for v in chain], self.split(x)[1]).mean
