@@ -22,9 +22,9 @@ import torch
 
 from aevb.evaluate import log_likelihood
 from aevb.models import VAE, VAEConfig
-from aevb.objectives import resolve_estimator
+from aevb.objectives import make_objective
 from aevb.reproduce.likelihood import ROW_KEYS, ROWS
-from aevb.training import TrainConfig, make_objective, make_optimizer
+from aevb.training import TrainConfig, make_optimizer
 
 
 def time_row(row, steps: int) -> tuple[float, float]:
@@ -33,7 +33,7 @@ def time_row(row, steps: int) -> tuple[float, float]:
     x = (torch.rand(100, 784) < 0.2).float()
     model = VAE(VAEConfig(input_dim=784, image_shape=(28, 28), **row.model))
     config = TrainConfig(**row.train)
-    config = dataclasses.replace(config, estimator=resolve_estimator(model, config.estimator))
+    config = dataclasses.replace(config, **make_objective(config).check(model))
     objective, optimizer = make_objective(config), make_optimizer(model, config)
     times = []
     for i in range(steps + 3):
