@@ -27,7 +27,7 @@ from torch import Tensor
 
 from aevb.distributions import Shard, standard_normal
 from aevb.models.protocol import Model
-from aevb.objectives import lower_bound, register, resolve_estimator
+from aevb.objectives import ELBOObjective, register, resolve_estimator
 
 
 @register("wake-sleep", algorithm=True)
@@ -56,10 +56,7 @@ class WakeSleepObjective:
             )
         return {"estimator": resolve_estimator(model, self.estimator)}
 
-    def bound(self, model: Model, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return lower_bound(
-            model, x, estimator=self.estimator, n_samples=self.n_samples, generator=generator
-        )
+    bound = ELBOObjective.bound  # evaluated by the ELBO, as AEVB is
 
     def __call__(
         self,
