@@ -1,8 +1,9 @@
 """Training: optimiser steps on in-memory minibatches, evaluation every N samples,
 checkpoints that resume bit for bit, early stopping, non-finite guards, progress and logs.
 
-The trainer sees the model only through ``objective(model, x, generator) -> (loss,
-metrics)`` and the model's ``encode``/``decode`` used by :mod:`aevb.evaluate`.
+The trainer sees the model only through the objective its config names
+(:class:`aevb.objectives.Objective`: ``check``, ``objective(model, x, generator) -> (loss,
+metrics)``, ``bound``), and knows nothing of the objective's kind.
 
 A run writes its :class:`~aevb.runfolder.RunFolder`; :func:`train_or_resume` is the one
 way callers (the CLI, the paper's reproductions) start or continue a run.
