@@ -14,13 +14,18 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from aevb.distributions import LOG_2PI, DiagonalGaussian, StandardNormal, no_rsample
-
-PRIORS = ("standard", "mog", "vamp")
+from aevb.distributions import (
+    LOG_2PI,
+    DiagonalGaussian,
+    Distribution,
+    StandardNormal,
+    no_rsample,
+)
 
 
 def fixed_prior(prior) -> contextlib.AbstractContextManager:
@@ -177,20 +182,35 @@ class VampPrior(MixturePrior):
         )
 
 
-def build_prior(
-    kind: str,
-    dim: int,
-    *,
-    components: int,
-    input_dim: int,
-    encode: Callable[[Tensor], DiagonalGaussian],
-    unit_interval: bool,
-) -> StandardNormal | GaussianMixturePrior | VampPrior:
-    """The prior named ``kind`` (one of :data:`PRIORS`) over ``dim`` latents."""
-    if kind == "standard":
-        return StandardNormal(dim)
-    if kind == "mog":
-        return GaussianMixturePrior(dim, components)
-    if kind == "vamp":
-        return VampPrior(dim, components, input_dim, encode, unit_interval=unit_interval)
-    raise ValueError(f"prior={kind!r}: expected one of {list(PRIORS)}")
+@dataclass(frozen=True)
+class PriorSite:
+    """What a prior is built from: the model's settings and its encoder."""
+
+    dim: int
+    """Nz of the layer the prior is over (the top one)."""
+    components: int
+    """``VAEConfig.prior_components``: K for a mixture."""
+    input_dim: int
+    """D, the size of a data row without its condition columns (a VampPrior's pseudo-input)."""
+    encode: Callable[[Tensor], DiagonalGaussian]
+    """The model's q over the top layer for rows ``(K, D)``."""
+    unit_interval: bool
+    """Whether the data lie in [0, 1] (a Bernoulli likelihood)."""
+
+
+PRIORS: dict[str, Callable[[PriorSite], Distribution]] = {
+    "standard": lambda site: StandardNormal(site.dim),
+    "mog": lambda site: GaussianMixturePrior(site.dim, site.components),
+    "vamp": lambda site: VampPrior(
+        site.dim, site.components, site.input_dim, site.encode, unit_interval=site.unit_interval
+    ),
+}
+"""Every prior by its name in ``VAEConfig.prior`` and ``aevb train --prior``: a function
+from the :class:`PriorSite` to the prior. Adding an entry adds a prior (docs/architecture.md)."""
+
+
+def build_prior(kind: str, site: PriorSite) -> Distribution:
+    """The prior named ``kind`` (one of :data:`PRIORS`) at ``site``."""
+    if kind not in PRIORS:
+        raise ValueError(f"prior={kind!r}: expected one of {list(PRIORS)}")
+    return PRIORS[kind](site)

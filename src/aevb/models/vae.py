@@ -55,7 +55,7 @@ from aevb.networks import (
     ConvEncoder,
     initialise,
 )
-from aevb.priors import PRIORS, build_prior
+from aevb.priors import PRIORS, PriorSite, build_prior
 
 BODIES = ("mlp", "conv")
 
@@ -247,14 +247,14 @@ class VAE(nn.Module):
         if learned:
             nn.init.zeros_(self.decoder_logvar)  # a unit variance under every scheme
         # built last: the initialisation covers the networks, not the prior
-        self.prior = build_prior(
-            c.prior,
+        site = PriorSite(
             c.latent_sizes[-1],
-            components=c.prior_components,
-            input_dim=c.input_dim,
-            encode=self._encode_top,
+            c.prior_components,
+            c.input_dim,
+            self._encode_top,
             unit_interval=c.likelihood == "bernoulli",
         )
+        self.prior = build_prior(c.prior, site)
 
     # -- the paper's model ---------------------------------------------------------------
 
