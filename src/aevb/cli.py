@@ -16,7 +16,8 @@ import json
 import os
 import re
 import sys
-from typing import NoReturn
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from aevb import __version__
 from aevb.argtypes import (
@@ -30,8 +31,8 @@ from aevb.argtypes import (
     positive,
 )
 from aevb.data.errors import one_line
+from aevb.data.registry import DEFAULT_DATASET as DEFAULT_DATA
 
-DEFAULT_DATA = "digits"
 TRAINED_ON = "the dataset the model was trained on"
 TRACEBACK_VARIABLE = "AEVB_TRACEBACK"
 """Set (to anything but empty) to see the traceback of an unexpected error."""
@@ -99,12 +100,198 @@ def _threads(p: argparse.ArgumentParser) -> None:
     )
 
 
+FIELD_DEFAULT = "the field's default"
+"""``Flag.default`` when the option's default is the config field's."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    """How ``aevb train`` sets one config field: its help sentence and its range (an
+    :mod:`aevb.argtypes` type). The flag's name (``--field-name``), default, ``nargs`` (a
+    tuple field takes any number of values) and choices come from the field and its
+    module's constant; ``flag``, ``default`` and ``choices`` here say where they differ."""
+
+    help: str
+    type: Any = None
+    choices: Sequence[str] | None = None
+    flag: str | None = None
+    default: Any = FIELD_DEFAULT
+    nargs: int | str | None = None
+    metavar: Any = None
+
+
+def _add_config_flags(g: Any, config: type, flags: dict[str, Flag]) -> None:
+    """One option per field of dataclass ``config`` named in ``flags``, stored under the
+    field's name (so a command builds the config from the parsed arguments by name)."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    for name, flag in flags.items():
+        default = fields[name].default if flag.default == FIELD_DEFAULT else flag.default
+        kw: dict[str, Any] = {"dest": name, "help": flag.help}
+        if isinstance(default, bool):
+            kw["action"] = "store_true"
+        else:
+            nargs = flag.nargs or ("*" if isinstance(default, tuple) else None)
+            kw.update(default=list(default) if isinstance(default, tuple) else default)
+            kw.update(type=flag.type, nargs=nargs, metavar=flag.metavar)
+            kw.update(choices=list(flag.choices) if flag.choices else None)
+        option = flag.flag or "--" + name.replace("_", "-")
+        if flag.flag and "action" not in kw:  # the placeholder of the option, not the field
+            kw["metavar"] = kw["metavar"] or option[2:].upper().replace("-", "_")
+        g.add_argument(option, **kw)
+
+
+def model_flags() -> dict[str, Flag]:
+    """The :class:`~aevb.models.VAEConfig` fields ``aevb train`` sets, in --help order."""
+    from aevb.models import vae
+    from aevb.networks import INIT_SCHEMES
+
+    size = count(1, MAX_SIZE)
+    return {
+        "latent_dim": Flag("latent size Nz", size),
+        "hidden": Flag("hidden widths of the encoder (decoder: reversed); none = linear", size),
+        "activation": Flag(
+            "tanh, relu, elu, gelu, softplus, leaky_relu, or gated (gated dense layers, "
+            "as in the VampPrior paper; MLP bodies)"
+        ),
+        "likelihood": Flag(
+            "p(x|z) (default: the dataset's suggestion: bernoulli for data in [0,1] "
+            "such as MNIST, the paper's Gaussian for frey_face)",
+            choices=vae.LIKELIHOODS,
+            default=None,
+        ),
+        "gaussian_variance": Flag(
+            "Gaussian p(x|z): per-pixel log-variance output by the decoder (the "
+            "paper), one learned per pixel, or fixed",
+            choices=vae.GAUSSIAN_VARIANCES,
+        ),
+        "gaussian_mean": Flag(
+            "Gaussian p(x|z): squash the mean into (0,1) (sigmoid, the paper's; needs data "
+            "in [0,1]) or not (identity); auto: sigmoid for data in [0,1], else identity",
+            choices=("auto", *vae.GAUSSIAN_MEANS),
+            default="auto",
+        ),
+        "gaussian_std": Flag(
+            "Gaussian p(x|z) with fixed variance: its standard deviation", positive()
+        ),
+        "init": Flag(
+            "paper: all parameters ~ N(0, init_std^2); default: PyTorch's; he: weights ~ "
+            "N(0, 2/fan_in); glorot: weights ~ U(+-sqrt(6/(fan_in+fan_out))); both: zero biases",
+            choices=INIT_SCHEMES,
+        ),
+        "init_std": Flag("std for --init paper", positive()),
+        "prior": Flag(
+            "p(z): standard normal, learned mixture of Gaussians, or VampPrior (the "
+            "last two have no closed-form KL: the Monte Carlo KL is used)",
+            choices=vae.PRIORS,
+        ),
+        "prior_components": Flag(
+            "--prior mog/vamp: mixture components (VampPrior pseudo-inputs)", size
+        ),
+        "upper_latents": Flag(
+            "sizes of stochastic layers above z_1, e.g. 50 (with --latent-dim 100: "
+            "IWAE's 2-layer model); none = one layer",
+            size,
+        ),
+        "upper_hidden": Flag("hidden widths between stochastic layers", size),
+        "hierarchy": Flag(
+            "with --upper-latents: bottom-up = IWAE's q(z_1|x) q(z_2|z_1), p(x|z_1); "
+            "top-down = Tomczak & Welling's HVAE q(z_2|x) q(z_1|x, z_2), p(x|z_1, z_2)",
+            choices=vae.HIERARCHIES,
+        ),
+        "latent_logvar_range": Flag(
+            "bound the log-variance of q(z_1|x) and of every layer between stochastic "
+            "layers, e.g. -6 2 (stabilises hierarchies with a VampPrior); default: unbounded",
+            Number(float, -80.0, 80.0),  # exp(88) overflows float32
+            nargs=2,
+            metavar=("LOW", "HIGH"),
+        ),
+        "body": Flag(
+            "encoder/decoder bodies: MLP, or convolutions for images (then --hidden "
+            "adds dense layers after the convolutions; --init default suits it)",
+            choices=vae.BODIES,
+        ),
+        "channels": Flag("--body conv: channels of each stride-2 convolution", size),
+    }
+
+
+def train_flags() -> dict[str, Flag]:
+    """The :class:`~aevb.training.TrainConfig` fields ``aevb train`` sets, in --help order."""
+    from aevb import objectives, training
+
+    size, samples = count(1, MAX_SIZE), count(1, MAX_COUNT)
+    return {
+        "algorithm": Flag(
+            "aevb (SGVB on the ELBO) or the paper's wake-sleep baseline",
+            choices=objectives.ALGORITHMS,
+        ),
+        "optimizer": Flag("adagrad (the paper) or adam", choices=training.OPTIMIZERS),
+        "lr": Flag("the optimiser's step size (learning rate)", positive()),
+        "weight_decay": Flag(
+            "L2 penalty per example, or 'prior' for the paper's N(0,I) parameter prior (1/N_train)",
+            Number(float, 0.0, 1e6, words=("prior",)),
+            default=str(training.TrainConfig.weight_decay),
+        ),
+        "batch_size": Flag("minibatch size M", size),
+        "estimator": Flag(
+            "SGVB estimator: A (generic, Monte Carlo KL), B (analytic KL) or auto (B "
+            "where the model has a closed-form KL)",
+            choices=("auto", *objectives.ESTIMATORS),
+        ),
+        "n_samples": Flag("samples L of z per datapoint", count(1, 10**6), flag="--samples"),
+        "objective": Flag(
+            "elbo, or the IWAE bound with --samples importance samples",
+            choices=objectives.OBJECTIVES,
+        ),
+        "beta": Flag("KL weight (beta-VAE)", positive()),
+        "free_bits": Flag(
+            "free bits per latent dimension (or group), nats (Kingma et al. 2016); 0 = off",
+            Number(float, 0.0, 1e6),
+        ),
+        "free_bits_group": Flag(
+            "free bits: consecutive latent dimensions per group (1 = per dimension)", size
+        ),
+        "kl_warmup_samples": Flag(
+            "KL warm-up from 0 to 1: N training samples, or E epochs written as 'Eep' "
+            "(e.g. 10ep); 0 = off",
+            Number(int, 0, MAX_COUNT, suffix="ep"),
+            flag="--kl-warmup",
+            default="0",
+        ),
+        "epochs": Flag(
+            f"budget in epochs (default {training.TrainConfig.epochs:g}; with --resume: the run's)",
+            positive(1e6),
+            default=None,
+        ),
+        "max_samples": Flag("budget in training samples (overrides --epochs)", samples),
+        "eval_every": Flag("training samples between evaluations (default: one epoch)", samples),
+        "eval_per_decade": Flag(
+            "log-spaced evaluations: this many per factor 10 of samples, from --eval-every "
+            "on (for log-axis curves)",
+            count(1, 1000),
+        ),
+        "eval_max_examples": Flag("evaluate on at most this many examples per split", samples),
+        "patience": Flag("early stopping: evaluations without validation improvement", samples),
+        "clip_grad_norm": Flag("clip the gradient norm", positive()),
+        "nonfinite": Flag(
+            "on a NaN/inf loss or gradient: stop with an error, or skip the update",
+            choices=training.NONFINITE,
+        ),
+        "seed": Flag(
+            "seed of every random draw: initialisation, data order, noise", count(0, MAX_SEED)
+        ),
+        "device": Flag("cpu, cuda, cuda:N or auto", device_name),
+        "compile": Flag("torch.compile the training step (for GPUs; slower on small CPUs)"),
+        "precision": Flag(
+            "bf16: forward pass under bfloat16 autocast (for GPUs with bf16)",
+            choices=training.PRECISIONS,
+        ),
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     from aevb.models import VAEConfig
     from aevb.training import TrainConfig
 
-    md = {f.name: f.default for f in dataclasses.fields(VAEConfig) if f.name != "input_dim"}
-    td = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     parser = _Parser(
         prog="aevb",
         description="Variational autoencoders (Kingma & Welling 2013): train, evaluate, draw.",
@@ -138,117 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "flag), its rows shuffled anew",
     )
     g = t.add_argument_group("model")
-    g.add_argument(
-        "--latent-dim", type=count(1, MAX_SIZE), default=md["latent_dim"], help="latent size Nz"
-    )
-    g.add_argument(
-        "--hidden",
-        type=count(1, MAX_SIZE),
-        nargs="*",
-        default=list(md["hidden"]),
-        help="hidden widths of the encoder (decoder: reversed); none = linear",
-    )
-    g.add_argument(
-        "--activation",
-        default=md["activation"],
-        help="tanh, relu, elu, gelu, softplus, leaky_relu, or gated (gated dense layers, "
-        "as in the VampPrior paper; MLP bodies)",
-    )
-    g.add_argument(
-        "--likelihood",
-        default=None,
-        choices=["bernoulli", "gaussian"],
-        help="p(x|z) (default: the dataset's suggestion: bernoulli for data in [0,1] "
-        "such as MNIST, the paper's Gaussian for frey_face)",
-    )
-    g.add_argument(
-        "--gaussian-variance",
-        default=md["gaussian_variance"],
-        choices=["output", "learned", "fixed"],
-        help="Gaussian p(x|z): per-pixel log-variance output by the decoder (the "
-        "paper), one learned per pixel, or fixed",
-    )
-    g.add_argument(
-        "--gaussian-mean",
-        default="auto",
-        choices=["auto", "sigmoid", "identity"],
-        help="Gaussian p(x|z): squash the mean into (0,1) (sigmoid, the paper's; needs data "
-        "in [0,1]) or not (identity); auto: sigmoid for data in [0,1], else identity",
-    )
-    g.add_argument(
-        "--gaussian-std",
-        type=positive(),
-        default=md["gaussian_std"],
-        help="Gaussian p(x|z) with fixed variance: its standard deviation",
-    )
-    g.add_argument(
-        "--init",
-        default=md["init"],
-        choices=["paper", "default", "he", "glorot"],
-        help="paper: all parameters ~ N(0, init_std^2); default: PyTorch's; he: weights ~ "
-        "N(0, 2/fan_in); glorot: weights ~ U(+-sqrt(6/(fan_in+fan_out))); both: zero biases",
-    )
-    g.add_argument(
-        "--init-std", type=positive(), default=md["init_std"], help="std for --init paper"
-    )
-    g.add_argument(
-        "--prior",
-        default=md["prior"],
-        choices=["standard", "mog", "vamp"],
-        help="p(z): standard normal, learned mixture of Gaussians, or VampPrior (the "
-        "last two have no closed-form KL: the Monte Carlo KL is used)",
-    )
-    g.add_argument(
-        "--prior-components",
-        type=count(1, MAX_SIZE),
-        default=md["prior_components"],
-        help="--prior mog/vamp: mixture components (VampPrior pseudo-inputs)",
-    )
-    g.add_argument(
-        "--upper-latents",
-        type=count(1, MAX_SIZE),
-        nargs="*",
-        default=list(md["upper_latents"]),
-        help="sizes of stochastic layers above z_1, e.g. 50 (with --latent-dim 100: "
-        "IWAE's 2-layer model); none = one layer",
-    )
-    g.add_argument(
-        "--upper-hidden",
-        type=count(1, MAX_SIZE),
-        nargs="*",
-        default=list(md["upper_hidden"]),
-        help="hidden widths between stochastic layers",
-    )
-    g.add_argument(
-        "--hierarchy",
-        default=md["hierarchy"],
-        choices=["bottom-up", "top-down"],
-        help="with --upper-latents: bottom-up = IWAE's q(z_1|x) q(z_2|z_1), p(x|z_1); "
-        "top-down = Tomczak & Welling's HVAE q(z_2|x) q(z_1|x, z_2), p(x|z_1, z_2)",
-    )
-    g.add_argument(
-        "--latent-logvar-range",
-        type=Number(float, -80.0, 80.0),  # exp(88) overflows float32
-        nargs=2,
-        default=None,
-        metavar=("LOW", "HIGH"),
-        help="bound the log-variance of q(z_1|x) and of every layer between stochastic "
-        "layers, e.g. -6 2 (stabilises hierarchies with a VampPrior); default: unbounded",
-    )
-    g.add_argument(
-        "--body",
-        default=md["body"],
-        choices=["mlp", "conv"],
-        help="encoder/decoder bodies: MLP, or convolutions for images (then --hidden "
-        "adds dense layers after the convolutions; --init default suits it)",
-    )
-    g.add_argument(
-        "--channels",
-        type=count(1, MAX_SIZE),
-        nargs="*",
-        default=list(md["channels"]),
-        help="--body conv: channels of each stride-2 convolution",
-    )
+    _add_config_flags(g, VAEConfig, model_flags())
     g.add_argument(
         "--conditional",
         action="store_true",
@@ -256,134 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         "with aevb sample --label",
     )
     g = t.add_argument_group("training")
-    g.add_argument(
-        "--algorithm",
-        default=td["algorithm"],
-        choices=["aevb", "wake-sleep"],
-        help="aevb (SGVB on the ELBO) or the paper's wake-sleep baseline",
-    )
-    g.add_argument(
-        "--optimizer",
-        default=td["optimizer"],
-        choices=["adagrad", "adam"],
-        help="adagrad (the paper) or adam",
-    )
-    g.add_argument(
-        "--lr", type=positive(), default=td["lr"], help="the optimiser's step size (learning rate)"
-    )
-    g.add_argument(
-        "--weight-decay",
-        type=Number(float, 0.0, 1e6, words=("prior",)),
-        default=str(td["weight_decay"]),
-        help="L2 penalty per example, or 'prior' for the paper's N(0,I) parameter "
-        "prior (1/N_train)",
-    )
-    g.add_argument(
-        "--batch-size", type=count(1, MAX_SIZE), default=td["batch_size"], help="minibatch size M"
-    )
-    g.add_argument(
-        "--estimator",
-        default=td["estimator"],
-        choices=["auto", "A", "B"],
-        help="SGVB estimator: A (generic, Monte Carlo KL), B (analytic KL) or auto (B "
-        "where the model has a closed-form KL)",
-    )
-    g.add_argument(
-        "--samples",
-        type=count(1, 10**6),
-        default=td["n_samples"],
-        help="samples L of z per datapoint",
-    )
-    g.add_argument(
-        "--objective",
-        default=td["objective"],
-        choices=["elbo", "iwae"],
-        help="elbo, or the IWAE bound with --samples importance samples",
-    )
-    g.add_argument("--beta", type=positive(), default=td["beta"], help="KL weight (beta-VAE)")
-    g.add_argument(
-        "--free-bits",
-        type=Number(float, 0.0, 1e6),
-        default=td["free_bits"],
-        help="free bits per latent dimension (or group), nats (Kingma et al. 2016); 0 = off",
-    )
-    g.add_argument(
-        "--free-bits-group",
-        type=count(1, MAX_SIZE),
-        default=td["free_bits_group"],
-        help="free bits: consecutive latent dimensions per group (1 = per dimension)",
-    )
-    g.add_argument(
-        "--kl-warmup",
-        type=Number(int, 0, MAX_COUNT, suffix="ep"),
-        default="0",
-        help="KL warm-up from 0 to 1: N training samples, or E epochs written as 'Eep' "
-        "(e.g. 10ep); 0 = off",
-    )
-    g.add_argument(
-        "--epochs",
-        type=positive(1e6),
-        default=None,
-        help=f"budget in epochs (default {td['epochs']:g}; with --resume: the run's)",
-    )
-    g.add_argument(
-        "--max-samples",
-        type=count(1, MAX_COUNT),
-        default=None,
-        help="budget in training samples (overrides --epochs)",
-    )
-    g.add_argument(
-        "--eval-every",
-        type=count(1, MAX_COUNT),
-        default=None,
-        help="training samples between evaluations (default: one epoch)",
-    )
-    g.add_argument(
-        "--eval-per-decade",
-        type=count(1, 1000),
-        default=None,
-        help="log-spaced evaluations: this many per factor 10 of samples, from --eval-every "
-        "on (for log-axis curves)",
-    )
-    g.add_argument(
-        "--eval-max-examples",
-        type=count(1, MAX_COUNT),
-        default=None,
-        help="evaluate on at most this many examples per split",
-    )
-    g.add_argument(
-        "--patience",
-        type=count(1, MAX_COUNT),
-        default=None,
-        help="early stopping: evaluations without validation improvement",
-    )
-    g.add_argument("--clip-grad-norm", type=positive(), default=None, help="clip the gradient norm")
-    g.add_argument(
-        "--nonfinite",
-        default=td["nonfinite"],
-        choices=["error", "skip"],
-        help="on a NaN/inf loss or gradient: stop with an error, or skip the update",
-    )
-    g.add_argument(
-        "--seed",
-        type=count(0, MAX_SEED),
-        default=td["seed"],
-        help="seed of every random draw: initialisation, data order, noise",
-    )
-    g.add_argument(
-        "--device", type=device_name, default=td["device"], help="cpu, cuda, cuda:N or auto"
-    )
-    g.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile the training step (for GPUs; slower on small CPUs)",
-    )
-    g.add_argument(
-        "--precision",
-        default=td["precision"],
-        choices=["fp32", "bf16"],
-        help="bf16: forward pass under bfloat16 autocast (for GPUs with bf16)",
-    )
+    _add_config_flags(g, TrainConfig, train_flags())
     _threads(g)
     g.add_argument(
         "--quiet",
@@ -702,19 +652,16 @@ def _describe_error(error: Exception, parser: argparse.ArgumentParser) -> tuple[
     )
 
 
-# config fields whose option is not named after them
-_FIELD_OPTIONS = {
-    "n_samples": "samples",
-    "kl_warmup_samples": "kl_warmup",
-    "upper_latents/upper_hidden": "upper_latents",
-}
+# a message that names two fields together: the option of the first
+_FIELD_OPTIONS = {"upper_latents/upper_hidden": "upper_latents"}
 
 
 def _name_flags(message: str, parser: argparse.ArgumentParser) -> str:
     """``message`` with ``VAEConfig.latent_dim`` and the like replaced by ``--latent-dim``.
 
-    The configs name their fields; a user of the command typed options. Fields without an
-    option (e.g. ``input_dim``, set from the data) are left as they are.
+    The configs name their fields; a user of the command typed options, each stored under
+    its field's name (:func:`_add_config_flags`). Fields without an option (e.g.
+    ``input_dim``, set from the data) are left as they are.
     """
     train = next(
         a.choices["train"] for a in parser._actions if isinstance(a, argparse._SubParsersAction)

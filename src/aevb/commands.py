@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -22,8 +23,8 @@ from aevb import distributed, memory, viz
 from aevb import evaluate as ev
 from aevb import io as aevb_io
 from aevb.atomic import atomic_path, write_text
-from aevb.cli import DEFAULT_DATA
-from aevb.config import to_dict
+from aevb.config import from_dict, to_dict
+from aevb.data.registry import DEFAULT_DATASET
 from aevb.data.validation import looks_like_pixels, resolve_gaussian_mean
 from aevb.diagnose import posterior_collapse
 from aevb.models import VAE, VAEConfig
@@ -108,7 +109,7 @@ def train(args: argparse.Namespace) -> str:
             return _resume(args, out)
     if args.new_data:
         raise ValueError("--new-data: only with --resume (a new run trains on --data)")
-    data = _load_data(args, DEFAULT_DATA)
+    data = _load_data(args, DEFAULT_DATASET)
     if args.conditional:
         data = aevb_data.append_labels(data)
     out = Path(args.out or f"runs/{Path(data.name).stem}")
@@ -147,54 +148,22 @@ def _resume(args: argparse.Namespace, out: Path) -> str:
 def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> str:
     """A fresh ``aevb train`` once the run folder ``out`` is held."""
     seed_everything(args.seed)
-    model_config = VAEConfig(
+    model_config = _config(
+        VAEConfig,
+        args,
         input_dim=data.dim - data.condition_dim,
         condition_dim=data.condition_dim,
-        latent_dim=args.latent_dim,
-        hidden=tuple(args.hidden),
-        activation=args.activation,
         likelihood=args.likelihood or data.likelihood,
-        gaussian_variance=args.gaussian_variance,
         gaussian_mean=resolve_gaussian_mean(args.gaussian_mean, _modelled(data.train, data)),
-        gaussian_std=args.gaussian_std,
-        init=args.init,
-        init_std=args.init_std,
         image_shape=data.image_shape,
-        body=args.body,
-        channels=tuple(args.channels),
-        prior=args.prior,
-        prior_components=args.prior_components,
-        upper_latents=tuple(args.upper_latents),
-        upper_hidden=tuple(args.upper_hidden),
-        hierarchy=args.hierarchy,
-        latent_logvar_range=(tuple(args.latent_logvar_range) if args.latent_logvar_range else None),
     )
     _announce_data(data, to_dict(model_config))
-    config = TrainConfig(
-        algorithm=args.algorithm,
-        optimizer=args.optimizer,
-        lr=args.lr,
+    config = _config(
+        TrainConfig,
+        args,
         weight_decay=_weight_decay(args.weight_decay, len(data.train)),
-        batch_size=args.batch_size,
-        estimator=args.estimator,
-        n_samples=args.samples,
-        objective=args.objective,
-        beta=args.beta,
-        free_bits=args.free_bits,
-        free_bits_group=args.free_bits_group,
-        kl_warmup_samples=_warmup(args.kl_warmup, len(data.train)),
+        kl_warmup_samples=_warmup(args.kl_warmup_samples, len(data.train)),
         epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
-        max_samples=args.max_samples,
-        eval_every=args.eval_every,
-        eval_max_examples=args.eval_max_examples,
-        eval_per_decade=args.eval_per_decade,
-        patience=args.patience,
-        clip_grad_norm=args.clip_grad_norm,
-        nonfinite=args.nonfinite,
-        seed=args.seed,
-        device=args.device,
-        precision=args.precision,
-        compile=args.compile,
     )
     memory.check_training_fits(model_config, config, len(data.train), _device(args.device))
     result = train_or_resume(
@@ -205,6 +174,13 @@ def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> 
         quiet=args.quiet,
     )
     return _report(args, out, data, result)
+
+
+def _config(cls: type, args: argparse.Namespace, **given: Any) -> Any:
+    """Config dataclass ``cls`` from the options named as its fields (generated from them:
+    :func:`aevb.cli.model_flags`), with the values ``given`` derived from the data."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return from_dict(cls, {**{k: v for k, v in vars(args).items() if k in names}, **given})
 
 
 def _report(args: argparse.Namespace, out: Path, data: aevb_data.Dataset, result) -> str:

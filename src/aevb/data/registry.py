@@ -38,6 +38,9 @@ from aevb.data.matlab import read_mat_variable
 from aevb.data.sources import SourceFile
 from aevb.data.splits import split_indices
 
+DEFAULT_DATASET = "digits"
+"""The dataset ``aevb train`` uses without ``--data``: bundled, so nothing is downloaded."""
+
 Fetch = Callable[[SourceFile], np.ndarray]
 """Returns the decoded, verified array of a source file."""
 
