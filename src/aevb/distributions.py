@@ -27,11 +27,6 @@ from torch import Tensor
 
 LOG_2PI = math.log(2.0 * math.pi)
 
-LIKELIHOODS = ("bernoulli", "gaussian")
-"""The likelihoods p(x|z) a decoder can end in: :class:`BernoulliHead`, :class:`GaussianHead`."""
-GAUSSIAN_MEANS = ("sigmoid", "identity")
-GAUSSIAN_VARIANCES = ("output", "learned", "fixed")
-
 
 @dataclass(frozen=True)
 class Shard:
@@ -205,6 +200,8 @@ class Bernoulli:
 
 
 # -- likelihood heads: a decoder's output -> p(x|z) ---------------------------------------
+GAUSSIAN_MEANS = ("sigmoid", "identity")
+GAUSSIAN_VARIANCES = ("output", "learned", "fixed")
 
 
 class BernoulliHead:

@@ -6,11 +6,10 @@ p(z_L) p(z_{L-1}|z_L) ... p(z_1|z_2) p(x|z_1). "top-down", the HVAE of Tomczak &
 p(x|z_1, ..., z_L): every inference step sees x (through the encoder body's features,
 shared by every layer) and the decoder reads every layer.
 
-A model keeps three lists of :class:`GaussianLayer` (built by :func:`stacks`): ``upward``
-holds q(z_{l+1}|z_l) (bottom-up), ``posterior_down`` q(z_l|x, z_{l+1}) (top-down; the
-other wiring leaves one of the two empty), and ``downward`` p(z_l|z_{l+1}) (both). The
-functions here walk them; layers are listed bottom (z_1) to top (z_L), each ``(..., N_l)``.
-A one-layer model has three empty lists, and every function reduces to the single layer.
+A model keeps three lists of :class:`GaussianLayer` (:func:`stacks`): ``upward``
+q(z_{l+1}|z_l) (bottom-up only), ``posterior_down`` q(z_l|x, z_{l+1}) (top-down only) and
+``downward`` p(z_l|z_{l+1}); all three are empty for one layer. Layers are listed bottom
+(z_1) to top (z_L), each ``(..., N_l)``.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ class ModelConfig(Protocol):
 
     @property
     def likelihood(self) -> str:
-        """The name of p(x|z) (one of :data:`aevb.distributions.LIKELIHOODS`)."""
+        """The name of p(x|z) (one of :data:`aevb.data.validation.LIKELIHOODS`)."""
 
     @property
     def analytic_kl(self) -> bool:

@@ -31,10 +31,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from aevb.config import check_choice, check_positive
+from aevb.data.validation import LIKELIHOODS
 from aevb.distributions import (
     GAUSSIAN_MEANS,
     GAUSSIAN_VARIANCES,
-    LIKELIHOODS,
     BernoulliHead,
     DiagonalGaussian,
     Distribution,
@@ -112,7 +112,7 @@ class VAEConfig:
     """Hidden widths of the networks between stochastic layers (reversed downwards)."""
     hierarchy: str = "bottom-up"
     """With ``upper_latents``: "bottom-up" (IWAE's stack) or "top-down" (Tomczak &
-    Welling's HVAE); see the module docstring."""
+    Welling's HVAE); see :mod:`aevb.models.hierarchy`."""
     latent_logvar_range: tuple[float, float] | None = None
     """Bounds (low, high) on the log-variance of q(z_1|x) and of every Gaussian between
     stochastic layers, e.g. (-6, 2) as in Tomczak & Welling's code; None = unbounded (the
