@@ -324,14 +324,6 @@ class VAE(nn.Module):
         log_px_z = self.decode(layers, condition).log_prob(pixels)
         return log_px_z + self.log_prior(layers[0], layers[1:])
 
-    def kl_to_prior(self, q: DiagonalGaussian) -> Tensor | None:
-        """KL(q(z|x) || p(z)) in closed form, ``(B,)``; None when the model has none."""
-        return q.kl_standard_normal() if self.config.analytic_kl else None
-
-    def kl_to_prior_per_dim(self, q: DiagonalGaussian) -> Tensor | None:
-        """KL(q(z_i|x) || p(z_i)) per dimension in closed form, ``(B, Nz)``, or None."""
-        return q.kl_standard_normal_per_dim() if self.config.analytic_kl else None
-
     @torch.no_grad()
     def sample(
         self,
@@ -360,6 +352,16 @@ class VAE(nn.Module):
             temperature=temperature,
         )
         return self.decode(layers, y).mean
+
+    # -- what evaluation, pictures and the baselines read -------------------------------
+
+    def kl_to_prior(self, q: DiagonalGaussian) -> Tensor | None:
+        """KL(q(z|x) || p(z)) in closed form, ``(B,)``; None when the model has none."""
+        return q.kl_standard_normal() if self.config.analytic_kl else None
+
+    def kl_to_prior_per_dim(self, q: DiagonalGaussian) -> Tensor | None:
+        """KL(q(z_i|x) || p(z_i)) per dimension in closed form, ``(B, Nz)``, or None."""
+        return q.kl_standard_normal_per_dim() if self.config.analytic_kl else None
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
