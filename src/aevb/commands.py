@@ -1,6 +1,6 @@
-"""What each ``aevb`` command does, given its parsed arguments: calls into the API.
-
-Kept apart from :mod:`aevb.cli` (argument definitions) so each piece reads on its own.
+"""The ``aevb`` commands: each one's options (``_<command>_options``) next to the function
+that runs it with the parsed arguments, calling into the API. :mod:`aevb.cli` builds the
+parser from :data:`OPTIONS` and turns errors into one line.
 """
 
 from __future__ import annotations
@@ -22,12 +22,22 @@ from aevb import data as aevb_data
 from aevb import distributed, memory, viz
 from aevb import evaluate as ev
 from aevb import io as aevb_io
+from aevb.argtypes import MAX_COUNT, MAX_SEED, MAX_SIZE, Named, Number, count, device_name, positive
 from aevb.atomic import atomic_path, write_text
 from aevb.config import from_dict, to_dict
 from aevb.data.registry import DEFAULT_DATASET
 from aevb.data.validation import looks_like_pixels, resolve_gaussian_mean
 from aevb.diagnose import posterior_collapse
 from aevb.models import VAE, VAEConfig
+from aevb.options import (
+    TRAINED_ON,
+    add_config_flags,
+    add_data_args,
+    add_model_path,
+    add_threads,
+    model_flags,
+    train_flags,
+)
 from aevb.runfolder import RunFolder
 from aevb.training import (
     TrainConfig,
@@ -91,6 +101,53 @@ def _weight_decay(value: str, n_train: int) -> float:
         return float(value)
     except ValueError:
         raise ValueError(f"--weight-decay={value!r}: expected a number >= 0 or 'prior'") from None
+
+
+def _train_options(sub: Any) -> None:
+    """``aevb train``'s options."""
+    t = sub.add_parser(
+        "train",
+        help="train a VAE (no arguments: the bundled digits, pictures included)",
+        description="Train a VAE and write checkpoints, metrics.csv and pictures to --out.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_data_args(t, default_help=f"{DEFAULT_DATASET}; with --resume, the run's")
+    t.add_argument("--out", default=None, help="run folder (default: runs/<dataset>)")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its last checkpoint (its settings are "
+        "kept; --epochs/--max-samples may extend the budget)",
+    )
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run in --out (never one that another process is writing)",
+    )
+    t.add_argument(
+        "--new-data",
+        action="store_true",
+        help="with --resume: continue on --data other than the run's (refused without this "
+        "flag), its rows shuffled anew",
+    )
+    g = t.add_argument_group("model")
+    add_config_flags(g, VAEConfig, model_flags())
+    g.add_argument(
+        "--conditional",
+        action="store_true",
+        help="conditional VAE on the dataset's class labels (one-hot); sample by class "
+        "with aevb sample --label",
+    )
+    g = t.add_argument_group("training")
+    add_config_flags(g, TrainConfig, train_flags())
+    add_threads(g)
+    g.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress (a bar on a terminal, else a plain line every 30 s); still one "
+        "log line per evaluation",
+    )
+    g.add_argument("--no-pictures", action="store_true", help="skip the PNGs at the end")
 
 
 def train(args: argparse.Namespace) -> str:
@@ -274,6 +331,49 @@ def _device(name: str) -> torch.device:
     return resolve_device(name)
 
 
+def _evaluate_options(sub: Any) -> None:
+    """``aevb evaluate``'s options."""
+    e = sub.add_parser(
+        "evaluate",
+        help="lower bound and importance-sampled log-likelihood on a split",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_model_path(e)
+    add_data_args(e, default_help=TRAINED_ON)
+    e.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "valid", "test"],
+        help="which part of the data to take the examples from",
+    )
+    e.add_argument(
+        "-k",
+        "--k",
+        type=count(0, 10**7),
+        default=5000,
+        help="importance samples per example for log p(x) (0 = skip it)",
+    )
+    e.add_argument(
+        "--batch-size", type=count(1, MAX_SIZE), default=100, help="examples per IS batch"
+    )
+    e.add_argument(
+        "--max-examples",
+        type=count(1, MAX_COUNT),
+        default=None,
+        help="use only the first N examples of the split",
+    )
+    e.add_argument(
+        "--seed",
+        type=count(0, MAX_SEED),
+        default=0,
+        help="seed of the random draws, for results that repeat exactly",
+    )
+    e.add_argument("--json", default=None, help="also write the results to this JSON file")
+    e.add_argument(
+        "--quiet", action="store_true", help="no progress of the log-likelihood on stderr"
+    )
+
+
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """``aevb evaluate``: bound, IS log-likelihood, active units, KL per dimension."""
     model, data = _model_and_split(args)
@@ -327,6 +427,38 @@ def dataclass_dict(e: ev.Estimate) -> dict[str, float]:
     return {"mean": e.mean, "stderr": e.stderr}
 
 
+def _sample_options(sub: Any) -> None:
+    """``aevb sample``'s options."""
+    s = sub.add_parser(
+        "sample",
+        help="draw samples from the prior into a PNG grid",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_model_path(s)
+    s.add_argument("-n", type=count(1, 10**6), default=100, help="number of samples")
+    s.add_argument(
+        "--temperature",
+        type=Number(float, 0.0, 1e6),
+        default=1.0,
+        help="scale of the prior's standard deviation",
+    )
+    s.add_argument(
+        "--seed",
+        type=count(0, MAX_SEED),
+        default=0,
+        help="seed of the random draws, for results that repeat exactly",
+    )
+    s.add_argument(
+        "--label",
+        type=count(0, MAX_SIZE),
+        nargs="*",
+        default=None,
+        help="conditional model: class labels to draw, one per column (default: all)",
+    )
+    s.add_argument("--out", default="samples.png", help="where to write the PNG picture")
+    s.add_argument("--npy", default=None, help="also save the samples (n, D) to this .npy")
+
+
 def sample(args: argparse.Namespace) -> str:
     """``aevb sample``: a PNG grid (and optionally .npy) of prior samples."""
     model = aevb_io.load_model(args.model, device=_device(args.device))
@@ -355,11 +487,54 @@ def sample(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _reconstruct_options(sub: Any) -> None:
+    """``aevb reconstruct``'s options."""
+    r = sub.add_parser(
+        "reconstruct",
+        help="inputs above their reconstructions, as a PNG",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_model_path(r)
+    add_data_args(r, default_help=TRAINED_ON)
+    r.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "valid", "test"],
+        help="which part of the data to take the examples from",
+    )
+    r.add_argument("-n", type=count(1, 10_000), default=10, help="number of inputs")
+    r.add_argument("--out", default="reconstructions.png", help="where to write the PNG picture")
+
+
 def reconstruct(args: argparse.Namespace) -> str:
     """``aevb reconstruct``: inputs above reconstructions."""
     model, data = _model_and_split(args)
     x = torch.as_tensor(data.split(args.split))[: args.n]
     return str(viz.plot_reconstructions(model, x, args.out, n=args.n))
+
+
+def _traverse_options(sub: Any) -> None:
+    """``aevb traverse``'s options."""
+    tr = sub.add_parser(
+        "traverse",
+        help="vary one latent dimension at a time around an encoded input",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_model_path(tr)
+    add_data_args(tr, default_help=TRAINED_ON)
+    tr.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "valid", "test"],
+        help="which part of the data to take the examples from",
+    )
+    tr.add_argument("--index", type=count(0, MAX_COUNT), default=0, help="which example to encode")
+    tr.add_argument(
+        "--dims", type=count(0, MAX_SIZE), nargs="*", default=None, help="dimensions (default: all)"
+    )
+    tr.add_argument("-n", type=count(1, 1000), default=9, help="values per dimension")
+    tr.add_argument("--span", type=positive(), default=3.0, help="from -span to +span")
+    tr.add_argument("--out", default="traversal.png", help="where to write the PNG picture")
 
 
 def traverse(args: argparse.Namespace) -> str:
@@ -374,12 +549,56 @@ def traverse(args: argparse.Namespace) -> str:
     return str(path)
 
 
+def _manifold_options(sub: Any) -> None:
+    """``aevb manifold``'s options."""
+    m = sub.add_parser(
+        "manifold",
+        help="the 2-D latent manifold (the paper's Figure 4)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_model_path(m)
+    m.add_argument("-n", type=count(1, 200), default=20, help="grid points per axis")
+    m.add_argument(
+        "--dims",
+        type=count(0, MAX_SIZE),
+        nargs=2,
+        default=[0, 1],
+        help="the two latent dimensions to vary (others stay at 0)",
+    )
+    m.add_argument(
+        "--label", type=count(0, MAX_SIZE), default=0, help="conditional model: the class drawn"
+    )
+    m.add_argument("--out", default="manifold.png", help="where to write the PNG picture")
+
+
 def manifold(args: argparse.Namespace) -> str:
     """``aevb manifold``: the 2-D latent manifold."""
     model = aevb_io.load_model(args.model, device=_device(args.device))
     return str(
         viz.plot_manifold(model, args.out, n=args.n, dims=tuple(args.dims), label=args.label)
     )
+
+
+def _interpolate_options(sub: Any) -> None:
+    """``aevb interpolate``'s options."""
+    i = sub.add_parser(
+        "interpolate",
+        help="decode a line between two inputs' latent means",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_model_path(i)
+    add_data_args(i, default_help=TRAINED_ON)
+    i.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "valid", "test"],
+        help="which part of the data to take the examples from",
+    )
+    i.add_argument(
+        "--index", type=count(0, MAX_COUNT), nargs=2, default=[0, 1], help="the two examples"
+    )
+    i.add_argument("--steps", type=count(2, 10_000), default=10, help="points on the line")
+    i.add_argument("--out", default="interpolation.png", help="where to write the PNG picture")
 
 
 def interpolate(args: argparse.Namespace) -> str:
@@ -391,6 +610,19 @@ def interpolate(args: argparse.Namespace) -> str:
             raise ValueError(f"--index {i}: expected 0 <= index < {x.shape[0]}")
     a, b = args.index
     return str(viz.plot_interpolation(model, x[a], x[b], args.out, steps=args.steps))
+
+
+def _curve_options(sub: Any) -> None:
+    """``aevb curve``'s options."""
+    c = sub.add_parser(
+        "curve",
+        help="plot a run's lower bound against training samples",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    c.add_argument("run", help="a training run folder (reads its checkpoint's metrics)")
+    c.add_argument("--linear", action="store_true", help="linear x axis instead of log")
+    c.add_argument("--title", default=None, help="title printed above the figure")
+    c.add_argument("--out", default="training_curve.png", help="where to write the PNG picture")
 
 
 def curve(args: argparse.Namespace) -> str:
@@ -415,6 +647,82 @@ def _budget(values: list[str] | None) -> int | dict[str, int] | None:
             f"--budget {' '.join(values)}: expected N or NAME=N pairs, e.g. "
             "binarized_mnist=10000000 frey_face=1000000"
         ) from None
+
+
+def _reproduce_options(sub: Any) -> None:
+    """``aevb reproduce``'s options."""
+    rp = sub.add_parser(
+        "reproduce",
+        help="rerun a figure of Kingma & Welling (2013): CSV, PNG, report",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    rp.add_argument(
+        "figure",
+        choices=["figure2", "figure3", "figure4", "figure5", "all", "likelihood-table"],
+        help="which figure (figure2: bound vs samples, AEVB and wake-sleep; "
+        "figure3: marginal likelihood, AEVB, wake-sleep and MCEM; "
+        "figure4: 2-D manifolds; figure5: samples for Nz = 2, 5, 10, 20); or "
+        "likelihood-table: test NLL on binarized MNIST of VAE, IWAE, 2-layer IWAE, "
+        "VampPrior and HVAE + VampPrior next to the published figures",
+    )
+    rp.add_argument(
+        "--budget",
+        type=Named(count(1, MAX_COUNT)),
+        nargs="+",
+        default=None,
+        help="training samples per run: N for every dataset, or NAME=N per dataset "
+        "(e.g. binarized_mnist=10000000 frey_face=1000000); default: about 15 minutes per "
+        "figure on 2 CPU cores: 1.5M for MNIST, 1M for Frey Face",
+    )
+    rp.add_argument(
+        "--full",
+        action="store_true",
+        help="the paper's budget: 10^8 samples (and, for figure3, the marginal "
+        "likelihood on 1,000 training and test images instead of 100)",
+    )
+    rp.add_argument(
+        "--jobs", type=count(1, 1024), default=2, help="runs trained side by side, 1 thread each"
+    )
+    rp.add_argument(
+        "--rows",
+        nargs="+",
+        default=None,
+        help="likelihood-table: rows to run (vae iwae iwae-2layer vamp hvae-vamp; default all)",
+    )
+    rp.add_argument(
+        "--epochs",
+        type=Named(positive(1e6)),
+        nargs="+",
+        default=None,
+        help="likelihood-table: training epochs, N for every row or ROW=N (default: "
+        "vae=500 iwae=35 iwae-2layer=22 vamp=200 hvae-vamp=120, 20-60 CPU-minutes each; "
+        "--full: the published 3280 / 2000)",
+    )
+    rp.add_argument(
+        "--k",
+        type=count(1, 10**7),
+        default=5000,
+        help="likelihood-table: importance samples per image",
+    )
+    rp.add_argument(
+        "--eval-examples",
+        type=count(1, MAX_COUNT),
+        default=None,
+        help="likelihood-table: evaluate on the first N test images (default: all 10,000)",
+    )
+    rp.add_argument(
+        "--device",
+        type=device_name,
+        default="cpu",
+        help="likelihood-table: cpu, cuda, cuda:N or auto, for new runs and the evaluation",
+    )
+    rp.add_argument(
+        "--doc",
+        default=None,
+        help="likelihood-table: also write the table to this file (e.g. docs/likelihood.md)",
+    )
+    rp.add_argument("--data-dir", default=None, help="folder holding dataset files")
+    rp.add_argument("--out", default="reproduce", help="output folder (runs are resumed)")
 
 
 def reproduce(args: argparse.Namespace) -> str:
@@ -498,6 +806,12 @@ def _likelihood_table(args: argparse.Namespace, out: Path) -> str:
     return "\n".join([*lines, f"table: {result['md']}"])
 
 
+def _info_options(sub: Any) -> None:
+    """``aevb info``'s options."""
+    f = sub.add_parser("info", help="what a checkpoint holds: model, training, metrics")
+    f.add_argument("model", help="a run folder, checkpoint folder or model folder")
+
+
 def info(args: argparse.Namespace) -> dict[str, Any]:
     """``aevb info``: model config, parameter count, training state, last metrics."""
     folder = aevb_io.find_model_folder(args.model)
@@ -518,3 +832,18 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
         out["last_evaluation"] = (st.get("history") or [None])[-1]
         out["best_valid_bound"] = st.get("best_valid")
     return out
+
+
+OPTIONS = (
+    _train_options,
+    _evaluate_options,
+    _sample_options,
+    _reconstruct_options,
+    _manifold_options,
+    _interpolate_options,
+    _traverse_options,
+    _curve_options,
+    _reproduce_options,
+    _info_options,
+)
+"""Each command's options, in the order ``aevb --help`` lists the commands."""
