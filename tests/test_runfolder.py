@@ -20,8 +20,10 @@ from safetensors.torch import save_file
 from aevb import io as aevb_io
 from aevb import runlock
 from aevb.cli import main
-from aevb.data import Dataset, data_identity, identity_differences
-from aevb.training import TrainConfig, TrainingError, resume, train
+from aevb.data import Dataset, conditioned, data_identity, identity_differences
+from aevb.diagnose import posterior_collapse
+from aevb.runfolder import RunFolder
+from aevb.training import TrainConfig, TrainingError, resume, train, train_or_resume
 
 from helpers import tiny_vae
 
@@ -457,3 +459,77 @@ def test_every_split_is_checked_before_training(tmp_path):
     with pytest.raises(ValueError, match=r"toy120-0 \(valid split\).*NaN"):
         train(tiny_vae(), data, config(), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+# ---- one RunFolder, one train_or_resume -----------------------------------------------
+
+
+def test_the_run_folder_names_what_a_run_writes_and_reads_its_record(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_vae(), toy(), config(), out, quiet=True)
+    run = RunFolder(out)
+    assert (run.checkpoint, run.best, run.metrics, run.lock) == (
+        out / "checkpoint",
+        out / "best",
+        out / "metrics.csv",
+        out / ".lock",
+    )
+    assert run.has_checkpoint() and run.data_name() == "toy120-0"
+    assert [r["samples"] for r in run.history()] == [96.0, 192.0]
+    assert run.model_folder() == out / "best" and run.model_config()["latent_dim"] == 2
+    for path in (out, out / "checkpoint", out / "best"):  # the run a model comes from
+        assert RunFolder.of_model(path) == run
+    aevb_io.save_model(tiny_vae(), tmp_path / "m")
+    assert RunFolder.of_model(tmp_path / "m") is None  # a model saved outside a run
+    run.clear()
+    assert not run.has_checkpoint() and not run.best.exists() and not run.metrics.exists()
+
+
+def test_train_or_resume_starts_a_run_once_then_resumes_and_extends_it(tmp_path):
+    starts = []
+
+    def start():
+        starts.append(1)
+        return tiny_vae(), config(max_samples=192)
+
+    first = train_or_resume(tmp_path / "run", toy(), start, quiet=True)
+    again = train_or_resume(tmp_path / "run", toy(), start, max_samples=384, quiet=True)
+    assert len(starts) == 1 and (first.samples, again.samples) == (192, 384)
+    assert again.history[: len(first.history)] == first.history  # the same run, extended
+    with pytest.raises(FileExistsError, match="already holds a training run"):
+        train_or_resume(tmp_path / "run", toy(), start, if_exists="error")
+    fresh = train_or_resume(tmp_path / "run", toy(), start, if_exists="overwrite", quiet=True)
+    assert len(starts) == 3 and fresh.samples == 192
+    with pytest.raises(aevb_io.CheckpointError, match="no checkpoint/ to resume from"):
+        train_or_resume(tmp_path / "none", toy())  # nothing to start: resume only
+    with pytest.raises(ValueError, match="if_exists='keep': expected one of"):
+        train_or_resume(tmp_path / "run", toy(), start, if_exists="keep")
+
+
+def test_resuming_a_conditional_run_appends_the_labels_to_data_without_them(tmp_path):
+    rng = np.random.default_rng(0)
+    x = (rng.random((160, 6)) < 0.3).astype(np.float32)
+    y = rng.integers(0, 3, 160)
+    plain = Dataset(
+        name="labelled",
+        train=x[:120],
+        valid=x[120:140],
+        test=x[140:],
+        labels={"train": y[:120], "valid": y[120:140], "test": y[140:]},
+    )
+    data = conditioned(plain, 3)
+    assert data.dim == 9 and conditioned(data, 3) is data and conditioned(plain, 0) is plain
+    model = tiny_vae(condition_dim=3)
+    train(model, data, config(), tmp_path / "run", quiet=True)
+    result = resume(tmp_path / "run", plain, max_samples=288, quiet=True)  # without labels
+    assert result.samples == 288
+
+
+def test_the_collapse_warning_reads_the_history_of_the_models_run(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_vae(), toy(), config(), out, quiet=True)
+    model = aevb_io.load_model(out)
+    assert posterior_collapse(model, 1, out) is None  # half of 2 dimensions active
+    assert "under-trained" in posterior_collapse(model, 0, out / "best")  # 2 evaluations
+    aevb_io.save_model(model, tmp_path / "m")
+    assert "no training history was found" in posterior_collapse(model, 0, tmp_path / "m")
