@@ -1,6 +1,7 @@
 """The `aevb` command end to end on real data from ../shared/data, and its error paths."""
 
 import argparse
+import dataclasses
 import json
 
 import pytest
@@ -230,3 +231,22 @@ def test_evaluate_warns_about_posterior_collapse(tmp_path, capsys):
     assert "only 0 of 4 latent dimensions are active" in err and "--kl-warmup" in err
     result = json.loads(out.read_text())
     assert result["active_units"] == 0 and abs(result["mutual_information"]) < 0.1
+
+
+def test_every_config_field_is_an_option_of_train_or_set_by_the_command():
+    """A new hyper-parameter is one line in aevb.options (its help and range): the option's
+    name, default and choices come from the field, and the command passes it on by name."""
+    from aevb.models import VAEConfig
+    from aevb.options import model_flags, train_flags
+    from aevb.training import TrainConfig
+
+    train = _subparsers(build_parser())["train"]
+    dests = {a.dest: a for a in train._actions}
+    # set from the data, or (min_logvar) a numerical floor the command line leaves alone
+    from_data = {"input_dim", "condition_dim", "image_shape", "min_logvar"}
+    for config, flags in ((VAEConfig, model_flags()), (TrainConfig, train_flags())):
+        for field in dataclasses.fields(config):
+            assert field.name in flags or field.name in from_data, field.name
+    assert dests["n_samples"].option_strings == ["--samples"]
+    assert dests["prior"].choices == ["standard", "mog", "vamp"]
+    assert dests["hidden"].default == [500] and dests["hidden"].nargs == "*"
