@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -481,6 +482,8 @@ def test_the_run_folder_names_what_a_run_writes_and_reads_its_record(tmp_path):
         assert RunFolder.of_model(path) == run
     aevb_io.save_model(tiny_vae(), tmp_path / "m")
     assert RunFolder.of_model(tmp_path / "m") is None  # a model saved outside a run
+    shutil.copytree(out / "checkpoint", tmp_path / "moved")  # a checkpoint on its own
+    assert RunFolder.of_model(tmp_path / "moved").history() == run.history()
     run.clear()
     assert not run.has_checkpoint() and not run.best.exists() and not run.metrics.exists()
 

@@ -27,12 +27,18 @@ METRICS_FILE = "metrics.csv"
 
 @dataclass(frozen=True)
 class RunFolder:
-    """The paths of the run folder ``path`` and what its checkpoint records."""
+    """The paths of the run folder ``path`` and what its checkpoint records. ``checkpoint``
+    is ``path/checkpoint`` unless given (a checkpoint folder moved out of its run)."""
 
     path: Path
+    checkpoint: Path
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(
+        self, path: str | os.PathLike, checkpoint: str | os.PathLike | None = None
+    ) -> None:
         object.__setattr__(self, "path", Path(path))
+        checkpoint = self.path / aevb_io.CHECKPOINT_DIR if checkpoint is None else checkpoint
+        object.__setattr__(self, "checkpoint", Path(checkpoint))
 
     @classmethod
     def of_model(cls, model_path: str | os.PathLike) -> RunFolder | None:
@@ -42,11 +48,9 @@ class RunFolder:
         for run in (path, path.parent):
             if (run / aevb_io.CHECKPOINT_DIR / TRAINER_FILE).is_file():
                 return cls(run)
+        if (path / TRAINER_FILE).is_file():  # a checkpoint folder moved out of its run
+            return cls(path.parent, checkpoint=path)
         return None
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.path / aevb_io.CHECKPOINT_DIR
 
     @property
     def best(self) -> Path:
