@@ -30,9 +30,9 @@ from aevb.data.validation import looks_like_pixels, resolve_gaussian_mean
 from aevb.diagnose import posterior_collapse
 from aevb.models import VAE, VAEConfig
 from aevb.options import (
-    TRAINED_ON,
     add_config_flags,
     add_data_args,
+    add_examples_command,
     add_model_path,
     add_threads,
     model_flags,
@@ -333,18 +333,8 @@ def _device(name: str) -> torch.device:
 
 def _evaluate_options(sub: Any) -> None:
     """``aevb evaluate``'s options."""
-    e = sub.add_parser(
-        "evaluate",
-        help="lower bound and importance-sampled log-likelihood on a split",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_model_path(e)
-    add_data_args(e, default_help=TRAINED_ON)
-    e.add_argument(
-        "--split",
-        default="test",
-        choices=["train", "valid", "test"],
-        help="which part of the data to take the examples from",
+    e = add_examples_command(
+        sub, "evaluate", "lower bound and importance-sampled log-likelihood on a split"
     )
     e.add_argument(
         "-k",
@@ -489,19 +479,7 @@ def sample(args: argparse.Namespace) -> str:
 
 def _reconstruct_options(sub: Any) -> None:
     """``aevb reconstruct``'s options."""
-    r = sub.add_parser(
-        "reconstruct",
-        help="inputs above their reconstructions, as a PNG",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_model_path(r)
-    add_data_args(r, default_help=TRAINED_ON)
-    r.add_argument(
-        "--split",
-        default="test",
-        choices=["train", "valid", "test"],
-        help="which part of the data to take the examples from",
-    )
+    r = add_examples_command(sub, "reconstruct", "inputs above their reconstructions, as a PNG")
     r.add_argument("-n", type=count(1, 10_000), default=10, help="number of inputs")
     r.add_argument("--out", default="reconstructions.png", help="where to write the PNG picture")
 
@@ -515,18 +493,8 @@ def reconstruct(args: argparse.Namespace) -> str:
 
 def _traverse_options(sub: Any) -> None:
     """``aevb traverse``'s options."""
-    tr = sub.add_parser(
-        "traverse",
-        help="vary one latent dimension at a time around an encoded input",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_model_path(tr)
-    add_data_args(tr, default_help=TRAINED_ON)
-    tr.add_argument(
-        "--split",
-        default="test",
-        choices=["train", "valid", "test"],
-        help="which part of the data to take the examples from",
+    tr = add_examples_command(
+        sub, "traverse", "vary one latent dimension at a time around an encoded input"
     )
     tr.add_argument("--index", type=count(0, MAX_COUNT), default=0, help="which example to encode")
     tr.add_argument(
@@ -581,19 +549,7 @@ def manifold(args: argparse.Namespace) -> str:
 
 def _interpolate_options(sub: Any) -> None:
     """``aevb interpolate``'s options."""
-    i = sub.add_parser(
-        "interpolate",
-        help="decode a line between two inputs' latent means",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    add_model_path(i)
-    add_data_args(i, default_help=TRAINED_ON)
-    i.add_argument(
-        "--split",
-        default="test",
-        choices=["train", "valid", "test"],
-        help="which part of the data to take the examples from",
-    )
+    i = add_examples_command(sub, "interpolate", "decode a line between two inputs' latent means")
     i.add_argument(
         "--index", type=count(0, MAX_COUNT), nargs=2, default=[0, 1], help="the two examples"
     )

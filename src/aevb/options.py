@@ -10,6 +10,7 @@ from typing import Any
 
 from aevb import objectives, training
 from aevb.argtypes import MAX_COUNT, MAX_SEED, MAX_SIZE, Number, count, device_name, positive
+from aevb.data.dataset import SPLITS
 from aevb.models import vae
 from aevb.networks import INIT_SCHEMES
 
@@ -47,6 +48,21 @@ def add_model_path(p: argparse.ArgumentParser) -> None:
         help="cpu, cuda, cuda:N or auto (default: cpu)",
     )
     add_threads(p)
+
+
+def add_examples_command(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """The parser of command ``name``, which reads a model and examples of a split of its
+    data: the model's options, the data's and ``--split``."""
+    p = sub.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_model_path(p)
+    add_data_args(p, default_help=TRAINED_ON)
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=list(SPLITS),
+        help="which part of the data to take the examples from",
+    )
+    return p
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:
