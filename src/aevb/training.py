@@ -36,6 +36,7 @@ from aevb import io as aevb_io
 from aevb.atomic import atomic_dir, recover_dir, remove_leftovers, write_text
 from aevb.config import check_choice, check_positive, from_dict, to_dict
 from aevb.data.conditions import conditioned
+from aevb.data.dataset import SPLITS
 from aevb.data.identity import data_identity, identity_differences
 from aevb.data.validation import validate_for_likelihood
 from aevb.distributions import Shard
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 OPTIMIZERS = ("adagrad", "adam")
 NONFINITE = ("error", "skip")
 PRECISIONS = ("fp32", "bf16")
-SPLITS = ("train", "valid", "test")
 IF_EXISTS = ("resume", "error", "overwrite")
 
 
