@@ -120,3 +120,18 @@ def test_a_new_objective_registers_in_one_place_and_trains_unchanged(tmp_path, m
     state = training.aevb_io.read_json(tmp_path / "renyi" / "checkpoint" / "trainer.json")
     assert state["state"]["bound"] == "renyi" and result.samples == 400
     assert all(math.isfinite(row["valid_bound"]) for row in result.history)
+
+
+def test_wake_sleep_refuses_the_settings_of_aevbs_bound():
+    """objective, beta, free bits and warm-up shape AEVB's bound: wake-sleep has none."""
+    from aevb.training import TrainConfig
+
+    for extra in (
+        {"objective": "iwae"},
+        {"beta": 2.0},
+        {"free_bits": 0.1},
+        {"kl_warmup_samples": 5},
+    ):
+        with pytest.raises(ValueError, match="algorithm='wake-sleep'"):
+            TrainConfig(algorithm="wake-sleep", **extra)
+    TrainConfig(algorithm="wake-sleep")  # the defaults are fine

@@ -41,6 +41,7 @@ from aevb.options import (
 from aevb.runfolder import RunFolder
 from aevb.training import (
     TrainConfig,
+    resolve_device,
     seed_everything,
     spent_budget,
     train_or_resume,
@@ -222,7 +223,7 @@ def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> 
         kl_warmup_samples=_warmup(args.kl_warmup_samples, len(data.train)),
         epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
     )
-    memory.check_training_fits(model_config, config, len(data.train), _device(args.device))
+    memory.check_training_fits(model_config, config, len(data.train), resolve_device(args.device))
     result = train_or_resume(
         out,
         data,
@@ -314,7 +315,7 @@ def _data_name(run: RunFolder | None) -> str | None:
 def _model_and_split(args: argparse.Namespace):
     """The model ``args.model`` and the data (``--data``, else the run's), with the
     condition columns a conditional model reads."""
-    model = aevb_io.load_model(args.model, device=_device(args.device))
+    model = aevb_io.load_model(args.model, device=resolve_device(args.device))
     data = _load_data(args, _data_name(RunFolder.of_model(args.model)))
     data = aevb_data.conditioned(data, model.config.condition_dim)
     if data.dim != model.config.input_dim + model.config.condition_dim:
@@ -323,12 +324,6 @@ def _model_and_split(args: argparse.Namespace):
             f"expects {model.config.input_dim}"
         )
     return model, data
-
-
-def _device(name: str) -> torch.device:
-    from aevb.training import resolve_device
-
-    return resolve_device(name)
 
 
 def _evaluate_options(sub: Any) -> None:
@@ -451,7 +446,7 @@ def _sample_options(sub: Any) -> None:
 
 def sample(args: argparse.Namespace) -> str:
     """``aevb sample``: a PNG grid (and optionally .npy) of prior samples."""
-    model = aevb_io.load_model(args.model, device=_device(args.device))
+    model = aevb_io.load_model(args.model, device=resolve_device(args.device))
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
     labels = None
     if model.config.condition_dim:
@@ -541,7 +536,7 @@ def _manifold_options(sub: Any) -> None:
 
 def manifold(args: argparse.Namespace) -> str:
     """``aevb manifold``: the 2-D latent manifold."""
-    model = aevb_io.load_model(args.model, device=_device(args.device))
+    model = aevb_io.load_model(args.model, device=resolve_device(args.device))
     return str(
         viz.plot_manifold(model, args.out, n=args.n, dims=tuple(args.dims), label=args.label)
     )

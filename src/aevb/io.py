@@ -54,8 +54,8 @@ def save_model(model: nn.Module, folder: str | os.PathLike) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     identity = {"model_class": type(model).__name__, "config": to_dict(model.config)}
     meta = {"format_version": FORMAT_VERSION, **identity}
-    if hasattr(model.config, "analytic_kl"):  # written for readers; loading ignores it
-        meta["kl"] = "closed form" if model.config.analytic_kl else "monte carlo"
+    # written for readers; loading ignores it
+    meta["kl"] = "closed form" if model.config.analytic_kl else "monte carlo"
     write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
     state = model.state_dict()
     canonical = _canonical(identity)

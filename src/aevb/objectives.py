@@ -30,7 +30,7 @@ from torch import Tensor
 from aevb.distributions import DiagonalGaussian, Shard
 from aevb.inputs import check_rows
 from aevb.models.protocol import Encoded, Model
-from aevb.priors import fixed_prior
+from aevb.priors import fixed_components
 from aevb.progress import Progress
 
 ESTIMATORS = ("A", "B")
@@ -239,7 +239,7 @@ def lower_bound(
     x = check_rows(model, x)
     device = model_device(model)
     out = []
-    with fixed_prior(model.prior):
+    with fixed_components(model.prior):
         for xb in batches(x, batch_size):
             xb = xb.to(device, non_blocking=True)
             encoded = model.encoded(xb)
@@ -277,7 +277,7 @@ def log_likelihood(
     out = []
     # a bar on a terminal, a plain line every 30 s in a log file (aevb.progress)
     bar = Progress(x.shape[0], desc=f"log p(x), k={k}", quiet=not progress)
-    with fixed_prior(model.prior):  # a mixture prior's components, computed once
+    with fixed_components(model.prior):  # a mixture prior's components, computed once
         for xb in batches(x, batch_size):
             xb = xb.to(device, non_blocking=True)
             encoded = model.encoded(xb)

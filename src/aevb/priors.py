@@ -28,8 +28,9 @@ from aevb.distributions import (
 )
 
 
-def fixed_prior(prior) -> contextlib.AbstractContextManager:
-    """:meth:`MixturePrior.fixed` for a mixture ``prior``, else a no-op."""
+def fixed_components(prior: nn.Module) -> contextlib.AbstractContextManager:
+    """:meth:`MixturePrior.fixed` for a mixture ``prior`` (a model's ``.prior``, not the
+    model), else a no-op."""
     return prior.fixed() if isinstance(prior, MixturePrior) else contextlib.nullcontext()
 
 
