@@ -78,7 +78,7 @@ def test_estimate_agrees_with_importance_sampling_on_a_nonlinear_model():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n_samples": 1}, "n_samples=1"),
+        ({"n_draws": 1}, "n_draws=1"),
         ({"n_leapfrog": 0}, "n_leapfrog=0"),
         ({"thin": 0}, "thin=0"),
         ({"burn_in": -1}, "burn_in=-1"),

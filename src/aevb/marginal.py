@@ -38,7 +38,7 @@ def log_marginal_hmc(
     model: Model,
     x: Tensor,
     *,
-    n_samples: int = 50,
+    n_draws: int = 50,
     n_leapfrog: int = 4,
     burn_in: int = 100,
     thin: int = 1,
@@ -56,12 +56,12 @@ def log_marginal_hmc(
     One HMC chain per datapoint, run in batches of ``batch_size`` datapoints (vectorised).
     Each chain makes ``burn_in`` transitions in which its own step size is tuned toward
     ``target_acceptance`` (then frozen, so the kept samples come from a fixed, valid
-    kernel), then ``2 * n_samples * thin`` transitions: every ``thin``-th state is kept,
-    the first ``n_samples`` fit q(z), the next ``n_samples`` enter the estimate.
+    kernel), then ``2 * n_draws * thin`` transitions: every ``thin``-th state is kept,
+    the first ``n_draws`` fit q(z), the next ``n_draws`` enter the estimate.
 
     Args:
         model: one stochastic layer, no condition; scored through ``log_joint``.
-        n_samples: L, posterior samples per set (the paper: 50).
+        n_draws: L, posterior samples per set (the paper: 50).
         n_leapfrog: leapfrog steps per HMC transition (the paper: 4).
         burn_in: transitions discarded at the start, used to tune the step size.
         thin: keep every ``thin``-th state (1 = every state).
@@ -82,7 +82,7 @@ def log_marginal_hmc(
     Returns:
         ``(N,)`` estimates of log p(x), float64, on the CPU.
     """
-    _check(n_samples, n_leapfrog, burn_in, thin, step_size, ridge, batch_size, init)
+    _check(n_draws, n_leapfrog, burn_in, thin, step_size, ridge, batch_size, init)
     if not 0.0 <= jitter < 1.0:
         raise ValueError(f"log_marginal_hmc: jitter={jitter}: expected a number in [0, 1)")
     if x.ndim != 2:
@@ -99,7 +99,7 @@ def log_marginal_hmc(
         samples = _run_chains(
             log_joint,
             _initial_states(model, xb, init, generator),
-            n_keep=2 * n_samples,
+            n_keep=2 * n_draws,
             thin=thin,
             burn_in=burn_in,
             n_leapfrog=n_leapfrog,
@@ -109,12 +109,12 @@ def log_marginal_hmc(
             jitter=jitter,
             generator=generator,
         )
-        fit, test = samples[:n_samples], samples[n_samples:]
+        fit, test = samples[:n_draws], samples[n_draws:]
         q = _fit_gaussian(fit.double(), ridge)
         with torch.no_grad():
             log_pxz = log_joint(test).double()  # (L, B)
         log_ratio = q.log_prob(test.double()) - log_pxz  # log q(z) - log p(x, z), (L, B)
-        out.append((math.log(n_samples) - torch.logsumexp(log_ratio, dim=0)).cpu())
+        out.append((math.log(n_draws) - torch.logsumexp(log_ratio, dim=0)).cpu())
     return torch.cat(out)
 
 
@@ -189,10 +189,10 @@ def _fit_gaussian(samples: Tensor, ridge: float) -> torch.distributions.Multivar
     return torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
 
 
-def _check(n_samples, n_leapfrog, burn_in, thin, step_size, ridge, batch_size, init) -> None:
+def _check(n_draws, n_leapfrog, burn_in, thin, step_size, ridge, batch_size, init) -> None:
     """Raise ``ValueError`` naming the first out-of-range argument."""
     for name, value in (
-        ("n_samples", n_samples),
+        ("n_draws", n_draws),
         ("n_leapfrog", n_leapfrog),
         ("thin", thin),
         ("step_size", step_size),
@@ -200,8 +200,8 @@ def _check(n_samples, n_leapfrog, burn_in, thin, step_size, ridge, batch_size, i
     ):
         if not value > 0:
             raise ValueError(f"log_marginal_hmc: {name}={value!r}: expected a number > 0")
-    if n_samples < 2:
-        raise ValueError(f"log_marginal_hmc: n_samples={n_samples}: expected at least 2")
+    if n_draws < 2:
+        raise ValueError(f"log_marginal_hmc: n_draws={n_draws}: expected at least 2")
     if burn_in < 0 or ridge < 0:
         raise ValueError(f"log_marginal_hmc: burn_in={burn_in}, ridge={ridge}: expected >= 0")
     if init not in INITS:

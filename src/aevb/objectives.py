@@ -129,7 +129,7 @@ def terms_from_posterior(
     shard: Shard | None = None,
 ) -> Terms:
     """Terms for rows ``x`` ``(B, D [+ C])`` given their posterior (``model.encoded(x)``)."""
-    pixels, condition = model.split(x)
+    pixels, condition = model.separate_condition(x)
     q, features = encoded
     z = q.rsample(n_samples, generator=generator, shard=shard)
     layers, rest_log_q = model.infer_layers(

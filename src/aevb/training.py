@@ -378,10 +378,12 @@ class Trainer:
             skipped=st.skipped,
         )
 
-    def run(self, n_samples: int, *, bar: Progress | None = None, limit: int | None = None) -> None:
-        """Optimiser steps until ``n_samples`` more training samples are seen; no evaluation.
+    def run(
+        self, n_examples: int, *, bar: Progress | None = None, limit: int | None = None
+    ) -> None:
+        """Optimiser steps until ``n_examples`` more training examples are seen; no evaluation.
 
-        Whole minibatches, so the count may pass ``n_samples`` by less than one minibatch,
+        Whole minibatches, so the count may pass ``n_examples`` by less than one minibatch,
         but never ``limit`` (e.g. what is left of the budget): a minibatch that would pass
         it is cut. The hot loop: a minibatch is an ``index_select`` of the in-memory
         training tensor.
@@ -389,7 +391,7 @@ class Trainer:
         torch.set_flush_denormal(True)  # optimiser state decaying to denormals is slow
         self.model.train()
         st = self.state
-        stop = st.samples + n_samples
+        stop = st.samples + n_examples
         cap = None if limit is None else st.samples + limit
         self._tick = time.perf_counter()
         try:

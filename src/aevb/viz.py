@@ -175,7 +175,7 @@ def plot_reconstructions(
         inputs = x.to(device=device, dtype=dtype)
         recons = model.reconstruct(inputs)
     k = x.shape[0]
-    grid = image_grid(torch.cat([model.split(inputs)[0], recons]), shape, nrow=k)
+    grid = image_grid(torch.cat([model.separate_condition(inputs)[0], recons]), shape, nrow=k)
     h = shape[0]
     fig = _picture(
         grid, scale, yticks=[(_centre(0, h), "input"), (_centre(1, h), "reconstruction")]
@@ -230,7 +230,7 @@ def _class_condition(model: Model, label: int, n: int) -> Tensor | None:
 
 def _row_condition(model: Model, row: Tensor, n: int) -> Tensor | None:
     """``n`` copies of the condition columns of data ``row`` ``(D + C,)``, or None."""
-    condition = model.split(row[None])[1]
+    condition = model.separate_condition(row[None])[1]
     return None if condition is None else condition.expand(n, -1)
 
 
@@ -305,7 +305,7 @@ def plot_interpolation(
     """Save one row: input ``x0``, the ``steps`` images of :func:`interpolate`, input ``x1``."""
     shape = _image_shape(model)
     between = interpolate(model, x0, x1, steps)
-    ends = [model.split(v.detach().cpu().float()[None])[0] for v in (x0, x1)]
+    ends = [model.separate_condition(v.detach().cpu().float()[None])[0] for v in (x0, x1)]
     row = torch.cat([ends[0], between.float(), ends[1]])
     grid = image_grid(row, shape, nrow=steps + 2)
     w = shape[1]

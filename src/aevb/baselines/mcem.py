@@ -125,9 +125,9 @@ class MCEM:
         """The fraction of HMC proposals accepted since the start (nan before the first)."""
         return self._accepted / self._proposed if self._proposed else float("nan")
 
-    def run(self, n_samples: int) -> None:
-        """Train on whole minibatches until ``n_samples`` more samples have been seen."""
-        target = self.samples_seen + n_samples
+    def run(self, n_examples: int) -> None:
+        """Train on whole minibatches until ``n_examples`` more examples have been seen."""
+        target = self.samples_seen + n_examples
         while self.samples_seen < target:
             self.step(self._next_indices())
 

@@ -89,7 +89,7 @@ class Model(Protocol):
     def generative_parameters(self) -> list[nn.Parameter]:
         """The parameters of p(x|z) and p(z), without those of the encoder."""
 
-    def split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+    def separate_condition(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """Rows ``(..., D + C)`` -> data ``(..., D)`` and condition ``(..., C)`` or None."""
 
     def as_condition(self, condition: Tensor | Sequence[int] | None, n: int) -> Tensor | None:

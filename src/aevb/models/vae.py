@@ -278,7 +278,7 @@ class VAE(nn.Module):
     def encoded(self, x: Tensor) -> Encoded:
         """:meth:`posterior` with the encoder body's output it was computed from, which
         :meth:`infer_layers` reuses for a top-down hierarchy's lower layers."""
-        pixels, condition = self.split(x)
+        pixels, condition = self.separate_condition(x)
         if self.config.body == "conv":  # variant: a condition joins after the convolutions
             h = self.encoder(pixels)
             h = h if condition is None else torch.cat([h, condition], dim=-1)
@@ -320,7 +320,7 @@ class VAE(nn.Module):
                 f"log_joint: {len(layers)} layers given, the model has "
                 f"{len(self.config.latent_sizes)} (z_1, ..., z_L)"
             )
-        pixels, condition = self.split(x)
+        pixels, condition = self.separate_condition(x)
         log_px_z = self.decode(layers, condition).log_prob(pixels)
         return log_px_z + self.log_prior(layers[0], layers[1:])
 
@@ -371,7 +371,7 @@ class VAE(nn.Module):
         x = check_rows(self, x, device=next(self.parameters()).device)
         q, features = self.encoded(x)
         chain, _ = self.infer_layers(x, q.mean[None], sample=False, features=features)
-        return self.decode([v[0] for v in chain], self.split(x)[1]).mean
+        return self.decode([v[0] for v in chain], self.separate_condition(x)[1]).mean
 
     def generative_parameters(self) -> list[nn.Parameter]:
         """The parameters of p(x|z) and p(z) (decoder, its variance, the generative stack
@@ -419,7 +419,7 @@ class VAE(nn.Module):
 
     # -- variant: a condition y in the last C columns of every data row -------------------
 
-    def split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+    def separate_condition(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """Data rows ``(..., D + C)`` -> pixels ``(..., D)`` and condition ``(..., C)`` or None."""
         d, c = self.config.input_dim, self.config.condition_dim
         if x.shape[-1] != d + c:

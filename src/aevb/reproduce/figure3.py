@@ -93,7 +93,7 @@ def _curve(
         est = {}
         for split, x in (("train", x_train), ("test", x_test)):
             g = torch.Generator().manual_seed(1)
-            v = log_marginal_hmc(model, x, n_samples=50, n_leapfrog=4, init=init, generator=g)
+            v = log_marginal_hmc(model, x, n_draws=50, n_leapfrog=4, init=init, generator=g)
             est[f"{split}_log_marginal"] = v.mean().item() if torch.isfinite(v).all() else -math.inf
         return est
 
