@@ -60,3 +60,17 @@ def test_wake_sleep_increases_the_bound_on_a_toy_problem(tmp_path):
     se = gain.std() / len(gain) ** 0.5
     assert gain.mean() > 2.0 and gain.mean() > 10 * se, (gain.mean(), se)
     assert result.history[-1]["test_bound"] > result.history[0]["test_bound"]
+
+
+def test_the_trainer_names_wake_sleep_without_importing_the_baselines():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from aevb.training import TrainConfig; "
+        "assert 'aevb.baselines' not in sys.modules; "
+        "from aevb.objectives import make_objective; "
+        "print(type(make_objective(TrainConfig(algorithm='wake-sleep', estimator='A'))).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "WakeSleepObjective"

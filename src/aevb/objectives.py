@@ -18,6 +18,7 @@ All values are nats per example.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class Terms:
     z: Tensor
     log_px_z: Tensor
     posterior: DiagonalGaussian
-    model: Any
+    model: Model
     layers: list[Tensor] = field(default_factory=list)
     rest_log_q: Tensor | float = 0.0
 
@@ -120,7 +121,7 @@ class Terms:
 
 
 def terms_from_posterior(
-    model,
+    model: Model,
     x: Tensor,
     encoded: Encoded,
     *,
@@ -146,7 +147,7 @@ def terms_from_posterior(
 
 
 def compute_terms(
-    model,
+    model: Model,
     x: Tensor,
     *,
     n_samples: int = 1,
@@ -334,9 +335,21 @@ class Objective(Protocol):
         ``(N,)`` nats on the CPU."""
 
 
+def _imported(module: str, name: str) -> Callable[[Any], Objective]:
+    """Builds algorithm ``name`` after importing ``module``, which registers it over this
+    entry: a baseline sits in a layer above the trainer, so it is named here, not imported."""
+
+    def build(config) -> Objective:
+        importlib.import_module(module)
+        return _ALGORITHMS[name](config)
+
+    return build
+
+
 _OBJECTIVES: dict[str, Callable[[Any], Objective]] = {}
 _ALGORITHMS: dict[str, Callable[[Any], Objective]] = {
-    "aevb": lambda config: _OBJECTIVES[config.objective](config)
+    "aevb": lambda config: _OBJECTIVES[config.objective](config),
+    "wake-sleep": _imported("aevb.baselines.wake_sleep", "wake-sleep"),
 }
 OBJECTIVES = _OBJECTIVES.keys()
 """AEVB's objectives, ``TrainConfig.objective`` (live: registering adds a name)."""

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-import aevb.baselines  # noqa: F401 - the baselines register their objectives
 from aevb import distributed, runlock
 from aevb import io as aevb_io
 from aevb.atomic import atomic_dir, recover_dir, remove_leftovers, write_text

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from aevb.distributions import DiagonalGaussian, Distribution
+from aevb.distributions import DiagonalGaussian, Distribution, Shard
 
 
 class Encoded(NamedTuple):
@@ -76,15 +76,10 @@ class Model(Protocol):
     def prior(self) -> Distribution:
         """p(z) over the top layer."""
 
-    # the nn.Module housekeeping that the trainer and the pictures use
-    training: bool
-
+    # of nn.Module, what the trainer and the pictures call
     def train(self, mode: bool = True) -> Any: ...
     def eval(self) -> Any: ...
-    def to(self, *args: Any, **kwargs: Any) -> Any: ...
-    def modules(self) -> Iterator[nn.Module]: ...
     def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
-    def named_parameters(self, *args: Any, **kwargs: Any) -> Iterator[tuple[str, Any]]: ...
 
     def generative_parameters(self) -> list[nn.Parameter]:
         """The parameters of p(x|z) and p(z), without those of the encoder."""
@@ -104,8 +99,26 @@ class Model(Protocol):
     def encoded(self, x: Tensor) -> Encoded:
         """:meth:`posterior` with the encoder body's output, for the objectives' terms."""
 
-    def decode(self, z: Tensor, condition: Tensor | None = None) -> Distribution:
-        """p(x|z) for a code ``(..., code_dim)``: batch shape ``(...)``, event size D."""
+    def decode(self, z: Tensor | Sequence[Tensor], condition: Tensor | None = None) -> Distribution:
+        """p(x|z) for a code ``(..., code_dim)`` or every layer [z_1, ..., z_L], each
+        ``(..., N_l)``: batch shape ``(...)``, event size D."""
+
+    def infer_layers(
+        self,
+        x: Tensor,
+        z: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        shard: Shard | None = None,
+        sample: bool = True,
+        features: Tensor | None = None,
+    ) -> tuple[list[Tensor], Tensor | float]:
+        """Every layer [z_1, ..., z_L], each ``(S, B, N_l)``, from draws ``z`` ``(S, B,
+        code_dim)`` of :meth:`encode`'s posterior for rows ``x`` ``(B, D + C)``, and the log q
+        ``(S, B)`` of the layers drawn here (0.0 for one layer)."""
+
+    def log_prior(self, z: Tensor, upper: Sequence[Tensor] = ()) -> Tensor:
+        """log p(z_1, ..., z_L) for z_1 ``(..., N_1)`` and the layers above: ``(...)``."""
 
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x, z) for rows ``(B, D + C)`` and z_1 ``(..., B, Nz)``: ``(..., B)``."""
