@@ -600,6 +600,9 @@ def _budget(values: list[str] | None) -> int | dict[str, int] | None:
         ) from None
 
 
+FIGURES = ("figure2", "figure3", "figure4", "figure5")  # what ``aevb reproduce all`` draws
+
+
 def _reproduce_options(sub: Any) -> None:
     """``aevb reproduce``'s options."""
     rp = sub.add_parser(
@@ -609,7 +612,7 @@ def _reproduce_options(sub: Any) -> None:
     )
     rp.add_argument(
         "figure",
-        choices=["figure2", "figure3", "figure4", "figure5", "all", "likelihood-table"],
+        choices=[*FIGURES, "all", "likelihood-table"],
         help="which figure (figure2: bound vs samples, AEVB and wake-sleep; "
         "figure3: marginal likelihood, AEVB, wake-sleep and MCEM; "
         "figure4: 2-D manifolds; figure5: samples for Nz = 2, 5, 10, 20); or "
@@ -686,9 +689,7 @@ def reproduce(args: argparse.Namespace) -> str:
         return _likelihood_table(args, out)
     budget = figure2.FULL_BUDGET if args.full else _budget(args.budget)
     kw = {"budget": budget, "jobs": args.jobs, "data_dir": args.data_dir}
-    wanted = (
-        ("figure2", "figure3", "figure4", "figure5") if args.figure == "all" else (args.figure,)
-    )
+    wanted = FIGURES if args.figure == "all" else (args.figure,)
     lines = []
     if "figure2" in wanted:
         paths = figure2.run(out, **kw)

@@ -210,8 +210,8 @@ PRIORS: dict[str, Callable[[PriorSite], Distribution]] = {
 from the :class:`PriorSite` to the prior. Adding an entry adds a prior (docs/architecture.md)."""
 
 
-def build_prior(kind: str, site: PriorSite) -> Distribution:
-    """The prior named ``kind`` (one of :data:`PRIORS`) at ``site``."""
-    if kind not in PRIORS:
-        raise ValueError(f"prior={kind!r}: expected one of {list(PRIORS)}")
-    return PRIORS[kind](site)
+def build_prior(name: str, site: PriorSite) -> Distribution:
+    """The prior named ``name`` (one of :data:`PRIORS`) at ``site``."""
+    if name not in PRIORS:
+        raise ValueError(f"prior={name!r}: expected one of {list(PRIORS)}")
+    return PRIORS[name](site)

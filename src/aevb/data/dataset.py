@@ -54,7 +54,7 @@ class Dataset:
         check_likelihood_name(self.likelihood, f"dataset {self.name!r}")
         self.train = _as_rows(self.train, self.name, "train")
         dim = self.train.shape[1]
-        for split in ("valid", "test"):
+        for split in SPLITS[1:]:  # checked against train
             arr = getattr(self, split)
             if arr is not None:
                 arr = _as_rows(arr, self.name, split)
