@@ -114,8 +114,8 @@ class TrainConfig:
     device: str = "cpu"
     """"cpu", "cuda", "cuda:1", ... or "auto"."""
     compile: bool = False
-    """Compile the training step with ``torch.compile`` (slower on the 2-core CPU measured
-    in docs/performance.md; meant for GPUs, where kernel-launch overhead dominates)."""
+    """Compile the training step with ``torch.compile``: meant for GPUs, where kernel-launch
+    overhead dominates (CPU timings: docs/performance.md)."""
     precision: str = "fp32"
     """"fp32", or "bf16": the forward pass under bfloat16 autocast (matrix products in
     bf16, reductions and the optimiser in fp32); meant for GPUs with bf16 units."""

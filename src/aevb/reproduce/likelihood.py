@@ -132,8 +132,8 @@ ROWS: tuple[Row, ...] = (
 ROW_KEYS = tuple(r.key for r in ROWS)
 
 DEFAULT_EPOCHS = {"vae": 500, "iwae": 35, "iwae-2layer": 22, "vamp": 200, "hvae-vamp": 120}
-"""Budgets of 20 to 60 minutes of one CPU core per row (docs/likelihood.md); the
-published runs are 7 to 150 times longer. ``--full`` uses theirs."""
+"""Epochs per row, 7 to 150 times fewer than the published runs' (their cost:
+docs/performance.md). ``--full`` uses theirs."""
 
 
 def _row(key: str) -> Row:
