@@ -77,15 +77,15 @@ def test_top_down_terms_are_the_chain_of_conditionals():
         + model.downward[1](z3).log_prob(z2)
         + model.downward[0](z2).log_prob(z1)
     )
-    log_px = model.decode([z1, z2, z3]).log_prob(x)
+    log_px = model.decode_layers([z1, z2, z3]).log_prob(x)
     torch.testing.assert_close(t.log_qz_x, log_q)
     torch.testing.assert_close(t.log_pz, log_p)
     torch.testing.assert_close(t.log_px_z, log_px)
     # the decoder reads every layer: changing z3 alone changes p(x|z)
-    moved = model.decode([z1, z2, z3 + 1.0]).log_prob(x)
+    moved = model.decode_layers([z1, z2, z3 + 1.0]).log_prob(x)
     assert not torch.allclose(moved, log_px)
     with pytest.raises(ValueError, match="2 layers given; a top-down model reads all 3"):
-        model.decode([z1, z2])
+        model.decode_layers([z1, z2])
     # the encoder body runs once per call: its features travel with q(z3|x)
     calls = []
     handle = model.encoder.register_forward_hook(lambda *a: calls.append(1))
@@ -97,7 +97,8 @@ def test_top_down_terms_are_the_chain_of_conditionals():
     top = model.encode(x).mean
     z2_mean = model.downward[1](top).mean
     torch.testing.assert_close(
-        model.decode(top).mean, model.decode([model.downward[0](z2_mean).mean, z2_mean, top]).mean
+        model.decode(top).mean,
+        model.decode_layers([model.downward[0](z2_mean).mean, z2_mean, top]).mean,
     )
 
 

@@ -95,7 +95,7 @@ def test_log_joint_of_a_hierarchy_takes_every_layer(hierarchy):
     model = hvae(hierarchy=hierarchy).double()
     x = torch.rand(3, 12, dtype=torch.double).round()
     layers = [torch.randn(2, 3, n, dtype=torch.double) for n in (6, 4, 2)]
-    want = model.decode(layers).log_prob(x) + model.log_prior(layers[0], layers[1:])
+    want = model.decode_layers(layers).log_prob(x) + model.log_prior(layers[0], layers[1:])
     torch.testing.assert_close(model.log_joint(x, layers), want)
     with pytest.raises(ValueError, match="log_joint: 1 layers given, the model has 3"):
         model.log_joint(x, layers[0])

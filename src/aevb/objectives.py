@@ -138,7 +138,7 @@ def terms_from_posterior(
     )
     return Terms(
         z=z,
-        log_px_z=model.decode(layers, condition).log_prob(pixels),
+        log_px_z=model.decode_layers(layers, condition).log_prob(pixels),
         posterior=q,
         model=model,
         layers=layers,

@@ -128,23 +128,6 @@ def lower_means(downward: nn.ModuleList, top: Tensor) -> list[Tensor]:
     return chain
 
 
-def decoder_input(
-    z: Tensor | Sequence[Tensor], downward: nn.ModuleList, *, top_down: bool
-) -> Tensor:
-    """What the decoder reads, from every layer [z_1, ..., z_L] or a code (the layer
-    inferred from x alone): z_1 bottom-up; top-down, every layer concatenated, a code's
-    lower layers set to the means of p(z_l|z_{l+1})."""
-    if not top_down:
-        return z if isinstance(z, Tensor) else z[0]
-    n = len(downward) + 1
-    if not isinstance(z, Tensor) and len(z) != n:
-        raise ValueError(
-            f"decode: {len(z)} layers given; a top-down model reads all "
-            f"{n} (z_1, ..., z_L) or a code of its top layer"
-        )
-    return torch.cat(lower_means(downward, z) if isinstance(z, Tensor) else list(z), dim=-1)
-
-
 def log_prior(prior: Distribution, downward: nn.ModuleList, chain: Sequence[Tensor]) -> Tensor:
     """log p(z_1, ..., z_L) = log p(z_L) + sum_l log p(z_l | z_{l+1}): ``(...)``."""
     total = prior.log_prob(chain[-1])

@@ -99,9 +99,13 @@ class Model(Protocol):
     def encoded(self, x: Tensor) -> Encoded:
         """:meth:`posterior` with the encoder body's output, for the objectives' terms."""
 
-    def decode(self, z: Tensor | Sequence[Tensor], condition: Tensor | None = None) -> Distribution:
-        """p(x|z) for a code ``(..., code_dim)`` or every layer [z_1, ..., z_L], each
-        ``(..., N_l)``: batch shape ``(...)``, event size D."""
+    def decode(self, z: Tensor, condition: Tensor | None = None) -> Distribution:
+        """p(x|z) for a code ``(..., code_dim)``: batch shape ``(...)``, event size D."""
+
+    def decode_layers(
+        self, layers: Sequence[Tensor], condition: Tensor | None = None
+    ) -> Distribution:
+        """p(x|z_1, ..., z_L) for every layer, each ``(..., N_l)``: batch shape ``(...)``."""
 
     def infer_layers(
         self,

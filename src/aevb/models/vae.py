@@ -288,16 +288,16 @@ class VAE(nn.Module):
         q = DiagonalGaussian(mean, clamp_logvar(logvar, self.config.latent_logvar_range))
         return Encoded(q, h)
 
-    def decode(self, z: Tensor | Sequence[Tensor], condition: Tensor | None = None) -> Distribution:
-        """p(x|z): batch shape ``(...)``, event size D.
+    def decode(self, z: Tensor, condition: Tensor | None = None) -> Distribution:
+        """p(x|z) for a code z ``(..., config.code_dim)`` as :meth:`encode` gives: batch shape
+        ``(...)``, event size D. ``condition`` ``(B, C)`` is required by a conditional model;
+        it broadcasts against a leading sample dimension of ``z``."""
+        if self.config.top_down:  # variant: z is z_L, the lower layers at their prior means
+            return self.decode_layers(hierarchy.lower_means(self.downward, z), condition)
+        return self._likelihood(z, condition)
 
-        ``z`` is either every layer [z_1, ..., z_L] (each ``(..., N_l)``), or a code
-        ``(..., config.code_dim)`` as :meth:`encode` gives: z_1, or for a top-down
-        hierarchy z_L, whose lower layers are then set to the means of p(z_l|z_{l+1}).
-        A bottom-up decoder reads z_1 only. ``condition`` ``(B, C)`` is required by a
-        conditional model; it broadcasts against a leading sample dimension of ``z``.
-        """
-        h = hierarchy.decoder_input(z, self.downward, top_down=self.config.top_down)
+    def _likelihood(self, h: Tensor, condition: Tensor | None) -> Distribution:
+        """p(x|z) from the decoder's input ``h`` ``(..., F)``, the condition appended."""
         if self.config.condition_dim:  # variant: the decoder reads (z, y)
             if condition is None:
                 raise ValueError(
@@ -321,7 +321,7 @@ class VAE(nn.Module):
                 f"{len(self.config.latent_sizes)} (z_1, ..., z_L)"
             )
         pixels, condition = self.separate_condition(x)
-        log_px_z = self.decode(layers, condition).log_prob(pixels)
+        log_px_z = self.decode_layers(layers, condition).log_prob(pixels)
         return log_px_z + self.log_prior(layers[0], layers[1:])
 
     @torch.no_grad()
@@ -351,7 +351,7 @@ class VAE(nn.Module):
             dtype=param.dtype,
             temperature=temperature,
         )
-        return self.decode(layers, y).mean
+        return self.decode_layers(layers, y).mean
 
     # -- what evaluation, pictures and the baselines read -------------------------------
 
@@ -371,7 +371,7 @@ class VAE(nn.Module):
         x = check_rows(self, x, device=next(self.parameters()).device)
         q, features = self.encoded(x)
         chain, _ = self.infer_layers(x, q.mean[None], sample=False, features=features)
-        return self.decode([v[0] for v in chain], self.separate_condition(x)[1]).mean
+        return self.decode_layers([v[0] for v in chain], self.separate_condition(x)[1]).mean
 
     def generative_parameters(self) -> list[nn.Parameter]:
         """The parameters of p(x|z) and p(z) (decoder, its variance, the generative stack
@@ -407,6 +407,20 @@ class VAE(nn.Module):
             shard=shard,
             sample=sample,
         )
+
+    def decode_layers(
+        self, layers: Sequence[Tensor], condition: Tensor | None = None
+    ) -> Distribution:
+        """p(x|z_1, ..., z_L) from every layer, each ``(..., N_l)``, as :meth:`decode`: a
+        bottom-up decoder reads z_1, a top-down one every layer."""
+        if not self.config.top_down:
+            return self._likelihood(layers[0], condition)
+        if len(layers) != (n := len(self.config.latent_sizes)):
+            raise ValueError(
+                f"decode_layers: {len(layers)} layers given; a top-down model reads all "
+                f"{n} (z_1, ..., z_L)"
+            )
+        return self._likelihood(torch.cat(list(layers), dim=-1), condition)
 
     def log_prior(self, z: Tensor, upper: Sequence[Tensor] = ()) -> Tensor:
         """log p(z_1, ..., z_L) = log p(z_L) + sum_l log p(z_l | z_{l+1}): ``(...)``."""
