@@ -79,7 +79,7 @@ def test_chain_states_persist_across_minibatches_and_epochs(monkeypatch):
     monkeypatch.setattr(mcem_module, "hmc", recording_hmc)
     monkeypatch.setattr(run, "step", recording_step)
     run.run(3 * N)  # three epochs, the last minibatch of each a remainder of 10
-    assert run.samples_seen == 3 * N and run.epoch == 3
+    assert run.examples_seen == 3 * N and run.epoch == 3
     state = initial.clone()
     for idx, z0, z1 in calls:
         # every chain starts where that example's chain last stopped
@@ -95,9 +95,9 @@ def test_step_size_adapts_toward_the_target_acceptance():
     run.run(30)
     first = run.acceptance_rate
     run.run(600)
-    n1, r1 = run.samples_seen, run.acceptance_rate
+    n1, r1 = run.examples_seen, run.acceptance_rate
     run.run(1200)
-    n2, r2 = run.samples_seen, run.acceptance_rate
+    n2, r2 = run.examples_seen, run.acceptance_rate
     late = (r2 * n2 - r1 * n1) / (n2 - n1)  # acceptance over the last 1200 proposals
     assert first < 0.5 < late < 1.0, (first, late)
     # the tuning's fixed point is E[accept] = 0.9; the binomial se over 1200 proposals

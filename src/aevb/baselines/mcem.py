@@ -84,7 +84,7 @@ class MCEM:
     Attributes:
         z: ``(N, Nz)`` the chains' current states, row i belonging to example i.
         step_size: the current (tuned) HMC step size.
-        samples_seen: training samples processed so far.
+        examples_seen: training examples processed so far.
         epoch: passes over the training data started so far.
     """
 
@@ -108,7 +108,7 @@ class MCEM:
             model.generative_parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         self.step_size = config.step_size
-        self.samples_seen = 0
+        self.examples_seen = 0
         self.epoch = 0
         self._order = torch.empty(0, dtype=torch.long, device=param.device)
         self._position = 0
@@ -127,8 +127,8 @@ class MCEM:
 
     def run(self, n_examples: int) -> None:
         """Train on whole minibatches until ``n_examples`` more examples have been seen."""
-        target = self.samples_seen + n_examples
-        while self.samples_seen < target:
+        target = self.examples_seen + n_examples
+        while self.examples_seen < target:
             self.step(self._next_indices())
 
     def step(self, idx: Tensor) -> float:
@@ -161,7 +161,7 @@ class MCEM:
             (-objective).backward()
             self.optimizer.step()
             first = objective.item() if first is None else first
-        self.samples_seen += idx.numel()
+        self.examples_seen += idx.numel()
         return first
 
     def _next_indices(self) -> Tensor:
@@ -198,10 +198,10 @@ def fit_mcem(
     mcem = MCEM(model, x_train, config)
     history = []
     for point in points:
-        mcem.run(point - mcem.samples_seen)
+        mcem.run(point - mcem.examples_seen)
         history.append(
             {
-                "samples": mcem.samples_seen,
+                "samples": mcem.examples_seen,
                 "acceptance_rate": mcem.acceptance_rate,
                 **evaluate(model),
             }
