@@ -52,7 +52,7 @@ class StandIn(nn.Module):
         mean, logvar = self.encoder(x).chunk(2, dim=-1)
         return SimpleNamespace(mean=mean, logvar=logvar)
 
-    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def separate_condition(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         return x, None
 
     def decode(self, z: torch.Tensor, condition: None = None) -> SimpleNamespace:
