@@ -18,7 +18,8 @@ from aevb.data import load
 from aevb.evaluate import log_likelihood, lower_bound
 from aevb.io import load_model
 from aevb.models import VAE, VAEConfig
-from aevb.training import TrainConfig, resume, train
+from aevb.run import resume, train
+from aevb.training import TrainConfig
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

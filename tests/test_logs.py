@@ -11,7 +11,8 @@ from aevb import progress
 from aevb.cli import main
 from aevb.data import Dataset, load
 from aevb.progress import Progress
-from aevb.training import TrainConfig, train
+from aevb.run import train
+from aevb.training import TrainConfig
 
 from helpers import tiny_vae
 

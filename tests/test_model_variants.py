@@ -132,7 +132,8 @@ def test_hmc_tools_refuse_models_with_more_than_p_x_given_z_and_p_z():
 
 def test_settings_a_model_cannot_honour_are_refused_before_training(tmp_path):
     from aevb.baselines import MCEM, MCEMConfig
-    from aevb.training import TrainConfig, train
+    from aevb.run import train
+    from aevb.training import TrainConfig
 
     data = Dataset("toy", np.random.default_rng(0).random((20, 16)).round())
     mog = VAE(VAEConfig(input_dim=16, latent_dim=4, hidden=(8,), prior="mog"))

@@ -14,7 +14,8 @@ from aevb.data import Dataset
 from aevb.evaluate import log_likelihood
 from aevb.models import VAE, VAEConfig
 from aevb.objectives import ELBOObjective, IWAEObjective, compute_terms, make_objective
-from aevb.training import TrainConfig, train
+from aevb.run import train
+from aevb.training import TrainConfig
 
 from helpers import tiny_vae
 

@@ -23,8 +23,9 @@ from aevb import runlock
 from aevb.cli import main
 from aevb.data import Dataset, conditioned, data_identity, identity_differences
 from aevb.diagnose import posterior_collapse
+from aevb.run import resume, train, train_or_resume
 from aevb.runfolder import RunFolder
-from aevb.training import TrainConfig, TrainingError, resume, train, train_or_resume
+from aevb.training import TrainConfig, TrainingError
 
 from helpers import tiny_vae
 

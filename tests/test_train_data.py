@@ -116,7 +116,8 @@ def test_the_python_api_refuses_to_train_on_data_the_likelihood_cannot_reach(
 ):
     from aevb.data import DataError, Dataset
     from aevb.models import VAE, VAEConfig
-    from aevb.training import TrainConfig, train
+    from aevb.run import train
+    from aevb.training import TrainConfig
 
     x = np.random.default_rng(0).integers(0, 256, size=(20, 4)).astype(np.float32)
     model = VAE(

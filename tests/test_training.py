@@ -10,7 +10,8 @@ from aevb import io as aevb_io
 from aevb.config import from_dict, to_dict
 from aevb.data import Dataset
 from aevb.models import VAEConfig
-from aevb.training import TrainConfig, Trainer, TrainingError, resume, train
+from aevb.run import resume, train
+from aevb.training import TrainConfig, Trainer, TrainingError
 
 from helpers import tiny_vae
 

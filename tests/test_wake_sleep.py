@@ -6,7 +6,8 @@ import torch
 from aevb.baselines import WakeSleepObjective
 from aevb.data import Dataset
 from aevb.evaluate import lower_bound
-from aevb.training import TrainConfig, train
+from aevb.run import train
+from aevb.training import TrainConfig
 
 from helpers import tiny_vae
 

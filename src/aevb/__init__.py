@@ -24,15 +24,16 @@ _EXPORTS = {
     "VAE": ("aevb.models", "VAE"),
     "VAEConfig": ("aevb.models", "VAEConfig"),
     "TrainConfig": ("aevb.training", "TrainConfig"),
-    "train": ("aevb.training", "train"),
-    "resume": ("aevb.training", "resume"),
+    "train": ("aevb.run", "train"),
+    "resume": ("aevb.run", "resume"),
+    "train_or_resume": ("aevb.run", "train_or_resume"),
     "load": ("aevb.io", "load_model"),
     "save": ("aevb.io", "save_model"),
     "Dataset": ("aevb.data", "Dataset"),
     "load_dataset": ("aevb.data", "load_dataset"),
     "load_data": ("aevb.data", "load"),
 }
-_MODULES = ("evaluate", "objectives", "distributions", "viz", "data", "io", "training")
+_MODULES = ("evaluate", "objectives", "distributions", "viz", "data", "io", "training", "run")
 
 __all__ = sorted([*_EXPORTS, *_MODULES])
 

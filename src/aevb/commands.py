@@ -38,15 +38,9 @@ from aevb.options import (
     model_flags,
     train_flags,
 )
+from aevb.run import spent_budget, train_or_resume, writer_lock
 from aevb.runfolder import RunFolder
-from aevb.training import (
-    TrainConfig,
-    resolve_device,
-    seed_everything,
-    spent_budget,
-    train_or_resume,
-    writer_lock,
-)
+from aevb.training import TrainConfig, resolve_device, seed_everything
 
 
 def _load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_data.Dataset:
@@ -154,7 +148,7 @@ def _train_options(sub: Any) -> None:
 def train(args: argparse.Namespace) -> str:
     """``aevb train``: fresh run or ``--resume``; then pictures.
 
-    The run folder is held (:func:`aevb.training.writer_lock`) from before anything in it
+    The run folder is held (:func:`aevb.run.writer_lock`) from before anything in it
     is read until the pictures are drawn, so a second writer is refused at once.
     """
     if args.resume:
@@ -177,7 +171,7 @@ def train(args: argparse.Namespace) -> str:
 
 def _holding(out: Path):
     """The run-folder lock of one ``aevb train`` process. Under torchrun the lock is taken
-    inside :func:`~aevb.training.train` / :func:`~aevb.training.resume` instead, where the
+    inside :func:`~aevb.run.train` / :func:`~aevb.run.resume` instead, where the
     ranks learn together whether rank 0 got it (pictures are drawn after it is released)."""
     return writer_lock(out) if distributed.info().world == 1 else contextlib.nullcontext()
 

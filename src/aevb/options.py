@@ -11,7 +11,7 @@ from typing import Any
 from aevb import objectives, training
 from aevb.argtypes import MAX_COUNT, MAX_SEED, MAX_SIZE, Number, count, device_name, positive
 from aevb.data.dataset import SPLITS
-from aevb.models import vae
+from aevb.models import vae_config
 from aevb.networks import INIT_SCHEMES
 
 TRAINED_ON = "the dataset the model was trained on"
@@ -127,18 +127,18 @@ def model_flags() -> dict[str, Flag]:
         "likelihood": Flag(
             "p(x|z) (default: the dataset's suggestion: bernoulli for data in [0,1] "
             "such as MNIST, the paper's Gaussian for frey_face)",
-            choices=vae.LIKELIHOODS,
+            choices=vae_config.LIKELIHOODS,
             default=None,
         ),
         "gaussian_variance": Flag(
             "Gaussian p(x|z): per-pixel log-variance output by the decoder (the "
             "paper), one learned per pixel, or fixed",
-            choices=vae.GAUSSIAN_VARIANCES,
+            choices=vae_config.GAUSSIAN_VARIANCES,
         ),
         "gaussian_mean": Flag(
             "Gaussian p(x|z): squash the mean into (0,1) (sigmoid, the paper's; needs data "
             "in [0,1]) or not (identity); auto: sigmoid for data in [0,1], else identity",
-            choices=("auto", *vae.GAUSSIAN_MEANS),
+            choices=("auto", *vae_config.GAUSSIAN_MEANS),
             default="auto",
         ),
         "gaussian_std": Flag(
@@ -153,7 +153,7 @@ def model_flags() -> dict[str, Flag]:
         "prior": Flag(
             "p(z): standard normal, learned mixture of Gaussians, or VampPrior (the "
             "last two have no closed-form KL: the Monte Carlo KL is used)",
-            choices=vae.PRIORS,
+            choices=vae_config.PRIORS,
         ),
         "prior_components": Flag(
             "--prior mog/vamp: mixture components (VampPrior pseudo-inputs)", size
@@ -167,7 +167,7 @@ def model_flags() -> dict[str, Flag]:
         "hierarchy": Flag(
             "with --upper-latents: bottom-up = IWAE's q(z_1|x) q(z_2|z_1), p(x|z_1); "
             "top-down = Tomczak & Welling's HVAE q(z_2|x) q(z_1|x, z_2), p(x|z_1, z_2)",
-            choices=vae.HIERARCHIES,
+            choices=vae_config.HIERARCHIES,
         ),
         "latent_logvar_range": Flag(
             "bound the log-variance of q(z_1|x) and of every layer between stochastic "
@@ -179,7 +179,7 @@ def model_flags() -> dict[str, Flag]:
         "body": Flag(
             "encoder/decoder bodies: MLP, or convolutions for images (then --hidden "
             "adds dense layers after the convolutions; --init default suits it)",
-            choices=vae.BODIES,
+            choices=vae_config.BODIES,
         ),
         "channels": Flag("--body conv: channels of each stride-2 convolution", size),
     }

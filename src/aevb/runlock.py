@@ -8,7 +8,7 @@ messages: a second writer is told who holds the folder, and a run that takes ove
 of a run that ended without releasing it says so.
 
 Within one process the lock is re-entrant: ``aevb train`` holds it around training and the
-pictures, and :func:`aevb.training.train` takes it again inside.
+pictures, and :func:`aevb.run.train` takes it again inside.
 """
 
 from __future__ import annotations

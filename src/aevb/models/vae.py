@@ -21,8 +21,6 @@ With the defaults it is exactly the paper's model.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,11 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aevb.config import check_choice, check_positive
-from aevb.data.validation import LIKELIHOODS
 from aevb.distributions import (
-    GAUSSIAN_MEANS,
-    GAUSSIAN_VARIANCES,
     BernoulliHead,
     DiagonalGaussian,
     Distribution,
@@ -44,148 +38,15 @@ from aevb.distributions import (
 )
 from aevb.inputs import check_rows
 from aevb.models import hierarchy
-from aevb.models.hierarchy import HIERARCHIES
 from aevb.models.protocol import Encoded
+from aevb.models.vae_config import VAEConfig
 from aevb.networks import (
-    DENSE_ACTIVATIONS,
-    GATED,
-    INIT_SCHEMES,
     MLP,
     ConvDecoder,
     ConvEncoder,
     initialise,
 )
-from aevb.priors import PRIORS, PriorSite, build_prior
-
-BODIES = ("mlp", "conv")
-
-
-@dataclasses.dataclass(frozen=True)
-class VAEConfig:
-    """Every hyper-parameter of :class:`VAE`; ``config.json`` of a checkpoint holds it."""
-
-    input_dim: int
-    """Data dimension D (pixels for images)."""
-    latent_dim: int = 20
-    """Latent dimension Nz."""
-    hidden: tuple[int, ...] = (500,)
-    """Hidden layer widths of the encoder; the decoder uses them reversed. () is linear."""
-    activation: str = "tanh"
-    """Hidden activation: tanh (the paper), relu, elu, gelu, softplus, leaky_relu, or
-    "gated" (gated dense layers, as in Tomczak & Welling's VampPrior models; MLP only)."""
-    likelihood: str = "bernoulli"
-    """p(x|z): "bernoulli" (logits; data in [0,1]) or "gaussian"."""
-    gaussian_variance: str = "output"
-    """Gaussian only: "output" = the decoder outputs a log-variance per pixel (the paper's
-    Frey Face decoder), "learned" = one learned log-variance per pixel, "fixed"."""
-    gaussian_mean: str = "sigmoid"
-    """Gaussian only: "sigmoid" squashes the mean into (0, 1) (the paper), or "identity"."""
-    gaussian_std: float = 0.1
-    """Gaussian only, variance "fixed": the standard deviation of p(x|z)."""
-    min_logvar: float = -10.0
-    """Floor on the decoder's Gaussian log-variance: stops the likelihood diverging on
-    pixels that never change (variance -> 0)."""
-    init: str = "paper"
-    """"paper": every weight and bias ~ N(0, init_std^2); "default": PyTorch's init;
-    "he": weights ~ N(0, 2 / fan_in) and zero biases (He et al. 2015; Tomczak & Welling's
-    code); "glorot": weights ~ U(+-sqrt(6 / (fan_in + fan_out))) and zero biases (Glorot &
-    Bengio 2010; the IWAE paper)."""
-    init_std: float = 0.01
-    """Standard deviation for init "paper" (we read the paper's N(0, 0.01) as std 0.01)."""
-    image_shape: tuple[int, ...] | None = None
-    """(H, W) or (H, W, C) when the data are images; pictures and body "conv" need it."""
-    body: str = "mlp"
-    """Encoder/decoder bodies: "mlp", or "conv" (stride-2 convolutions over the image,
-    then the ``hidden`` dense layers; images only)."""
-    channels: tuple[int, ...] = (32, 64)
-    """Body "conv": channels of the encoder's convolutions (the decoder mirrors them);
-    each one halves the image side."""
-    prior: str = "standard"
-    """p(z) over the top layer: "standard" N(0, I), "mog" (learned mixture of
-    Gaussians) or "vamp" (VampPrior). Only "standard" has a closed-form KL."""
-    prior_components: int = 500
-    """Priors "mog" and "vamp": number of components K (pseudo-inputs for "vamp")."""
-    upper_latents: tuple[int, ...] = ()
-    """Sizes of the stochastic layers above z_1 (bottom to top), e.g. (50,) with
-    latent_dim=100 for IWAE's 2-layer model. () is the one-layer VAE."""
-    upper_hidden: tuple[int, ...] = (100, 100)
-    """Hidden widths of the networks between stochastic layers (reversed downwards)."""
-    hierarchy: str = "bottom-up"
-    """With ``upper_latents``: "bottom-up" (IWAE's stack) or "top-down" (Tomczak &
-    Welling's HVAE); see :mod:`aevb.models.hierarchy`."""
-    latent_logvar_range: tuple[float, float] | None = None
-    """Bounds (low, high) on the log-variance of q(z_1|x) and of every Gaussian between
-    stochastic layers, e.g. (-6, 2) as in Tomczak & Welling's code; None = unbounded (the
-    paper). Without bounds, deep hierarchies with a VampPrior can drive a variance to
-    zero and the Monte Carlo bound off to nonsense."""
-    condition_dim: int = 0
-    """C > 0 makes a conditional VAE: each data row ends with C condition columns (e.g.
-    a one-hot label) that the encoder and decoder both receive."""
-
-    def __post_init__(self) -> None:
-        name = "VAEConfig"
-        check_positive(name, "input_dim", self.input_dim)
-        check_positive(name, "latent_dim", self.latent_dim)
-        for h in self.hidden:
-            check_positive(name, "hidden", h)
-        check_choice(name, "activation", self.activation, DENSE_ACTIVATIONS)
-        check_choice(name, "likelihood", self.likelihood, LIKELIHOODS)
-        check_choice(name, "gaussian_variance", self.gaussian_variance, GAUSSIAN_VARIANCES)
-        check_choice(name, "gaussian_mean", self.gaussian_mean, GAUSSIAN_MEANS)
-        check_positive(name, "gaussian_std", self.gaussian_std)
-        check_choice(name, "init", self.init, INIT_SCHEMES)
-        check_positive(name, "init_std", self.init_std)
-        if self.image_shape is not None and math.prod(self.image_shape) != self.input_dim:
-            raise ValueError(
-                f"VAEConfig.image_shape={self.image_shape}: expected a shape with "
-                f"input_dim={self.input_dim} elements"
-            )
-        check_choice(name, "body", self.body, BODIES)
-        if self.body == "conv" and self.image_shape is None:
-            raise ValueError("VAEConfig.body='conv': expected image data (image_shape is None)")
-        if self.body == "conv" and self.activation == GATED:
-            raise ValueError(
-                "VAEConfig: activation 'gated' is for dense bodies: expected body 'mlp'"
-            )
-        for c in self.channels:
-            check_positive(name, "channels", c)
-        check_choice(name, "prior", self.prior, PRIORS)
-        check_positive(name, "prior_components", self.prior_components)
-        for d in (*self.upper_latents, *self.upper_hidden):
-            check_positive(name, "upper_latents/upper_hidden", d)
-        check_choice(name, "hierarchy", self.hierarchy, HIERARCHIES)
-        r = self.latent_logvar_range
-        if r is not None and not (len(r) == 2 and r[0] < r[1]):
-            raise ValueError(f"VAEConfig.latent_logvar_range={r}: expected (low, high), low < high")
-        if self.condition_dim < 0:
-            raise ValueError(f"VAEConfig.condition_dim={self.condition_dim}: expected >= 0")
-        if self.condition_dim and self.prior == "vamp":
-            raise ValueError(
-                "VAEConfig: prior 'vamp' with condition_dim > 0 is not supported: pseudo-"
-                "inputs carry no condition; use prior 'standard' or 'mog'"
-            )
-
-    @property
-    def latent_sizes(self) -> tuple[int, ...]:
-        """Sizes of every stochastic layer, bottom (z_1) to top."""
-        return (self.latent_dim, *self.upper_latents)
-
-    @property
-    def top_down(self) -> bool:
-        """Whether inference starts at the top layer (a "top-down" hierarchy)."""
-        return self.hierarchy == "top-down" and bool(self.upper_latents)
-
-    @property
-    def code_dim(self) -> int:
-        """Size of the layer :meth:`VAE.encode` infers from x alone: z_1, or z_L when
-        the hierarchy is top-down."""
-        return self.latent_sizes[-1] if self.top_down else self.latent_dim
-
-    @property
-    def analytic_kl(self) -> bool:
-        """Whether KL(q || p) has a closed form (one layer and the standard normal prior);
-        otherwise training and evaluation use its Monte Carlo estimate (estimator A)."""
-        return self.prior == "standard" and not self.upper_latents
+from aevb.priors import PriorSite, build_prior
 
 
 def _networks(c: VAEConfig, per_value: int) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:

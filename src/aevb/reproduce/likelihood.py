@@ -29,8 +29,9 @@ from aevb.evaluate import Estimate, log_likelihood
 from aevb.io import CONFIG_FILE, load_model, read_json
 from aevb.models import VAE, VAEConfig
 from aevb.reproduce.runs import map_prefixed
+from aevb.run import train_or_resume
 from aevb.runfolder import RunFolder
-from aevb.training import TrainConfig, resolve_device, seed_everything, train_or_resume
+from aevb.training import TrainConfig, resolve_device, seed_everything
 
 DATASET = "binarized_mnist"
 TRAIN_IMAGES = 50_000

@@ -27,8 +27,9 @@ import torch
 
 from aevb.data import Dataset, load_dataset
 from aevb.models import VAE, VAEConfig
+from aevb.run import train_or_resume
 from aevb.runfolder import TRAINER_FILE, RunFolder
-from aevb.training import TrainConfig, TrainingError, seed_everything, train_or_resume
+from aevb.training import TrainConfig, TrainingError, seed_everything
 
 PAPER_STEP_SIZES = (0.01, 0.02, 0.1)
 HIDDEN = {"binarized_mnist": 500, "frey_face": 200}

@@ -1,0 +1,241 @@
+"""Start or continue a training run in its run folder: :func:`train`, :func:`resume`, and
+:func:`train_or_resume`, the one way callers (the CLI, the paper's reproductions, the
+applications) train, plus :func:`spent_budget` to say when a run has nothing left to do.
+
+This module sits above the trainer (:mod:`aevb.training`) and the run folder's layout
+(:mod:`aevb.runfolder`): it holds the folder's lock, reads the checkpoint a resume starts
+from and hands the trainer its model, data and config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from aevb import distributed, runlock
+from aevb import io as aevb_io
+from aevb.atomic import recover_dir, remove_leftovers
+from aevb.config import check_choice, from_dict
+from aevb.data.conditions import conditioned
+from aevb.models.protocol import Model
+from aevb.runfolder import TRAINER_FILE, RunFolder
+from aevb.training import TrainConfig, Trainer, TrainResult, resolve_device
+
+if TYPE_CHECKING:
+    from aevb.data import Dataset
+
+IF_EXISTS = ("resume", "error", "overwrite")
+"""What :func:`train_or_resume` does with a run folder that already holds a run."""
+
+
+def train(
+    model: Model,
+    data: Dataset,
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    quiet: bool = False,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train ``model`` on ``data`` from scratch, writing the run folder ``out_dir``.
+
+    The run folder is held for the whole run (:func:`writer_lock`): a second writer fails
+    at once. ``overwrite`` replaces the run already there (its checkpoint, best model,
+    metrics and TensorBoard logs), never one that another process is writing.
+    """
+    out = Path(out_dir)
+    trainer = Trainer(model, data, config, out, quiet=quiet)  # checks settings first
+    with writer_lock(out, trainer.device):  # a second writer is told who holds it
+        if trainer.run_folder.checkpoint.exists() and not overwrite:
+            raise FileExistsError(
+                f"{out}: already holds a training run; pass resume to continue it or "
+                "overwrite to start again"
+            )
+        if overwrite and distributed.info().is_main:
+            trainer.run_folder.clear()
+        result = trainer.fit()
+    distributed.barrier()  # every process returns once the last checkpoint is written
+    return result
+
+
+@contextlib.contextmanager
+def writer_lock(out: Path, device: torch.device | None = None):
+    """Hold run folder ``out`` for this process (:func:`aevb.runlock.hold`), then remove
+    the temporary files a killed writer left there.
+
+    Under torchrun only rank 0, the one process that writes, takes the lock; when the
+    process group is up (pass the ``device`` of its collectives), every rank learns
+    whether rank 0 could, and all stop together if not.
+    """
+    me = distributed.info()
+    with contextlib.ExitStack() as stack:
+        refused: runlock.RunFolderInUse | None = None
+        if me.is_main:
+            try:
+                stack.enter_context(runlock.hold(out))
+            except runlock.RunFolderInUse as e:
+                refused = e
+        if device is not None and me.world > 1:
+            if not distributed.all_true(refused is None, device):
+                raise refused or runlock.RunFolderInUse(
+                    f"run folder {out} is in use (rank 0 names the holder)"
+                )
+        elif refused is not None:
+            raise refused
+        if me.is_main:
+            remove_leftovers(out)
+        yield
+
+
+def resume(
+    out_dir: str | Path,
+    data: Dataset,
+    *,
+    epochs: float | None = None,
+    max_samples: int | None = None,
+    quiet: bool = False,
+    new_data: bool = False,
+) -> TrainResult:
+    """Continue the run in ``out_dir`` from its last checkpoint.
+
+    The checkpoint's settings are used; only the budget may be changed (to extend a run).
+    Interrupted and resumed, a run ends with the same parameters as an uninterrupted one
+    (bit for bit on the CPU with the same thread count). ``data`` must be the data the
+    run was trained on (checked against the identity stored in ``trainer.json``); with
+    ``new_data`` other data is accepted and its rows are shuffled anew. A conditional
+    model's one-hot labels are appended to ``data`` when it lacks them. The run folder is
+    held for the whole run, as in :func:`train`.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise aevb_io.CheckpointError(
+            f"{out_dir}: no checkpoint/ to resume from; start a new run without resume"
+        )
+    with writer_lock(out, _collective_device(out)):
+        return _resume_held(out, data, epochs, max_samples, quiet, new_data)
+
+
+def train_or_resume(
+    out_dir: str | Path,
+    data: Dataset,
+    start: Callable[[], tuple[Model, TrainConfig]] | None = None,
+    *,
+    if_exists: str = "resume",
+    epochs: float | None = None,
+    max_samples: int | None = None,
+    quiet: bool = False,
+    new_data: bool = False,
+) -> TrainResult:
+    """Train the run in ``out_dir``: continue it from its checkpoint, or start it.
+
+    ``start()`` builds the model and its :class:`TrainConfig` of a new run (called only
+    when one starts, so that it can seed the initialisation); without it the run must
+    exist (:func:`resume`). When the folder holds a run, ``if_exists`` says what to do:
+    "resume" it (extended to ``epochs`` / ``max_samples`` when given), refuse with an
+    "error", or "overwrite" it with a new run. A new run replaces what a run that wrote
+    no checkpoint left behind.
+    """
+    check_choice("train_or_resume", "if_exists", if_exists, IF_EXISTS)
+    run = RunFolder(out_dir)
+    if start is None or (if_exists == "resume" and run.has_checkpoint()):
+        return resume(
+            run.path, data, epochs=epochs, max_samples=max_samples, quiet=quiet, new_data=new_data
+        )
+    if new_data:
+        raise ValueError("new_data: only when resuming (a new run trains on data)")
+    model, config = start()
+    return train(model, data, config, run.path, quiet=quiet, overwrite=if_exists != "error")
+
+
+def _collective_device(out: Path) -> torch.device | None:
+    """Under torchrun: the device of the run in ``out`` (from its ``trainer.json``, read
+    without moving anything), with the process group joined on it, so that every rank
+    learns whether rank 0 got the run folder's lock. None for one process."""
+    me = distributed.info()
+    if me.world == 1:
+        return None
+    meta = RunFolder(out).meta()
+    device = resolve_device(
+        meta.get("train_config", {}).get("device", "cpu"), local_rank=me.local_rank
+    )
+    distributed.setup(device)
+    return device
+
+
+def _resume_held(
+    out: Path,
+    data: Dataset,
+    epochs: float | None,
+    max_samples: int | None,
+    quiet: bool,
+    new_data: bool,
+) -> TrainResult:
+    """:func:`resume` once the run folder is held."""
+    folder = recover_dir(RunFolder(out).checkpoint)
+    if not folder.is_dir():
+        raise aevb_io.CheckpointError(
+            f"{out}: no checkpoint/ to resume from; start a new run without resume"
+        )
+    meta = aevb_io.read_json(folder / TRAINER_FILE)
+    try:
+        config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_samples)
+    except (KeyError, ValueError, TypeError) as e:
+        raise aevb_io.CheckpointError(f"{folder}/{TRAINER_FILE}: {e}") from None
+    model = aevb_io.load_model(folder)
+    data = conditioned(data, model.config.condition_dim)  # the labels the model reads
+    trainer = Trainer(model, data, config, out, quiet=quiet)
+    trainer.restore(folder, new_data=new_data)
+    result = trainer.fit()
+    distributed.barrier()
+    return result
+
+
+def spent_budget(
+    out_dir: str | Path,
+    n_train: int,
+    *,
+    epochs: float | None = None,
+    max_samples: int | None = None,
+) -> str | None:
+    """When the run in ``out_dir`` has already spent its budget (or stopped early, and
+    no new budget is given), a message saying so and what to pass to train on; None when
+    :func:`resume` has training left to do (or there is no readable checkpoint: resume
+    reports that).
+
+    The budget is the run's own, or the one given to extend it (``epochs``,
+    ``max_samples``, as :func:`resume` takes them); ``n_train`` is the number of training
+    examples, which turns epochs into samples.
+    """
+    run = RunFolder(out_dir)
+    if not (run.checkpoint / TRAINER_FILE).is_file():
+        return None
+    try:
+        meta = run.meta()
+        config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_samples)
+        samples = int(meta["state"]["samples"])
+        stopped_early = bool(meta["state"].get("stopped_early"))
+    except (aevb_io.CheckpointError, KeyError, TypeError, ValueError, AttributeError):
+        return None  # resume gives the one-line error
+    extend = (
+        f"To train on, pass --resume with --epochs E, E > {samples / n_train:.4g}, or "
+        f"--max-samples N, N > {samples}"
+    )
+    if stopped_early and epochs is None and max_samples is None:
+        return (
+            f"{out_dir}: the run stopped early at {samples:,} training samples: no better "
+            f"validation bound in {config.patience} evaluation(s); nothing to resume. "
+            f"{extend} (it stops again at the next evaluation that is no better)"
+        )
+    budget = config.budget_samples(n_train)
+    if samples < budget:
+        return None
+    done = f"{samples:,} training samples ({samples / n_train:.4g} epochs)"
+    if epochs is None and max_samples is None:
+        what = f"{out_dir}: the run is finished: {done} of its budget of {budget:,}"
+    else:
+        what = f"{out_dir}: the run has already trained {done}, the budget given is {budget:,}"
+    return f"{what}; nothing to resume. {extend}"
