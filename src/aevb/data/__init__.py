@@ -21,7 +21,7 @@ from aevb.data.errors import DataError
 from aevb.data.identity import data_identity, identity_differences
 from aevb.data.locations import resolve_cache_dir, resolve_data_dir
 from aevb.data.registry import dataset_names, load_dataset
-from aevb.data.user import load_user_data
+from aevb.data.user import load_user_data, read_examples
 from aevb.data.validation import validate_for_likelihood
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "load",
     "load_dataset",
     "load_user_data",
+    "read_examples",
     "resolve_cache_dir",
     "resolve_data_dir",
     "validate_for_likelihood",

@@ -59,6 +59,31 @@ def load_user_data(
             wrong array rank, bad fractions; the message names the file or option.
     """
     path = Path(path).expanduser()
+    x, y, image_shape, (scaling, divisor) = read_examples(path, image_size=image_size)
+    n_train, n_valid, n_test = split_sizes(len(x), valid_fraction, test_fraction)
+    train, valid, test = split_indices(len(x), n_train, n_valid, seed)
+    parts = {"train": train, "valid": valid, "test": test}
+    return Dataset(
+        name=name or path.stem,
+        train=x[parts["train"]],
+        valid=x[parts["valid"]] if n_valid else None,
+        test=x[parts["test"]] if n_test else None,
+        image_shape=image_shape,
+        likelihood=suggest_likelihood(x),
+        labels={} if y is None else {s: y[i] for s, i in parts.items() if len(i)},
+        scaling=scaling,
+        divisor=divisor,
+    )
+
+
+def read_examples(
+    path: str | os.PathLike, *, image_size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray | None, tuple[int, ...] | None, tuple[str, float]]:
+    """Every example of a user file or image folder, in the file's order, unsplit:
+    float32 rows ``(N, D)``, int64 labels ``(N,)`` or None, the image shape or None, and
+    the scaling (words, divisor) as :func:`scale_values` gives it. Errors as
+    :func:`load_user_data`'s."""
+    path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     if image_size is not None and not path.is_dir():
@@ -81,20 +106,7 @@ def load_user_data(
     x, image_shape = _as_examples(x, path.name)
     x, scaling, divisor = scale_values(x, pixels=pixels)
     y = None if labels is None else _as_labels(labels, len(x), path.name)
-    n_train, n_valid, n_test = split_sizes(len(x), valid_fraction, test_fraction)
-    train, valid, test = split_indices(len(x), n_train, n_valid, seed)
-    parts = {"train": train, "valid": valid, "test": test}
-    return Dataset(
-        name=name or path.stem,
-        train=x[parts["train"]],
-        valid=x[parts["valid"]] if n_valid else None,
-        test=x[parts["test"]] if n_test else None,
-        image_shape=image_shape,
-        likelihood=suggest_likelihood(x),
-        labels={} if y is None else {s: y[i] for s, i in parts.items() if len(i)},
-        scaling=scaling,
-        divisor=divisor,
-    )
+    return x, y, image_shape, (scaling, divisor)
 
 
 def scale_values(x: np.ndarray, *, pixels: bool = False) -> tuple[np.ndarray, str, float]:

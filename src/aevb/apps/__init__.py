@@ -1,0 +1,6 @@
+"""What people do with a trained VAE, one module per application, each built on the same
+library functions as the CLI (:mod:`aevb.run`, :mod:`aevb.objectives`, :mod:`aevb.io`).
+
+* :mod:`aevb.apps.anomaly`: anomaly scores (negative ELBO, importance-sampled negative
+  log-likelihood, An & Cho's reconstruction probability), thresholds and reports.
+"""
