@@ -25,7 +25,7 @@ def mnist_run(tmp_path_factory):
             "adam",
             "--lr",
             "0.003",
-            "--max-samples",
+            "--max-examples",
             "3000",
             "--eval-every",
             "1000",
@@ -130,7 +130,7 @@ def test_pictures_info_and_resume(mnist_run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", str(mnist_run)]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["data"] == "binarized_mnist" and info["training_samples"] == 3000
+    assert info["data"] == "binarized_mnist" and info["training_examples"] == 3000
     assert info["config"]["latent_dim"] == 4
     assert (
         main(
@@ -139,7 +139,7 @@ def test_pictures_info_and_resume(mnist_run, tmp_path, capsys):
                 "--out",
                 str(mnist_run),
                 "--resume",
-                "--max-samples",
+                "--max-examples",
                 "4000",
                 "--quiet",
                 "--no-pictures",
@@ -248,5 +248,8 @@ def test_every_config_field_is_an_option_of_train_or_set_by_the_command():
         for field in dataclasses.fields(config):
             assert field.name in flags or field.name in from_data, field.name
     assert dests["n_samples"].option_strings == ["--samples"]
+    # renamed options keep their former spelling, named in the help
+    assert dests["max_examples"].option_strings == ["--max-examples", "--max-samples"]
+    assert "--max-samples" in dests["max_examples"].help
     assert dests["prior"].choices == ["standard", "mog", "vamp"]
     assert dests["hidden"].default == [500] and dests["hidden"].nargs == "*"

@@ -95,10 +95,10 @@ def assert_one_line(err: str, *needles: str) -> str:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> str:
-    """A run folder of a few hundred training samples on the bundled digits."""
+    """A run folder of a few hundred training examples on the bundled digits."""
     out = tmp_path_factory.mktemp("errors") / "run"
     argv = ["train", "--data", "digits", "--hidden", "16", "--latent-dim", "2", "--out", str(out)]
-    argv += ["--max-samples", "300", "--eval-every", "300", "--quiet", "--no-pictures"]
+    argv += ["--max-examples", "300", "--eval-every", "300", "--quiet", "--no-pictures"]
     assert main(argv) == 0
     return str(out)
 
@@ -153,7 +153,7 @@ def test_the_ends_of_every_range_are_accepted(command, action):
         (["train", "--lr", "nan"], "--lr: expected a number > 0, got 'nan'"),
         (["train", "--weight-decay", "lots"], "--weight-decay: expected a number >= 0 or 'prior'"),
         (["train", "--kl-warmup", "-2ep"], "--kl-warmup: expected an integer >= 0 or epochs"),
-        (["train", "--max-samples", "1e30"], "--max-samples: expected an integer <= "),
+        (["train", "--max-samples", "1e30"], "--max-examples/--max-samples: expected an"),
         (["train", "--device", "gpu"], "--device: expected cpu, cuda, cuda:N, mps or auto"),
         (["evaluate", "run", "--device", "meta"], "--device: expected cpu, cuda, cuda:N"),
         (["reproduce", "figure2", "--budget", "frey_face=-5"], "--budget: expected an integer"),
@@ -257,7 +257,7 @@ def test_config_errors_name_the_option_not_the_field(capsys, tmp_path, monkeypat
     assert status == 2 and "VAEConfig" not in line
     parser = build_parser()
     assert _name_flags("TrainConfig.n_samples=0: x", parser) == "--samples=0: x"
-    assert _name_flags("TrainConfig.kl_warmup_samples=-1: x", parser) == "--kl-warmup=-1: x"
+    assert _name_flags("TrainConfig.kl_warmup_examples=-1: x", parser) == "--kl-warmup=-1: x"
     assert _name_flags("VAEConfig.input_dim=0: x", parser) == "VAEConfig.input_dim=0: x"
 
 
@@ -381,7 +381,7 @@ def test_a_disk_that_fills_during_training_is_one_line_and_the_checkpoint_surviv
 
     monkeypatch.setattr(aevb.io, "save_file", fill_on_second_checkpoint)
     argv = ["train", "--data", "digits", "--hidden", "8", "--latent-dim", "2", "--out", str(out)]
-    argv += ["--max-samples", "400", "--eval-every", "200", "--quiet", "--no-pictures"]
+    argv += ["--max-examples", "400", "--eval-every", "200", "--quiet", "--no-pictures"]
     status, err = run_cli(argv, capsys)
     expected = (
         f"aevb: error: no space left on device while writing {out / 'checkpoint'}; the previous "
@@ -390,7 +390,7 @@ def test_a_disk_that_fills_during_training_is_one_line_and_the_checkpoint_surviv
     assert status == 2 and err.splitlines()[-1] == expected and "Traceback" not in err
     monkeypatch.setattr(aevb.io, "save_file", real_save)
     assert aevb.io.load_model(out / "checkpoint") is not None
-    assert aevb.io.read_json(out / "checkpoint" / "trainer.json")["state"]["samples"] == 200
+    assert aevb.io.read_json(out / "checkpoint" / "trainer.json")["state"]["examples"] == 200
     assert not [p for p in out.iterdir() if ".new." in p.name or ".tmp." in p.name]
 
 

@@ -73,4 +73,4 @@ def test_conditional_vae_trains_and_samples_by_class_from_the_cli(tmp_path):
     assert main(["train", "--out", str(out), "--resume", "--epochs", "3", "--quiet",
                  "--no-pictures"]) == 0  # fmt: skip
     state = aevb_io.read_json(out / "checkpoint" / "trainer.json")["state"]
-    assert state["samples"] == 3 * len(load("digits").train)
+    assert state["examples"] == 3 * len(load("digits").train)

@@ -59,7 +59,7 @@ def test_mutual_information_of_a_barely_trained_model_is_not_negative():
 
 
 def history(bounds, *, every=100, valid=None):
-    rows = [{"samples": every * (i + 1), "train_bound": b} for i, b in enumerate(bounds)]
+    rows = [{"examples": every * (i + 1), "train_bound": b} for i, b in enumerate(bounds)]
     for row, v in zip(rows, valid or [], strict=False):
         row["valid_bound"] = v
     return rows
@@ -112,7 +112,7 @@ def test_evaluate_reads_the_runs_history_before_advising(
     run = tmp_path / "run"
     save_model(model, run / "best")
     (run / "checkpoint").mkdir()
-    state = {"samples": 1000, "history": history(bounds)}
+    state = {"examples": 1000, "history": history(bounds)}
     (run / "checkpoint" / "trainer.json").write_text(json.dumps({"data": "digits", "state": state}))
     argv = ["evaluate", str(run / "best"), "--data", "digits", "-k", "0", "--max-examples", "50"]
     assert main(argv) == 0

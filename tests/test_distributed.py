@@ -13,9 +13,9 @@ from aevb.distributed import ProcessInfo, shard_bounds
 
 # fmt: off
 ARGS = ["--hidden", "16", "--latent-dim", "3", "--optimizer", "adam", "--lr", "0.01",
-        "--batch-size", "32", "--max-samples", "960", "--eval-every", "320", "--seed", "7",
+        "--batch-size", "32", "--max-examples", "960", "--eval-every", "320", "--seed", "7",
         "--quiet", "--no-pictures"]
-RESUME = ["--resume", "--max-samples", "1280", "--quiet", "--no-pictures"]
+RESUME = ["--resume", "--max-examples", "1280", "--quiet", "--no-pictures"]
 # fmt: on
 
 
@@ -63,7 +63,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert_same_weights(tmp_path / "one", tmp_path / "two")
     h1 = aevb_io.read_json(tmp_path / "one" / "checkpoint" / "trainer.json")["state"]
     h2 = aevb_io.read_json(tmp_path / "two" / "checkpoint" / "trainer.json")["state"]
-    assert h1["samples"] == h2["samples"] == 960
+    assert h1["examples"] == h2["examples"] == 960
     for r1, r2 in zip(h1["history"], h2["history"], strict=True):
         assert abs(r1["train_bound"] - r2["train_bound"]) < 1e-3
     # and the parameters did move: the comparison is not of two untouched models

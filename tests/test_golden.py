@@ -54,8 +54,8 @@ EXPECTED = {
 SAVED = ["paper", "gaussian", "vamp-top-down", "mog-bottom-up", "conv"]
 
 # A run folder (checkpoint/, best/, metrics.csv) of the paper's model trained on digits for
-# 300 samples, written by the same commit, and the (train, valid, test) bounds after 300 and
-# 600 samples.
+# 300 training examples, written by the same commit (which called the count "samples"), and
+# the (train, valid, test) bounds after 300 and 600 examples.
 RUN = FIXTURES / "digits-run"
 RUN_MODEL = VAEConfig(input_dim=64, latent_dim=2, hidden=(16,))
 AFTER_300 = (-42.0058455657959, -42.037718620300296, -41.9894539642334)
@@ -106,18 +106,18 @@ def test_short_seeded_training_run_reaches_the_golden_bounds(tmp_path):
     CPU across runs and thread counts when the numbers were computed."""
     torch.manual_seed(0)
     model = VAE(RUN_MODEL)
-    config = TrainConfig(max_samples=300, batch_size=50, eval_max_examples=100)
+    config = TrainConfig(max_examples=300, batch_size=50, eval_max_examples=100)
     result = train(model, load("digits"), config, tmp_path / "run", quiet=True)
-    assert result.samples == 300
+    assert result.examples == 300
     assert final_bounds(result.history) == pytest.approx(AFTER_300, abs=1e-4)
 
 
 def test_run_folder_of_an_earlier_version_resumes_to_the_golden_bounds(tmp_path):
-    """RUN, written by that commit after 300 samples, resumed to 600: the same numbers as an
-    uninterrupted run of 600 samples gave then."""
+    """RUN, written by that commit after 300 training examples, resumed to 600: the same
+    numbers as an uninterrupted run of 600 gave then."""
     shutil.copytree(RUN, tmp_path / "run")
     assert load_model(tmp_path / "run").config == RUN_MODEL
-    result = resume(tmp_path / "run", load("digits"), max_samples=600, quiet=True)
-    assert [row["samples"] for row in result.history] == [300, 600]
+    result = resume(tmp_path / "run", load("digits"), max_examples=600, quiet=True)
+    assert [row["examples"] for row in result.history] == [300, 600]
     assert final_bounds(result.history[:1]) == pytest.approx(AFTER_300, abs=1e-4)
     assert final_bounds(result.history) == pytest.approx(AFTER_600, abs=1e-4)

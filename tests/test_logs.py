@@ -51,7 +51,7 @@ def test_progress_in_a_log_file_is_a_plain_line_every_interval():
     assert out.getvalue() == (
         "train: 300/1,000 img (30%), 30s elapsed, about 1m10s left; bound -3.21\n"
     )
-    bar.write("samples 300 | epoch 1.50 | train -3.21 nats")  # a log line restarts the wait
+    bar.write("examples 300 | epoch 1.50 | train -3.21 nats")  # a log line restarts the wait
     clock.now = 59.0
     bar.update(100)
     assert out.getvalue().count("\n") == 2
@@ -87,7 +87,7 @@ def test_training_into_a_log_file_writes_plain_lines_and_meets_the_budget_exactl
     tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setattr(progress, "INTERVAL", 0.0)  # a progress line at every minibatch
-    config = TrainConfig(optimizer="adam", lr=0.01, batch_size=32, max_samples=1000, seed=3)
+    config = TrainConfig(optimizer="adam", lr=0.01, batch_size=32, max_examples=1000, seed=3)
     result = train(tiny_vae(), toy_data(), config, tmp_path / "run")
     err = capsys.readouterr().err
     assert "\r" not in err
@@ -95,12 +95,12 @@ def test_training_into_a_log_file_writes_plain_lines_and_meets_the_budget_exactl
     bars = [line for line in lines if line.startswith("train: ")]
     # 1000 = 31 minibatches of 32 and a last one cut to 8: the budget, exactly
     assert bars[-1].startswith("train: 1,000/1,000 img (100%)")
-    assert result.samples == 1000 == result.history[-1]["samples"]
+    assert result.examples == 1000 == result.history[-1]["examples"]
     assert "training img/s" in bars[-1]  # the status: the same speed as below
-    logs = [line for line in lines if line.startswith("samples ")]
+    logs = [line for line in lines if line.startswith("examples ")]
     assert len(logs) == len(result.history) and logs[-1].endswith(" training img/s")
     last = result.history[-1]
-    assert result.images_per_second == pytest.approx(last["samples"] / last["train_seconds"])
+    assert result.images_per_second == pytest.approx(last["examples"] / last["train_seconds"])
     speed = float(logs[-1].split("|")[-1].split()[0].replace(",", ""))
     assert speed == round(result.images_per_second)
 
@@ -111,25 +111,25 @@ def cli_run(tmp_path, *extra):
 
 
 def test_resume_of_a_finished_run_says_so_and_how_to_extend_it(tmp_path, capsys):
-    assert cli_run(tmp_path, "--max-samples", "250", "--eval-every", "100") == 0
+    assert cli_run(tmp_path, "--max-examples", "250", "--eval-every", "100") == 0
     trainer_json = tmp_path / "run" / "checkpoint" / "trainer.json"
     before = trainer_json.read_bytes()
     capsys.readouterr()
     assert cli_run(tmp_path, "--resume") == 0
     out = capsys.readouterr().out
-    assert "the run is finished: 250 training samples" in out and "budget of 250" in out
+    assert "the run is finished: 250 training examples" in out and "budget of 250" in out
     epochs = 250 / len(load("digits").train)
-    assert f"--epochs E, E > {epochs:.4g}, or --max-samples N, N > 250" in out
+    assert f"--epochs E, E > {epochs:.4g}, or --max-examples N, N > 250" in out
     assert trainer_json.read_bytes() == before  # nothing trained
-    assert cli_run(tmp_path, "--resume", "--max-samples", "200") == 0
+    assert cli_run(tmp_path, "--resume", "--max-examples", "200") == 0
     assert "the budget given is 200" in capsys.readouterr().out
-    assert cli_run(tmp_path, "--resume", "--max-samples", "330") == 0
+    assert cli_run(tmp_path, "--resume", "--max-examples", "330") == 0
     state = json.loads(trainer_json.read_text())["state"]
-    assert state["samples"] == 330  # extended, to the new budget exactly
+    assert state["examples"] == 330  # extended, to the new budget exactly
 
 
 def test_evaluate_progress_in_a_log_file_and_quiet(tmp_path, capsys, monkeypatch):
-    assert cli_run(tmp_path, "--max-samples", "200") == 0
+    assert cli_run(tmp_path, "--max-examples", "200") == 0
     monkeypatch.setattr(progress, "INTERVAL", 0.0)
     evaluate = ["evaluate", str(tmp_path / "run"), "-k", "5", "--max-examples", "40"]
     capsys.readouterr()
@@ -144,14 +144,14 @@ def test_prefixed_output_names_every_line(capsys):
     from aevb.reproduce.runs import prefixed_output
 
     with prefixed_output("frey_face-nz2"):
-        print("samples 100 | train -1.00 nats", flush=True)
+        print("examples 100 | train -1.00 nats", flush=True)
         import sys
 
         sys.stderr.write("half a ")
         sys.stderr.write("line\nand a last one without newline")
         sys.stderr.write("\nfile.py:1: RuntimeWarning: a notice\n  warn(...)\n")
     captured = capsys.readouterr()
-    assert captured.out == "[frey_face-nz2] samples 100 | train -1.00 nats\n"
+    assert captured.out == "[frey_face-nz2] examples 100 | train -1.00 nats\n"
     err = captured.err.splitlines()
     assert err[0] == "[frey_face-nz2] half a line"
     assert all(line.startswith("[frey_face-nz2] ") for line in err)
@@ -173,12 +173,12 @@ def test_reproduction_runs_prefix_their_lines_with_the_run_name(tmp_path, capsys
 
 
 def test_resume_of_an_early_stopped_run_says_so(tmp_path, capsys):
-    stop = ["--max-samples", "30000", "--eval-every", "300", "--patience", "1"]
+    stop = ["--max-examples", "30000", "--eval-every", "300", "--patience", "1"]
     assert cli_run(tmp_path, *stop, "--lr", "0.5", "--optimizer", "adam") == 0
     state = json.loads((tmp_path / "run" / "checkpoint" / "trainer.json").read_text())["state"]
-    assert state["stopped_early"] and state["samples"] < 30000
+    assert state["stopped_early"] and state["examples"] < 30000
     capsys.readouterr()
     assert cli_run(tmp_path, "--resume") == 0
     out = capsys.readouterr().out
-    assert f"the run stopped early at {state['samples']:,} training samples" in out
-    assert f"--max-samples N, N > {state['samples']}" in out
+    assert f"the run stopped early at {state['examples']:,} training examples" in out
+    assert f"--max-examples N, N > {state['examples']}" in out

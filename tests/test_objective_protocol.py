@@ -55,7 +55,7 @@ def test_each_rule_is_refused_by_its_objective_with_one_message():
     with pytest.raises(ValueError, match="estimator B needs a closed-form KL"):
         ELBOObjective(estimator="B").check(mog)
     assert ELBOObjective(estimator="auto").check(mog) == {"estimator": "A"}
-    for extra in ({"beta": 2.0}, {"free_bits": 0.1}, {"kl_warmup_samples": 10}):
+    for extra in ({"beta": 2.0}, {"free_bits": 0.1}, {"kl_warmup_examples": 10}):
         with pytest.raises(ValueError, match=r"TrainConfig.objective='iwae': .* ELBO only"):
             TrainConfig(objective="iwae", **extra)
     conditional = VAE(VAEConfig(input_dim=6, latent_dim=2, hidden=(8,), condition_dim=2))
@@ -116,10 +116,10 @@ def test_a_new_objective_registers_in_one_place_and_trains_unchanged(tmp_path, m
     rng = np.random.default_rng(0)
     rows = (rng.random((120, 6)) < 0.3).astype(np.float32)
     data = Dataset("toy", train=rows[:100], valid=rows[100:], likelihood="bernoulli")
-    config = TrainConfig(objective="renyi", n_samples=3, batch_size=20, max_samples=400)
+    config = TrainConfig(objective="renyi", n_samples=3, batch_size=20, max_examples=400)
     result = train(tiny_vae(), data, config, tmp_path / "renyi", quiet=True)
     state = training.aevb_io.read_json(tmp_path / "renyi" / "checkpoint" / "trainer.json")
-    assert state["state"]["bound"] == "renyi" and result.samples == 400
+    assert state["state"]["bound"] == "renyi" and result.examples == 400
     assert all(math.isfinite(row["valid_bound"]) for row in result.history)
 
 
@@ -131,7 +131,7 @@ def test_wake_sleep_refuses_the_settings_of_aevbs_bound():
         {"objective": "iwae"},
         {"beta": 2.0},
         {"free_bits": 0.1},
-        {"kl_warmup_samples": 5},
+        {"kl_warmup_examples": 5},
     ):
         with pytest.raises(ValueError, match="algorithm='wake-sleep'"):
             TrainConfig(algorithm="wake-sleep", **extra)

@@ -107,6 +107,15 @@ def test_likelihood_table_trains_selects_scores_and_resumes(tmp_path):
     mtime = (out / "runs" / "vae-0.004ep" / "result.json").stat().st_mtime_ns
     assert main(args) == 0  # same budget: nothing retrained or re-evaluated
     assert (out / "runs" / "vae-0.004ep" / "result.json").stat().st_mtime_ns == mtime
+    # a result.json written when training examples were called "samples": reused, same table
+    assert result["examples_seen"] > 0 and "(best at " in table
+    renamed = {"examples_seen": "samples", "selected_at_examples": "selected_at_samples"}
+    old = {renamed.get(k, k): v for k, v in result.items()}
+    (out / "runs" / "vae-0.004ep" / "result.json").write_text(json.dumps(old))
+    mtime = (out / "runs" / "vae-0.004ep" / "result.json").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (out / "runs" / "vae-0.004ep" / "result.json").stat().st_mtime_ns == mtime
+    assert (tmp_path / "doc.md").read_text() == table
     with pytest.raises(ValueError, match="expected one of"):
         likelihood.run(out, rows=["nope"])
     # the row's recipe changed since the run was made: refused, not reported as the new row
@@ -165,16 +174,16 @@ def test_likelihood_table_budget_options_are_checked(extra, tmp_path, capsys):
 
 
 def test_the_selected_checkpoint_is_the_first_best_validation_bound():
-    from aevb.reproduce.likelihood import selected_samples
+    from aevb.reproduce.likelihood import selected_examples
 
     history = [
-        {"samples": 10, "valid_bound": -5.0},
-        {"samples": 20, "valid_bound": -3.0},
-        {"samples": 30, "valid_bound": -3.0},
-        {"samples": 40, "valid_bound": float("nan")},
-        {"samples": 50, "valid_bound": -4.0},
-        {"samples": 60, "valid_bound": 354.0},  # impossible on binary data: never selected
+        {"examples": 10, "valid_bound": -5.0},
+        {"examples": 20, "valid_bound": -3.0},
+        {"examples": 30, "valid_bound": -3.0},
+        {"examples": 40, "valid_bound": float("nan")},
+        {"examples": 50, "valid_bound": -4.0},
+        {"examples": 60, "valid_bound": 354.0},  # impossible on binary data: never selected
     ]
-    assert selected_samples({"history": history}) == 20
-    assert selected_samples({"history": history, "best_samples": 50}) == 50  # recorded
-    assert selected_samples({"history": [{"samples": 1, "train_bound": -1.0}]}) is None
+    assert selected_examples({"history": history}) == 20
+    assert selected_examples({"history": history, "best_examples": 50}) == 50  # recorded
+    assert selected_examples({"history": [{"examples": 1, "train_bound": -1.0}]}) is None

@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from aevb import io as aevb_io
 from aevb import runlock
 from aevb.cli import main
+from aevb.config import from_dict
 from aevb.data import Dataset, conditioned, data_identity, identity_differences
 from aevb.diagnose import posterior_collapse
 from aevb.run import resume, train, train_or_resume
@@ -53,7 +54,7 @@ def toy(rows: int = 120, seed: int = 0, valid: bool = True) -> Dataset:
 
 
 def config(**kw) -> TrainConfig:
-    base = dict(optimizer="adam", lr=0.01, batch_size=32, max_samples=192, eval_every=96)
+    base = dict(optimizer="adam", lr=0.01, batch_size=32, max_examples=192, eval_every=96)
     return TrainConfig(**{**base, **kw})
 
 
@@ -103,7 +104,7 @@ def test_a_second_aevb_train_on_the_same_folder_fails_at_once_naming_the_first(t
                 *TINY,
                 "--eval-every",
                 "960",
-                "--max-samples",
+                "--max-examples",
                 "1000000000",
             ],  # fmt: skip
             env={**os.environ, "OMP_NUM_THREADS": "1"},
@@ -140,7 +141,7 @@ def test_a_second_aevb_train_on_the_same_folder_fails_at_once_naming_the_first(t
             raise
     assert rc == 130, log.read_text()
     assert (out / runlock.LOCK_FILE).read_text() == ""  # released on the way out
-    assert main(["train", *data, "--out", str(out), *TINY, "--max-samples", "96",
+    assert main(["train", *data, "--out", str(out), *TINY, "--max-examples", "96",
                  "--overwrite"]) == 0  # fmt: skip
     assert "taking over" not in capsys.readouterr().err
 
@@ -155,11 +156,11 @@ def test_overwrite_and_resume_never_touch_a_folder_another_process_holds(tmp_pat
         with pytest.raises(runlock.RunFolderInUse, match=f"in use by PID {holder.pid} "):
             train(tiny_vae(), toy(), config(), out, quiet=True, overwrite=True)
         with pytest.raises(runlock.RunFolderInUse, match=f"in use by PID {holder.pid} "):
-            resume(out, toy(), max_samples=288, quiet=True)
+            resume(out, toy(), max_examples=288, quiet=True)
         assert (out / "checkpoint").is_dir() and (out / "best").is_dir() and leftover.is_dir()
     finally:
         release(holder)
-    resume(out, toy(), max_samples=288, quiet=True)  # free again: works, and tidies up
+    resume(out, toy(), max_examples=288, quiet=True)  # free again: works, and tidies up
     assert not leftover.exists()
 
 
@@ -205,12 +206,12 @@ def test_under_torchrun_a_resume_of_a_held_folder_stops_every_rank(tmp_path):
     into training and hang in the first collective)."""
     data = ["--data", str(binary_npy(tmp_path / "x.npy", 300))]
     out = tmp_path / "run"
-    assert main(["train", *data, "--out", str(out), "--max-samples", "96", *TINY]) == 0
+    assert main(["train", *data, "--out", str(out), "--max-examples", "96", *TINY]) == 0
     holder = lock_holder(out)
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-             "2", "-m", "aevb", "train", "--out", str(out), "--resume", "--max-samples", "192",
+             "2", "-m", "aevb", "train", "--out", str(out), "--resume", "--max-examples", "192",
              "--quiet"],
             env={**os.environ, "OMP_NUM_THREADS": "1"},
             capture_output=True,
@@ -288,38 +289,38 @@ def test_resume_on_other_data_is_refused_and_with_new_data_reshuffles(tmp_path):
     out = tmp_path / "run"
     train(tiny_vae(), toy(120), config(), out, quiet=True)
     with pytest.raises(TrainingError, match=r"not the data the run .* \(train 160 x 6, the run's "):
-        resume(out, toy(160, seed=1), max_samples=288, quiet=True)
+        resume(out, toy(160, seed=1), max_examples=288, quiet=True)
     with pytest.raises(TrainingError, match=r"valid values differ .* or --new-data to continue"):
-        resume(out, toy(120, seed=1), max_samples=288, quiet=True)
+        resume(out, toy(120, seed=1), max_examples=288, quiet=True)
     with pytest.warns(RuntimeWarning, match="other data than the run's .* new shuffled order"):
-        result = resume(out, toy(160, seed=1), max_samples=480, quiet=True, new_data=True)
-    assert result.samples >= 480
+        result = resume(out, toy(160, seed=1), max_examples=480, quiet=True, new_data=True)
+    assert result.examples >= 480
     perm = aevb_io.load_tensors(out / "checkpoint" / "trainer.safetensors")["perm"]
     assert sorted(perm.tolist()) == list(range(160))  # an order of the new rows
     stored = aevb_io.read_json(out / "checkpoint" / "trainer.json")["data_identity"]
     assert stored == data_identity(toy(160, seed=1))  # the run now is on the new data
-    resume(out, toy(160, seed=1), max_samples=576, quiet=True)  # and resumes on it
+    resume(out, toy(160, seed=1), max_examples=576, quiet=True)  # and resumes on it
 
 
 def test_resume_of_a_run_without_a_recorded_identity_warns_and_reshuffles_if_needed(tmp_path):
     out = tmp_path / "run"
-    train(tiny_vae(), toy(120), config(max_samples=160), out, quiet=True)
+    train(tiny_vae(), toy(120), config(max_examples=160), out, quiet=True)
     meta_path = out / "checkpoint" / "trainer.json"
     meta = aevb_io.read_json(meta_path)
     del meta["data_identity"]  # as written before identities were recorded
     meta_path.write_text(json.dumps(meta))
     # mid-epoch, a stored permutation of 120 rows cannot index 160 rows: a new order
     with pytest.warns(RuntimeWarning, match="cannot check that toy160-1 is the data"):
-        result = resume(out, toy(160, seed=1), max_samples=320, quiet=True)
-    assert result.samples >= 320
+        result = resume(out, toy(160, seed=1), max_examples=320, quiet=True)
+    assert result.examples >= 320
 
 
 def test_the_cli_refuses_other_data_on_resume_unless_new_data_is_passed(tmp_path, capsys):
     out = str(tmp_path / "run")
     a, b = binary_npy(tmp_path / "a.npy", 200), binary_npy(tmp_path / "b.npy", 250, seed=1)
-    assert main(["train", "--data", str(a), "--out", out, *TINY, "--max-samples", "96"]) == 0
+    assert main(["train", "--data", str(a), "--out", out, *TINY, "--max-examples", "96"]) == 0
     capsys.readouterr()
-    more = ["--resume", "--max-samples", "192", "--quiet", "--no-pictures"]
+    more = ["--resume", "--max-examples", "192", "--quiet", "--no-pictures"]
     assert main(["train", "--data", str(b), "--out", out, *more]) == 2
     err = capsys.readouterr().err
     (line,) = [line for line in err.splitlines() if line.startswith("aevb: error:")]
@@ -362,7 +363,7 @@ def test_a_run_whose_checkpoint_config_was_edited_does_not_resume(tmp_path):
     meta["config"]["latent_logvar_range"] = [-6.0, 2.0]
     cfg.write_text(json.dumps(meta))
     with pytest.raises(aevb_io.CheckpointError, match="latent_logvar_range None -> "):
-        resume(out, toy(), max_samples=288, quiet=True)
+        resume(out, toy(), max_examples=288, quiet=True)
 
 
 def test_model_folders_saved_before_the_config_hash_still_load(tmp_path):
@@ -408,16 +409,16 @@ def test_resume_of_a_folder_in_use_names_the_holder_before_reading_the_run(tmp_p
     checkpoint that the writer may be replacing."""
     data = ["--data", str(binary_npy(tmp_path / "x.npy", 300))]
     out = tmp_path / "run"
-    assert main(["train", *data, "--out", str(out), "--max-samples", "96", *TINY]) == 0
+    assert main(["train", *data, "--out", str(out), "--max-examples", "96", *TINY]) == 0
     capsys.readouterr()
     holder = lock_holder(out)
     try:
-        code = main(["train", "--out", str(out), "--resume", "--max-samples", "96", "--quiet"])
+        code = main(["train", "--out", str(out), "--resume", "--max-examples", "96", "--quiet"])
     finally:
         release(holder)
     err = capsys.readouterr().err
     assert code == 2 and f"is in use by PID {holder.pid}" in err and "finished" not in err
-    assert main(["train", "--out", str(out), "--resume", "--max-samples", "96"]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--max-examples", "96"]) == 0
     assert "nothing to resume" in capsys.readouterr().out
 
 
@@ -477,7 +478,7 @@ def test_the_run_folder_names_what_a_run_writes_and_reads_its_record(tmp_path):
         out / ".lock",
     )
     assert run.has_checkpoint() and run.data_name() == "toy120-0"
-    assert [r["samples"] for r in run.history()] == [96.0, 192.0]
+    assert [r["examples"] for r in run.history()] == [96.0, 192.0]
     assert run.model_folder() == out / "best" and run.model_config()["latent_dim"] == 2
     for path in (out, out / "checkpoint", out / "best"):  # the run a model comes from
         assert RunFolder.of_model(path) == run
@@ -494,16 +495,16 @@ def test_train_or_resume_starts_a_run_once_then_resumes_and_extends_it(tmp_path)
 
     def start():
         starts.append(1)
-        return tiny_vae(), config(max_samples=192)
+        return tiny_vae(), config(max_examples=192)
 
     first = train_or_resume(tmp_path / "run", toy(), start, quiet=True)
-    again = train_or_resume(tmp_path / "run", toy(), start, max_samples=384, quiet=True)
-    assert len(starts) == 1 and (first.samples, again.samples) == (192, 384)
+    again = train_or_resume(tmp_path / "run", toy(), start, max_examples=384, quiet=True)
+    assert len(starts) == 1 and (first.examples, again.examples) == (192, 384)
     assert again.history[: len(first.history)] == first.history  # the same run, extended
     with pytest.raises(FileExistsError, match="already holds a training run"):
         train_or_resume(tmp_path / "run", toy(), start, if_exists="error")
     fresh = train_or_resume(tmp_path / "run", toy(), start, if_exists="overwrite", quiet=True)
-    assert len(starts) == 3 and fresh.samples == 192
+    assert len(starts) == 3 and fresh.examples == 192
     with pytest.raises(aevb_io.CheckpointError, match="no checkpoint/ to resume from"):
         train_or_resume(tmp_path / "none", toy())  # nothing to start: resume only
     with pytest.raises(ValueError, match="if_exists='keep': expected one of"):
@@ -525,8 +526,8 @@ def test_resuming_a_conditional_run_appends_the_labels_to_data_without_them(tmp_
     assert data.dim == 9 and conditioned(data, 3) is data and conditioned(plain, 0) is plain
     model = tiny_vae(condition_dim=3)
     train(model, data, config(), tmp_path / "run", quiet=True)
-    result = resume(tmp_path / "run", plain, max_samples=288, quiet=True)  # without labels
-    assert result.samples == 288
+    result = resume(tmp_path / "run", plain, max_examples=288, quiet=True)  # without labels
+    assert result.examples == 288
 
 
 def test_the_collapse_warning_reads_the_history_of_the_models_run(tmp_path):
@@ -537,3 +538,36 @@ def test_the_collapse_warning_reads_the_history_of_the_models_run(tmp_path):
     assert "under-trained" in posterior_collapse(model, 0, out / "best")  # 2 evaluations
     aevb_io.save_model(model, tmp_path / "m")
     assert "no training history was found" in posterior_collapse(model, 0, tmp_path / "m")
+
+
+OLD_RUN = Path(__file__).parent / "fixtures" / "digits-run"  # counts named "samples"
+
+
+def test_a_run_written_when_examples_were_called_samples_reads_in_todays_names(tmp_path, capsys):
+    """tests/fixtures/digits-run stores "samples"/"best_samples" in trainer.json, a "samples"
+    column in its history and max_samples in its train_config: every reader sees today's
+    names and the same numbers, and the next checkpoint writes only today's names."""
+    old = aevb_io.read_json(OLD_RUN / "checkpoint" / "trainer.json")
+    assert {"samples", "best_samples"} <= set(old["state"]) and "max_samples" in old["train_config"]
+    assert from_dict(TrainConfig, old["train_config"]).max_examples == 300
+    assert from_dict(TrainConfig, {"kl_warmup_samples": 7}).kl_warmup_examples == 7
+    run = RunFolder(OLD_RUN)
+    state = run.meta()["state"]
+    assert (state["examples"], state["best_examples"]) == (300, 300) and "samples" not in state
+    assert [r["examples"] for r in run.history()] == [300.0]
+    out = tmp_path / "run"
+    shutil.copytree(OLD_RUN, out)
+    assert main(["info", str(out)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["training_examples"] == 300 and info["train_config"]["max_examples"] == 300
+    assert main(["train", "--data", "digits", "--out", str(out), "--resume", "--quiet"]) == 0
+    assert "the run is finished: 300 training examples" in capsys.readouterr().out
+    more = ["--resume", "--max-samples", "400", "--quiet", "--no-pictures"]  # former spelling
+    assert main(["train", "--out", str(out), *more]) == 0
+    saved = aevb_io.read_json(out / "checkpoint" / "trainer.json")
+    assert saved["state"]["examples"] == 400 and "samples" not in saved["state"]
+    assert saved["train_config"]["max_examples"] == 400
+    assert "max_samples" not in saved["train_config"]
+    assert [r["examples"] for r in saved["state"]["history"]] == [300, 400]
+    assert all("samples" not in r for r in saved["state"]["history"])
+    assert (out / "metrics.csv").read_text().startswith("examples,epoch,")

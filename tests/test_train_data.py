@@ -10,7 +10,7 @@ import pytest
 
 from aevb.cli import main
 
-TINY = ["--hidden", "8", "--latent-dim", "2", "--max-samples", "200", "--no-pictures"]
+TINY = ["--hidden", "8", "--latent-dim", "2", "--max-examples", "200", "--no-pictures"]
 
 
 def _pixels(path, dtype) -> str:
@@ -40,7 +40,7 @@ def test_uint8_pixels_are_scaled_with_a_notice_on_fresh_and_resumed_runs(tmp_pat
     assert _stored_config(out)["likelihood"] == "bernoulli"
     trainer = json.loads((out / "checkpoint" / "trainer.json").read_text())
     assert trainer["data_identity"]["scaling"] == "uint8 0..255 divided by 255"
-    assert main(["train", "--out", str(out), "--resume", "--max-samples", "400", "--quiet"]) == 0
+    assert main(["train", "--out", str(out), "--resume", "--max-examples", "400", "--quiet"]) == 0
     assert capsys.readouterr().err.splitlines()[0] == first
 
 
@@ -124,5 +124,5 @@ def test_the_python_api_refuses_to_train_on_data_the_likelihood_cannot_reach(
         VAEConfig(input_dim=4, latent_dim=2, hidden=(8,), likelihood=likelihood, gaussian_mean=mean)
     )
     with pytest.raises(DataError, match=message):
-        train(model, Dataset("px", x), TrainConfig(max_samples=40), tmp_path / "run", quiet=True)
+        train(model, Dataset("px", x), TrainConfig(max_examples=40), tmp_path / "run", quiet=True)
     assert not (tmp_path / "run").exists()

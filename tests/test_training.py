@@ -33,7 +33,7 @@ def toy_data(n=300, d=6, seed=0) -> Dataset:
 
 
 def config(**kw) -> TrainConfig:
-    base = dict(optimizer="adam", lr=0.01, batch_size=32, max_samples=1500, eval_every=320, seed=3)
+    base = dict(optimizer="adam", lr=0.01, batch_size=32, max_examples=1500, eval_every=320, seed=3)
     return TrainConfig(**{**base, **kw})
 
 
@@ -43,7 +43,7 @@ def params(model):
 
 def test_config_round_trips_through_json():
     for c in (
-        TrainConfig(max_samples=10, patience=3),
+        TrainConfig(max_examples=10, patience=3),
         VAEConfig(input_dim=12, hidden=(4, 3), image_shape=(3, 4)),
     ):
         again = from_dict(type(c), json.loads(json.dumps(to_dict(c))))
@@ -60,10 +60,10 @@ def test_config_validation_names_the_field():
 
 
 def test_training_improves_the_bound_and_writes_a_run_folder(tmp_path):
-    result = train(tiny_vae(), toy_data(), config(max_samples=4000), tmp_path / "run", quiet=True)
+    result = train(tiny_vae(), toy_data(), config(max_examples=4000), tmp_path / "run", quiet=True)
     first, last = result.history[0], result.history[-1]
     assert last["train_bound"] > first["train_bound"] + 0.5
-    assert last["samples"] == result.samples == 4000  # the budget, exactly
+    assert last["examples"] == result.examples == 4000  # the budget, exactly
     for name in (
         "checkpoint/model.safetensors",
         "checkpoint/config.json",
@@ -74,7 +74,7 @@ def test_training_improves_the_bound_and_writes_a_run_folder(tmp_path):
     ):
         assert (tmp_path / "run" / name).is_file(), name
     lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
-    assert len(lines) == len(result.history) + 1 and lines[0].startswith("samples,epoch")
+    assert len(lines) == len(result.history) + 1 and lines[0].startswith("examples,epoch")
     with pytest.raises(FileExistsError, match="already holds a training run"):
         train(tiny_vae(), toy_data(), config(), tmp_path / "run", quiet=True)
 
@@ -99,9 +99,9 @@ def test_killed_run_resumes_to_the_same_parameters_bit_for_bit(tmp_path, monkeyp
         train(tiny_vae(seed=5), data, config(optimizer=optimizer), tmp_path / "b", quiet=True)
     monkeypatch.setattr(Trainer, "_step", original_step)
     saved = aevb_io.read_json(tmp_path / "b" / "checkpoint" / "trainer.json")
-    assert 0 < saved["state"]["samples"] < 1500
+    assert 0 < saved["state"]["examples"] < 1500
     result = resume(tmp_path / "b", data, quiet=True)
-    assert result.samples == 1500
+    assert result.examples == 1500
     a = aevb_io.load_model(tmp_path / "a" / "checkpoint")
     b = aevb_io.load_model(tmp_path / "b" / "checkpoint")
     for k, v in params(a).items():
@@ -121,9 +121,9 @@ def test_killed_run_resumes_to_the_same_parameters_bit_for_bit(tmp_path, monkeyp
 
 def test_resume_can_extend_the_budget(tmp_path):
     data = toy_data()
-    train(tiny_vae(), data, config(max_samples=640), tmp_path / "r", quiet=True)
-    result = resume(tmp_path / "r", data, max_samples=1280, quiet=True)
-    assert result.samples == 1280 == result.history[-1]["samples"]
+    train(tiny_vae(), data, config(max_examples=640), tmp_path / "r", quiet=True)
+    result = resume(tmp_path / "r", data, max_examples=1280, quiet=True)
+    assert result.examples == 1280 == result.history[-1]["examples"]
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
@@ -156,7 +156,7 @@ def test_nonfinite_updates_can_be_skipped_and_are_counted(tmp_path, monkeypatch)
     result = train(
         tiny_vae(),
         toy_data(),
-        config(nonfinite="skip", max_samples=640),
+        config(nonfinite="skip", max_examples=640),
         tmp_path / "skip",
         quiet=True,
     )
@@ -179,13 +179,13 @@ def test_an_impossible_validation_bound_never_selects_the_best_checkpoint(tmp_pa
     monkeypatch.setattr(Trainer, "evaluate", breaks_down_later)
     out = tmp_path / "broken"
     with pytest.warns(RuntimeWarning, match=r"\+354.00 nats .* impossible"):
-        train(tiny_vae(), toy_data(), config(max_samples=1280, eval_every=320), out, quiet=True)
+        train(tiny_vae(), toy_data(), config(max_examples=1280, eval_every=320), out, quiet=True)
     state = aevb_io.read_json(out / "checkpoint" / "trainer.json")["state"]
     history = state["history"]
     assert [r["valid_bound"] for r in history][2:] == [354.0, 354.0]
     best = max(history[:2], key=lambda r: r["valid_bound"])
     assert state["best_valid"] == best["valid_bound"] < 0
-    assert state["best_samples"] == best["samples"]
+    assert state["best_examples"] == best["examples"]
     kept = aevb_io.load_model(out / "best").state_dict()
     last = aevb_io.load_model(out / "checkpoint").state_dict()
     assert any(not torch.equal(kept[k], last[k]) for k in kept)  # best/ is not the last
@@ -195,7 +195,7 @@ def test_resuming_a_run_whose_bounds_were_of_another_kind_restarts_best(tmp_path
     """An IWAE run evaluated by the ELBO (before IWAE runs were scored by their own bound)
     or with an impossible best: the restored best is dropped, the next evaluation wins."""
     data, out = toy_data(), tmp_path / "old"
-    cfg = config(objective="iwae", n_samples=5, max_samples=640, eval_every=320)
+    cfg = config(objective="iwae", n_samples=5, max_examples=640, eval_every=320)
     train(tiny_vae(), data, cfg, out, quiet=True)
     meta_path = out / "checkpoint" / "trainer.json"
     meta = aevb_io.read_json(meta_path)
@@ -204,9 +204,9 @@ def test_resuming_a_run_whose_bounds_were_of_another_kind_restarts_best(tmp_path
     meta["state"]["best_valid"] = 0.0  # higher than any bound the resumed run will see
     meta_path.write_text(json.dumps(meta))
     with pytest.warns(RuntimeWarning, match="not comparable"):
-        resume(out, data, max_samples=960, quiet=True)
+        resume(out, data, max_examples=960, quiet=True)
     state = aevb_io.read_json(meta_path)["state"]
-    assert state["bound"] == "iwae-k5" and state["best_samples"] == 960
+    assert state["bound"] == "iwae-k5" and state["best_examples"] == 960
     assert state["best_valid"] == state["history"][-1]["valid_bound"] < 0
 
 
@@ -214,7 +214,7 @@ def test_an_iwae_run_is_evaluated_and_selected_by_the_iwae_bound(tmp_path):
     from aevb.evaluate import log_likelihood, lower_bound
 
     data, out = toy_data(), tmp_path / "iwae"
-    cfg = config(objective="iwae", n_samples=5, max_samples=640, eval_every=320)
+    cfg = config(objective="iwae", n_samples=5, max_examples=640, eval_every=320)
     train(tiny_vae(), data, cfg, out, quiet=True)
     last = aevb_io.read_json(out / "checkpoint" / "trainer.json")["state"]["history"][-1]
     model = aevb_io.load_model(out / "checkpoint")
@@ -231,11 +231,11 @@ def test_early_stopping_stops_after_patience(tmp_path):
     result = train(
         tiny_vae(),
         toy_data(),
-        config(lr=0.5, patience=1, max_samples=50_000, eval_every=200),
+        config(lr=0.5, patience=1, max_examples=50_000, eval_every=200),
         tmp_path / "es",
         quiet=True,
     )
-    assert result.stopped_early and result.samples < 50_000
+    assert result.stopped_early and result.examples < 50_000
 
 
 def test_clip_grad_norm_limits_the_update(tmp_path):
@@ -245,7 +245,7 @@ def test_clip_grad_norm_limits_the_update(tmp_path):
     train(
         model,
         data,
-        config(optimizer="adagrad", lr=1.0, clip_grad_norm=1e-6, max_samples=32),
+        config(optimizer="adagrad", lr=1.0, clip_grad_norm=1e-6, max_examples=32),
         tmp_path / "clip",
         quiet=True,
     )
@@ -277,7 +277,7 @@ def test_metrics_go_to_tensorboard_when_it_is_installed(tmp_path, monkeypatch):
     fake = types.ModuleType("torch.utils.tensorboard")
     fake.SummaryWriter = FakeWriter
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
-    train(tiny_vae(), toy_data(), config(max_samples=640), tmp_path / "tb", quiet=True)
+    train(tiny_vae(), toy_data(), config(max_examples=640), tmp_path / "tb", quiet=True)
     assert written[0] == ("dir", str(tmp_path / "tb" / "tensorboard"))
     assert ("train_bound", 640) in written and ("valid_bound", 328) in written
     assert written[-1] == ("closed", None)
@@ -320,7 +320,7 @@ def test_bf16_autocast_trains_to_a_bound_close_to_fp32(tmp_path):
         result = train(
             tiny_vae(seed=2),
             data,
-            config(precision=precision, max_samples=3000),
+            config(precision=precision, max_examples=3000),
             tmp_path / precision,
             quiet=True,
         )
@@ -338,7 +338,7 @@ def test_compiled_step_trains_like_the_eager_one(tmp_path):
         result = train(
             tiny_vae(seed=4),
             data,
-            config(compile=compiled, max_samples=640),
+            config(compile=compiled, max_examples=640),
             tmp_path / str(compiled),
             quiet=True,
         )
@@ -351,10 +351,10 @@ def test_log_spaced_evaluations(tmp_path):
     result = train(
         tiny_vae(),
         toy_data(),
-        config(max_samples=20_000, eval_every=1000, eval_per_decade=2, batch_size=50),
+        config(max_examples=20_000, eval_every=1000, eval_per_decade=2, batch_size=50),
         tmp_path / "log",
         quiet=True,
     )
-    points = [int(r["samples"]) for r in result.history]
+    points = [int(r["examples"]) for r in result.history]
     # 1000, ~3162, 10000, ~31623 capped by the budget: whole batches at or after each point
     assert points == [1000, 3200, 10000, 20000], points

@@ -112,7 +112,7 @@ def test_variant_settings_are_validated_and_recorded(tmp_path):
                 "iwae",
                 "--samples",
                 "5",
-                "--max-samples",
+                "--max-examples",
                 "600",
                 "--out",
                 str(out),
@@ -138,7 +138,7 @@ def test_variant_settings_are_validated_and_recorded(tmp_path):
                 "0.1",
                 "--hidden",
                 "8",
-                "--max-samples",
+                "--max-examples",
                 "600",
                 "--out",
                 str(tmp_path / "b"),
@@ -149,4 +149,4 @@ def test_variant_settings_are_validated_and_recorded(tmp_path):
         == 0
     )
     saved = read_json(tmp_path / "b" / "checkpoint" / "trainer.json")["train_config"]
-    assert saved["kl_warmup_samples"] == 2 * 1497 and saved["beta"] == 0.5
+    assert saved["kl_warmup_examples"] == 2 * 1497 and saved["beta"] == 0.5

@@ -324,10 +324,10 @@ def saved_figures(monkeypatch):
 
 def test_plot_training_curve_draws_each_present_series(tmp_path, saved_figures):
     history = [
-        {"samples": 0, "train_bound": -200.0},  # dropped on a log axis
-        {"samples": 1e3, "train_bound": -150.0, "valid_bound": float("nan")},
-        {"samples": 1e4, "train_bound": -120.0, "valid_bound": -125.0},
-        {"samples": 1e5, "valid_bound": -110.0},
+        {"examples": 0, "train_bound": -200.0},  # dropped on a log axis
+        {"examples": 1e3, "train_bound": -150.0, "valid_bound": float("nan")},
+        {"examples": 1e4, "train_bound": -120.0, "valid_bound": -125.0},
+        {"examples": 1e5, "valid_bound": -110.0},
     ]
     png = read_png(viz.plot_training_curve(history, tmp_path / "c.png", title="MNIST"))
     assert png.shape == (400, 600, 4)
@@ -338,7 +338,7 @@ def test_plot_training_curve_draws_each_present_series(tmp_path, saved_figures):
     np.testing.assert_array_equal(lines["train"].get_ydata(), [-150.0, -120.0])
     np.testing.assert_array_equal(lines["validation"].get_xdata(), [1e4, 1e5])
     assert ax.get_xscale() == "log"
-    assert ax.get_xlabel() == "# training samples evaluated"
+    assert ax.get_xlabel() == "# training examples seen"
     assert ax.get_ylabel() == "lower bound on log p(x) (nats)"
     assert ax.get_title() == "MNIST"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "validation"]
@@ -353,9 +353,9 @@ def test_plot_training_curve_draws_each_present_series(tmp_path, saved_figures):
     ("history", "message"),
     [
         ([], "history is empty"),
-        ([{"train_bound": -1.0}], "history row 0 has no 'samples' entry"),
-        ([{"samples": 10, "test_bound": float("nan")}], "no finite train_bound"),
-        ([{"samples": 0, "test_bound": -1.0}], r"at samples > 0 \(log x axis\)"),
+        ([{"train_bound": -1.0}], "history row 0 has no 'examples' entry"),
+        ([{"examples": 10, "test_bound": float("nan")}], "no finite train_bound"),
+        ([{"examples": 0, "test_bound": -1.0}], r"at examples > 0 \(log x axis\)"),
     ],
 )
 def test_plot_training_curve_rejects_bad_history(tmp_path, history, message):
@@ -392,7 +392,7 @@ def test_failed_figure_write_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(Figure, "savefig", half_write)
     folder = tmp_path / "figures"
     with pytest.raises(OSError, match="disk full"):
-        viz.plot_training_curve([{"samples": 1, "train_bound": -1.0}], folder / "c.png")
+        viz.plot_training_curve([{"examples": 1, "train_bound": -1.0}], folder / "c.png")
     with pytest.raises(OSError, match="disk full"):
         viz.plot_manifold(StandIn((8, 8)), folder / "m.png", 3)
     assert list(folder.iterdir()) == []

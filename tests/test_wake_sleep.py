@@ -50,7 +50,7 @@ def test_wake_sleep_increases_the_bound_on_a_toy_problem(tmp_path):
             optimizer="adam",
             lr=0.01,
             batch_size=50,
-            max_samples=30_000,
+            max_examples=30_000,
             eval_every=3000,
         ),
         tmp_path / "ws",

@@ -15,7 +15,7 @@ import math
 # Upper limits: far above any sensible value, low enough that every accepted value fits
 # the int64/float32 arithmetic it ends up in (and that 10**30 or 1e300 is refused).
 MAX_COUNT = 10**12
-"""Training samples and other counts that only cost time."""
+"""Training examples and other counts that only cost time."""
 MAX_SIZE = 10**9
 """Layer widths, latent sizes, components: the memory check refuses what cannot fit."""
 MAX_SEED = 2**32 - 1

@@ -149,7 +149,7 @@ def _name_flags(message: str, parser: argparse.ArgumentParser) -> str:
     train = next(
         a.choices["train"] for a in parser._actions if isinstance(a, argparse._SubParsersAction)
     )
-    options = {a.dest: a.option_strings[-1] for a in train._actions if a.option_strings}
+    options = {a.dest: a.option_strings[0] for a in train._actions if a.option_strings}
 
     def option(match: re.Match) -> str:
         field = match.group(2)

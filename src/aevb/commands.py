@@ -24,7 +24,7 @@ from aevb import evaluate as ev
 from aevb import io as aevb_io
 from aevb.argtypes import MAX_COUNT, MAX_SEED, MAX_SIZE, Named, Number, count, device_name, positive
 from aevb.atomic import atomic_path, write_text
-from aevb.config import from_dict, to_dict
+from aevb.config import current_names, from_dict, to_dict
 from aevb.data.registry import DEFAULT_DATASET
 from aevb.data.validation import looks_like_pixels, resolve_gaussian_mean
 from aevb.diagnose import posterior_collapse
@@ -77,7 +77,7 @@ def _no_such_data(name: str, *, given: bool) -> str:
 
 
 def _warmup(value: int | str, n_train: int) -> int:
-    if isinstance(value, int):  # training samples, as parsed by the command line
+    if isinstance(value, int):  # training examples, as parsed by the command line
         return value
     try:
         if value.endswith("ep"):
@@ -85,7 +85,7 @@ def _warmup(value: int | str, n_train: int) -> int:
         return int(value)
     except ValueError:
         raise ValueError(
-            f"--kl-warmup={value!r}: expected training samples (e.g. 100000) or epochs (e.g. 10ep)"
+            f"--kl-warmup={value!r}: expected training examples (e.g. 100000) or epochs (e.g. 10ep)"
         ) from None
 
 
@@ -112,7 +112,7 @@ def _train_options(sub: Any) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint (its settings are "
-        "kept; --epochs/--max-samples may extend the budget)",
+        "kept; --epochs/--max-examples may extend the budget)",
     )
     t.add_argument(
         "--overwrite",
@@ -180,7 +180,9 @@ def _resume(args: argparse.Namespace, out: Path) -> str:
     """``aevb train --resume`` once the run folder ``out`` is held."""
     run = RunFolder(out)
     data = _load_data(args, _data_name(run))
-    finished = spent_budget(out, len(data.train), epochs=args.epochs, max_samples=args.max_samples)
+    finished = spent_budget(
+        out, len(data.train), epochs=args.epochs, max_examples=args.max_examples
+    )
     if finished:  # nothing to train: say so and how to extend the run
         return finished
     stored = run.model_config()
@@ -190,7 +192,7 @@ def _resume(args: argparse.Namespace, out: Path) -> str:
         out,
         data,
         epochs=args.epochs,
-        max_samples=args.max_samples,
+        max_examples=args.max_examples,
         quiet=args.quiet,
         new_data=args.new_data,
     )
@@ -214,7 +216,7 @@ def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> 
         TrainConfig,
         args,
         weight_decay=_weight_decay(args.weight_decay, len(data.train)),
-        kl_warmup_samples=_warmup(args.kl_warmup_samples, len(data.train)),
+        kl_warmup_examples=_warmup(args.kl_warmup_examples, len(data.train)),
         epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
     )
     memory.check_training_fits(model_config, config, len(data.train), resolve_device(args.device))
@@ -561,7 +563,7 @@ def _curve_options(sub: Any) -> None:
     """``aevb curve``'s options."""
     c = sub.add_parser(
         "curve",
-        help="plot a run's lower bound against training samples",
+        help="plot a run's lower bound against training examples seen",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     c.add_argument("run", help="a training run folder (reads its checkpoint's metrics)")
@@ -607,7 +609,7 @@ def _reproduce_options(sub: Any) -> None:
     rp.add_argument(
         "figure",
         choices=[*FIGURES, "all", "likelihood-table"],
-        help="which figure (figure2: bound vs samples, AEVB and wake-sleep; "
+        help="which figure (figure2: bound vs training examples, AEVB and wake-sleep; "
         "figure3: marginal likelihood, AEVB, wake-sleep and MCEM; "
         "figure4: 2-D manifolds; figure5: samples for Nz = 2, 5, 10, 20); or "
         "likelihood-table: test NLL on binarized MNIST of VAE, IWAE, 2-layer IWAE, "
@@ -618,14 +620,14 @@ def _reproduce_options(sub: Any) -> None:
         type=Named(count(1, MAX_COUNT)),
         nargs="+",
         default=None,
-        help="training samples per run: N for every dataset, or NAME=N per dataset "
+        help="training examples per run: N for every dataset, or NAME=N per dataset "
         "(e.g. binarized_mnist=10000000 frey_face=1000000); default: about 15 minutes per "
         "figure on 2 CPU cores: 1.5M for MNIST, 1M for Frey Face",
     )
     rp.add_argument(
         "--full",
         action="store_true",
-        help="the paper's budget: 10^8 samples (and, for figure3, the marginal "
+        help="the paper's budget: 10^8 training examples (and, for figure3, the marginal "
         "likelihood on 1,000 training and test images instead of 100)",
     )
     rp.add_argument(
@@ -773,8 +775,8 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
         meta = run.meta()
         st = meta.get("state", {})
         out["data"] = meta.get("data")
-        out["train_config"] = meta.get("train_config")
-        out["training_samples"] = st.get("samples")
+        out["train_config"] = current_names(TrainConfig, meta.get("train_config") or {})
+        out["training_examples"] = st.get("examples")
         out["last_evaluation"] = (st.get("history") or [None])[-1]
         out["best_valid_bound"] = st.get("best_valid")
     return out

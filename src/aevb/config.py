@@ -19,7 +19,9 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Rebuild ``cls`` from :func:`to_dict` output; unknown keys are a one-line error."""
+    """Rebuild ``cls`` from :func:`to_dict` output (older names read as their fields'
+    current ones, :func:`current_names`); unknown keys are a one-line error."""
+    data = current_names(cls, data)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -29,6 +31,13 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     hints = typing.get_type_hints(cls)
     kwargs = {k: _tuple_if_declared(hints[k], v) for k, v in data.items()}
     return cls(**kwargs)
+
+
+def current_names(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the keys older versions wrote renamed to ``cls``'s fields: the class
+    lists them as ``RENAMED = {"old_name": "field_name"}`` (a ``ClassVar``)."""
+    renamed: dict[str, str] = getattr(cls, "RENAMED", {})
+    return {renamed.get(k, k): v for k, v in data.items()}
 
 
 def _tuple_if_declared(hint: Any, value: Any) -> Any:

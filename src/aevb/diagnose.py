@@ -9,7 +9,7 @@ evaluations (``trainer.json``):
 
 * under-trained: fewer than ``MIN_EVALUATIONS`` evaluations, or the bound gained more
   than ``RECENT_GAIN`` (1%) of its final magnitude during the second half of training
-  (from the last evaluation at or before half the final number of training samples to
+  (from the last evaluation at or before half the final number of training examples to
   the last evaluation), e.g. more than 1 nat at -100 nats;
 * plateaued (so: collapse): otherwise, including a bound that never improved.
 
@@ -36,7 +36,7 @@ RECENT_GAIN = 0.01
 
 
 def training_trend(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Whether the bound in ``history`` (rows with "samples" and "<split>_bound", nats)
+    """Whether the bound in ``history`` (rows with "examples" and "<split>_bound", nats)
     was still improving at the end of training.
 
     Returns ``{"improving": bool, "evaluations": n, "split": "valid" | "train", "recent":
@@ -45,15 +45,15 @@ def training_trend(history: list[dict[str, Any]]) -> dict[str, Any]:
     """
     split = "valid" if history and all("valid_bound" in r for r in history) else "train"
     rows = [
-        (float(r["samples"]), float(r[f"{split}_bound"]))
+        (float(r["examples"]), float(r[f"{split}_bound"]))
         for r in history
         if math.isfinite(float(r.get(f"{split}_bound", math.nan)))
     ]
     trend: dict[str, Any] = {"evaluations": len(rows), "split": split}
     if len(rows) < MIN_EVALUATIONS:
         return {**trend, "improving": True, "recent": None, "total": None}
-    last_samples, last = rows[-1]
-    half = [bound for samples, bound in rows if samples <= last_samples / 2]
+    last_examples, last = rows[-1]
+    half = [bound for examples, bound in rows if examples <= last_examples / 2]
     total = last - rows[0][1]
     recent = last - (half[-1] if half else rows[0][1])
     improving = recent > RECENT_GAIN * abs(last)

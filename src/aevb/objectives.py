@@ -444,10 +444,10 @@ class IWAEObjective:
 
     @classmethod
     def from_config(cls, config) -> IWAEObjective:
-        if config.beta != 1.0 or config.free_bits or config.kl_warmup_samples:
+        if config.beta != 1.0 or config.free_bits or config.kl_warmup_examples:
             raise ValueError(
                 "TrainConfig.objective='iwae': beta, free_bits and "
-                "kl_warmup_samples apply to the ELBO only"
+                "kl_warmup_examples apply to the ELBO only"
             )
         return cls(estimator=config.estimator, n_samples=config.n_samples)
 

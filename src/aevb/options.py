@@ -83,7 +83,8 @@ class Flag:
     """How ``aevb train`` sets one config field: its help sentence and its range (an
     :mod:`aevb.argtypes` type). The flag's name (``--field-name``), default, ``nargs`` (a
     tuple field takes any number of values) and choices come from the field and its
-    module's constant; ``flag``, ``default`` and ``choices`` here say where they differ."""
+    module's constant; ``flag``, ``default`` and ``choices`` here say where they differ.
+    ``aliases``: former spellings of the option, still accepted (the help names them)."""
 
     help: str
     type: Any = None
@@ -92,6 +93,7 @@ class Flag:
     default: Any = FIELD_DEFAULT
     nargs: int | str | None = None
     metavar: Any = None
+    aliases: tuple[str, ...] = ()
 
 
 def add_config_flags(g: Any, config: type, flags: dict[str, Flag]) -> None:
@@ -111,7 +113,9 @@ def add_config_flags(g: Any, config: type, flags: dict[str, Flag]) -> None:
         option = flag.flag or "--" + name.replace("_", "-")
         if flag.flag and "action" not in kw:  # the placeholder of the option, not the field
             kw["metavar"] = kw["metavar"] or option[2:].upper().replace("-", "_")
-        g.add_argument(option, **kw)
+        if flag.aliases:
+            kw["help"] += f" (also {', '.join(flag.aliases)}, its former name)"
+        g.add_argument(option, *flag.aliases, **kw)
 
 
 def model_flags() -> dict[str, Flag]:
@@ -187,7 +191,7 @@ def model_flags() -> dict[str, Flag]:
 
 def train_flags() -> dict[str, Flag]:
     """The :class:`~aevb.training.TrainConfig` fields ``aevb train`` sets, in --help order."""
-    size, samples = count(1, MAX_SIZE), count(1, MAX_COUNT)
+    size, examples = count(1, MAX_SIZE), count(1, MAX_COUNT)
     return {
         "algorithm": Flag(
             "aevb (SGVB on the ELBO) or the paper's wake-sleep baseline",
@@ -219,8 +223,8 @@ def train_flags() -> dict[str, Flag]:
         "free_bits_group": Flag(
             "free bits: consecutive latent dimensions per group (1 = per dimension)", size
         ),
-        "kl_warmup_samples": Flag(
-            "KL warm-up from 0 to 1: N training samples, or E epochs written as 'Eep' "
+        "kl_warmup_examples": Flag(
+            "KL warm-up from 0 to 1: N training examples, or E epochs written as 'Eep' "
             "(e.g. 10ep); 0 = off",
             Number(int, 0, MAX_COUNT, suffix="ep"),
             flag="--kl-warmup",
@@ -231,15 +235,19 @@ def train_flags() -> dict[str, Flag]:
             positive(1e6),
             default=None,
         ),
-        "max_samples": Flag("budget in training samples (overrides --epochs)", samples),
-        "eval_every": Flag("training samples between evaluations (default: one epoch)", samples),
+        "max_examples": Flag(
+            "budget in training examples seen (overrides --epochs)",
+            examples,
+            aliases=("--max-samples",),
+        ),
+        "eval_every": Flag("training examples between evaluations (default: one epoch)", examples),
         "eval_per_decade": Flag(
-            "log-spaced evaluations: this many per factor 10 of samples, from --eval-every "
+            "log-spaced evaluations: this many per factor 10 of examples, from --eval-every "
             "on (for log-axis curves)",
             count(1, 1000),
         ),
-        "eval_max_examples": Flag("evaluate on at most this many examples per split", samples),
-        "patience": Flag("early stopping: evaluations without validation improvement", samples),
+        "eval_max_examples": Flag("evaluate on at most this many examples per split", examples),
+        "patience": Flag("early stopping: evaluations without validation improvement", examples),
         "clip_grad_norm": Flag("clip the gradient norm", positive()),
         "nonfinite": Flag(
             "on a NaN/inf loss or gradient: stop with an error, or skip the update",

@@ -22,7 +22,7 @@ from aevb.atomic import recover_dir, remove_leftovers
 from aevb.config import check_choice, from_dict
 from aevb.data.conditions import conditioned
 from aevb.models.protocol import Model
-from aevb.runfolder import TRAINER_FILE, RunFolder
+from aevb.runfolder import TRAINER_FILE, RunFolder, read_trainer_meta
 from aevb.training import TrainConfig, Trainer, TrainResult, resolve_device
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def resume(
     data: Dataset,
     *,
     epochs: float | None = None,
-    max_samples: int | None = None,
+    max_examples: int | None = None,
     quiet: bool = False,
     new_data: bool = False,
 ) -> TrainResult:
@@ -116,7 +116,7 @@ def resume(
             f"{out_dir}: no checkpoint/ to resume from; start a new run without resume"
         )
     with writer_lock(out, _collective_device(out)):
-        return _resume_held(out, data, epochs, max_samples, quiet, new_data)
+        return _resume_held(out, data, epochs, max_examples, quiet, new_data)
 
 
 def train_or_resume(
@@ -126,7 +126,7 @@ def train_or_resume(
     *,
     if_exists: str = "resume",
     epochs: float | None = None,
-    max_samples: int | None = None,
+    max_examples: int | None = None,
     quiet: bool = False,
     new_data: bool = False,
 ) -> TrainResult:
@@ -135,7 +135,7 @@ def train_or_resume(
     ``start()`` builds the model and its :class:`TrainConfig` of a new run (called only
     when one starts, so that it can seed the initialisation); without it the run must
     exist (:func:`resume`). When the folder holds a run, ``if_exists`` says what to do:
-    "resume" it (extended to ``epochs`` / ``max_samples`` when given), refuse with an
+    "resume" it (extended to ``epochs`` / ``max_examples`` when given), refuse with an
     "error", or "overwrite" it with a new run. A new run replaces what a run that wrote
     no checkpoint left behind.
     """
@@ -143,7 +143,7 @@ def train_or_resume(
     run = RunFolder(out_dir)
     if start is None or (if_exists == "resume" and run.has_checkpoint()):
         return resume(
-            run.path, data, epochs=epochs, max_samples=max_samples, quiet=quiet, new_data=new_data
+            run.path, data, epochs=epochs, max_examples=max_examples, quiet=quiet, new_data=new_data
         )
     if new_data:
         raise ValueError("new_data: only when resuming (a new run trains on data)")
@@ -170,7 +170,7 @@ def _resume_held(
     out: Path,
     data: Dataset,
     epochs: float | None,
-    max_samples: int | None,
+    max_examples: int | None,
     quiet: bool,
     new_data: bool,
 ) -> TrainResult:
@@ -180,9 +180,9 @@ def _resume_held(
         raise aevb_io.CheckpointError(
             f"{out}: no checkpoint/ to resume from; start a new run without resume"
         )
-    meta = aevb_io.read_json(folder / TRAINER_FILE)
+    meta = read_trainer_meta(folder)
     try:
-        config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_samples)
+        config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_examples)
     except (KeyError, ValueError, TypeError) as e:
         raise aevb_io.CheckpointError(f"{folder}/{TRAINER_FILE}: {e}") from None
     model = aevb_io.load_model(folder)
@@ -199,7 +199,7 @@ def spent_budget(
     n_train: int,
     *,
     epochs: float | None = None,
-    max_samples: int | None = None,
+    max_examples: int | None = None,
 ) -> str | None:
     """When the run in ``out_dir`` has already spent its budget (or stopped early, and
     no new budget is given), a message saying so and what to pass to train on; None when
@@ -207,34 +207,34 @@ def spent_budget(
     reports that).
 
     The budget is the run's own, or the one given to extend it (``epochs``,
-    ``max_samples``, as :func:`resume` takes them); ``n_train`` is the number of training
-    examples, which turns epochs into samples.
+    ``max_examples``, as :func:`resume` takes them); ``n_train`` is the number of training
+    examples, which turns epochs into examples.
     """
     run = RunFolder(out_dir)
     if not (run.checkpoint / TRAINER_FILE).is_file():
         return None
     try:
         meta = run.meta()
-        config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_samples)
-        samples = int(meta["state"]["samples"])
+        config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_examples)
+        examples = int(meta["state"]["examples"])
         stopped_early = bool(meta["state"].get("stopped_early"))
     except (aevb_io.CheckpointError, KeyError, TypeError, ValueError, AttributeError):
         return None  # resume gives the one-line error
     extend = (
-        f"To train on, pass --resume with --epochs E, E > {samples / n_train:.4g}, or "
-        f"--max-samples N, N > {samples}"
+        f"To train on, pass --resume with --epochs E, E > {examples / n_train:.4g}, or "
+        f"--max-examples N, N > {examples}"
     )
-    if stopped_early and epochs is None and max_samples is None:
+    if stopped_early and epochs is None and max_examples is None:
         return (
-            f"{out_dir}: the run stopped early at {samples:,} training samples: no better "
+            f"{out_dir}: the run stopped early at {examples:,} training examples: no better "
             f"validation bound in {config.patience} evaluation(s); nothing to resume. "
             f"{extend} (it stops again at the next evaluation that is no better)"
         )
-    budget = config.budget_samples(n_train)
-    if samples < budget:
+    budget = config.budget_examples(n_train)
+    if examples < budget:
         return None
-    done = f"{samples:,} training samples ({samples / n_train:.4g} epochs)"
-    if epochs is None and max_samples is None:
+    done = f"{examples:,} training examples ({examples / n_train:.4g} epochs)"
+    if epochs is None and max_examples is None:
         what = f"{out_dir}: the run is finished: {done} of its budget of {budget:,}"
     else:
         what = f"{out_dir}: the run has already trained {done}, the budget given is {budget:,}"

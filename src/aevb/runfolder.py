@@ -24,6 +24,29 @@ TRAINER_TENSORS = "trainer.safetensors"
 """The checkpoint's optimiser state, RNG state and the epoch's permutation."""
 METRICS_FILE = "metrics.csv"
 
+RENAMED_KEYS = {"samples": "examples", "best_samples": "best_examples"}
+"""Keys of a trainer state and its history rows as older versions wrote them, and their
+names now: the count of training examples seen was called "samples", a word now kept for
+Monte Carlo draws. Read by :func:`current_keys`; never written."""
+
+
+def current_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (a trainer state or a history row) with the keys older versions wrote
+    renamed (:data:`RENAMED_KEYS`), the history rows it holds included."""
+    out = {RENAMED_KEYS.get(k, k): v for k, v in record.items()}
+    if isinstance(out.get("history"), list):
+        out["history"] = [current_keys(row) for row in out["history"]]
+    return out
+
+
+def read_trainer_meta(checkpoint: Path) -> dict[str, Any]:
+    """The ``trainer.json`` of checkpoint folder ``checkpoint``, its state and history in
+    today's names (:func:`current_keys`), whichever version wrote it."""
+    meta = aevb_io.read_json(checkpoint / TRAINER_FILE)
+    if isinstance(meta.get("state"), dict):
+        meta["state"] = current_keys(meta["state"])
+    return meta
+
 
 @dataclass(frozen=True)
 class RunFolder:
@@ -74,8 +97,9 @@ class RunFolder:
 
     def meta(self) -> dict[str, Any]:
         """The checkpoint's ``trainer.json`` (read without moving anything; a missing or
-        corrupt file is a one-line :class:`~aevb.io.CheckpointError`)."""
-        return aevb_io.read_json(aevb_io.readable_dir(self.checkpoint) / TRAINER_FILE)
+        corrupt file is a one-line :class:`~aevb.io.CheckpointError`), in today's names
+        (:func:`read_trainer_meta`)."""
+        return read_trainer_meta(aevb_io.readable_dir(self.checkpoint))
 
     def history(self) -> list[dict[str, float]]:
         """The metrics history (one row per evaluation); empty when there is none."""

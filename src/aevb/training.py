@@ -1,4 +1,4 @@
-"""Training: optimiser steps on in-memory minibatches, evaluation every N samples,
+"""Training: optimiser steps on in-memory minibatches, evaluation every N examples,
 checkpoints that resume bit for bit, early stopping, non-finite guards, progress and logs.
 
 The trainer sees the model only through the objective its config names
@@ -22,7 +22,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from aevb.distributions import Shard
 from aevb.models.protocol import Model
 from aevb.objectives import ALGORITHMS, ESTIMATORS, OBJECTIVES, Objective, make_objective
 from aevb.progress import Progress
-from aevb.runfolder import TRAINER_FILE, TRAINER_TENSORS, RunFolder
+from aevb.runfolder import TRAINER_FILE, TRAINER_TENSORS, RunFolder, read_trainer_meta
 
 if TYPE_CHECKING:
     from aevb.data import Dataset
@@ -84,17 +84,18 @@ class TrainConfig:
     """Free bits lambda per latent dimension or group (Kingma et al. 2016); 0 = off."""
     free_bits_group: int = 1
     """Free bits: latent dimensions per group (consecutive; 1 = per dimension)."""
-    kl_warmup_samples: int = 0
+    kl_warmup_examples: int = 0
     """KL warm-up: the KL weight rises linearly from 0 to 1 over this many training
-    samples (0 = off)."""
+    examples (0 = off)."""
     epochs: float = 100.0
-    """Budget in passes over the training split (ignored when max_samples is set)."""
-    max_samples: int | None = None
-    """Budget in training samples evaluated (the x-axis of the paper's Figure 2)."""
+    """Budget in passes over the training split (ignored when max_examples is set)."""
+    max_examples: int | None = None
+    """Budget in training examples seen (the x-axis of the paper's Figure 2, "training
+    samples evaluated")."""
     eval_every: int | None = None
-    """Training samples between evaluations of the bound; None = once per epoch."""
+    """Training examples between evaluations of the bound; None = once per epoch."""
     eval_per_decade: int | None = None
-    """Log-spaced evaluations instead: this many per factor of 10 in training samples,
+    """Log-spaced evaluations instead: this many per factor of 10 in training examples,
     starting at eval_every (for log-axis curves such as the paper's Figure 2)."""
     eval_max_examples: int | None = None
     """Evaluate on at most this many examples per split (None = the whole split)."""
@@ -116,6 +117,12 @@ class TrainConfig:
     """"fp32", or "bf16": the forward pass under bfloat16 autocast (matrix products in
     bf16, reductions and the optimiser in fp32); meant for GPUs with bf16 units."""
 
+    RENAMED: ClassVar[dict[str, str]] = {
+        "max_samples": "max_examples",
+        "kl_warmup_samples": "kl_warmup_examples",
+    }
+    """Fields older versions stored under another name (read by :func:`aevb.config.from_dict`)."""
+
     def __post_init__(self) -> None:
         name = "TrainConfig"
         check_choice(name, "algorithm", self.algorithm, ALGORITHMS)
@@ -129,11 +136,11 @@ class TrainConfig:
         check_choice(name, "objective", self.objective, OBJECTIVES)
         check_positive(name, "beta", self.beta)
         check_positive(name, "free_bits_group", self.free_bits_group)
-        for key in ("free_bits", "kl_warmup_samples"):
+        for key in ("free_bits", "kl_warmup_examples"):
             if getattr(self, key) < 0:
                 raise ValueError(f"TrainConfig.{key}={getattr(self, key)}: expected >= 0")
         check_positive(name, "epochs", self.epochs)
-        check_positive(name, "max_samples", self.max_samples, allow_none=True)
+        check_positive(name, "max_examples", self.max_examples, allow_none=True)
         check_positive(name, "eval_every", self.eval_every, allow_none=True)
         check_positive(name, "eval_max_examples", self.eval_max_examples, allow_none=True)
         check_positive(name, "eval_per_decade", self.eval_per_decade, allow_none=True)
@@ -143,39 +150,42 @@ class TrainConfig:
         check_choice(name, "precision", self.precision, PRECISIONS)
         make_objective(self)  # the objective refuses settings it cannot honour
 
-    def budget_samples(self, n_train: int) -> int:
-        """The budget in training samples: ``max_samples``, else ``epochs`` passes over
-        ``n_train`` training examples."""
-        if self.max_samples is not None:
-            return self.max_samples
+    def budget_examples(self, n_train: int) -> int:
+        """The budget in training examples seen: ``max_examples``, else ``epochs`` passes
+        over ``n_train`` training examples."""
+        if self.max_examples is not None:
+            return self.max_examples
         return int(round(self.epochs * n_train))
 
     def with_budget(
-        self, epochs: float | None = None, max_samples: int | None = None
+        self, epochs: float | None = None, max_examples: int | None = None
     ) -> TrainConfig:
         """This config with the budget given to extend a run (as :func:`resume` takes it):
-        ``epochs`` replaces the budget in passes (and drops ``max_samples``),
-        ``max_samples`` the one in samples; None keeps the config's."""
+        ``epochs`` replaces the budget in passes (and drops ``max_examples``),
+        ``max_examples`` the one in examples; None keeps the config's."""
         changes: dict[str, Any] = {}
         if epochs is not None:
-            changes.update(epochs=epochs, max_samples=None)
-        if max_samples is not None:
-            changes["max_samples"] = max_samples
+            changes.update(epochs=epochs, max_examples=None)
+        if max_examples is not None:
+            changes["max_examples"] = max_examples
         return dataclasses.replace(self, **changes)
 
 
 @dataclass
 class TrainState:
-    """What changes during training; with the weights and optimiser, all a resume needs."""
+    """What changes during training; with the weights and optimiser, all a resume needs.
+    Runs written before the count was called ``examples`` stored it as ``samples`` (and
+    ``best_samples``): :func:`aevb.runfolder.read_trainer_meta` renames them."""
 
-    samples: int = 0
+    examples: int = 0
+    """Training examples seen (a minibatch of M adds M, whatever the number L of draws)."""
     step: int = 0
     position: int = 0
     next_eval: int = 0
     train_seconds: float = 0.0
     best_valid: float = -math.inf
-    best_samples: int | None = None
-    """Samples seen when ``best/`` was saved (None: not yet, or a run from before this
+    best_examples: int | None = None
+    """Training examples seen when ``best/`` was saved (None: not yet, or a run from before this
     field)."""
     bound: str = "elbo"
     """What the evaluated bounds are: "elbo", or "iwae-k<k>" for an IWAE-trained run."""
@@ -198,9 +208,9 @@ class TrainResult:
 
     out_dir: Path
     history: list[dict[str, float]]
-    samples: int
+    examples: int
     images_per_second: float
-    """Training speed: training samples per second of training time (optimiser steps,
+    """Training speed: training examples per second of training time (optimiser steps,
     excluding evaluation and checkpoints), over the whole run; the speed the progress
     bar and the log lines show."""
     stopped_early: bool
@@ -232,9 +242,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def kl_weight(samples: int, warmup_samples: int) -> float:
-    """The KL warm-up factor after ``samples`` training samples: linear from 0 to 1."""
-    return 1.0 if warmup_samples <= 0 else min(1.0, samples / warmup_samples)
+def kl_weight(examples: int, warmup_examples: int) -> float:
+    """The KL warm-up factor after ``examples`` training examples: linear from 0 to 1."""
+    return 1.0 if warmup_examples <= 0 else min(1.0, examples / warmup_examples)
 
 
 class ObjectiveStep(nn.Module):
@@ -328,21 +338,21 @@ class Trainer:
         return self.x_train.shape[0]
 
     @property
-    def total_samples(self) -> int:
-        return self.config.budget_samples(self.n_train)
+    def total_examples(self) -> int:
+        return self.config.budget_examples(self.n_train)
 
     @property
     def eval_interval(self) -> int:
-        """Samples between evaluations: the config's, else one epoch but at most ~100 in all."""
-        return self.config.eval_every or max(self.n_train, self.total_samples // 100)
+        """Examples between evaluations: the config's, else one epoch but at most ~100 in all."""
+        return self.config.eval_every or max(self.n_train, self.total_examples // 100)
 
-    def next_evaluation(self, samples: int) -> int:
-        """The first evaluation point after ``samples`` training samples."""
+    def next_evaluation(self, examples: int) -> int:
+        """The first evaluation point after ``examples`` training examples."""
         every = self.eval_interval
-        if self.config.eval_per_decade is None or samples < every:
-            return (samples // every + 1) * every
-        k = math.floor(self.config.eval_per_decade * math.log10(samples / every) + 1e-9) + 1
-        return max(samples + 1, round(every * 10 ** (k / self.config.eval_per_decade)))
+        if self.config.eval_per_decade is None or examples < every:
+            return (examples // every + 1) * every
+        k = math.floor(self.config.eval_per_decade * math.log10(examples / every) + 1e-9) + 1
+        return max(examples + 1, round(every * 10 ** (k / self.config.eval_per_decade)))
 
     # ---- the loop -----------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -350,11 +360,11 @@ class Trainer:
         st = self.state
         bar = self._progress = self._progress_bar()
         try:
-            while st.samples < self.total_samples and not st.stopped_early:
-                end = min(st.next_eval, self.total_samples)
+            while st.examples < self.total_examples and not st.stopped_early:
+                end = min(st.next_eval, self.total_examples)
                 # the budget is met exactly (a minibatch that would pass it is cut);
                 # evaluation points fall after the first minibatch that reaches them
-                self.run(end - st.samples, bar=bar, limit=self.total_samples - st.samples)
+                self.run(end - st.examples, bar=bar, limit=self.total_examples - st.examples)
                 self._evaluate_and_checkpoint()
         finally:
             bar.close()
@@ -362,12 +372,12 @@ class Trainer:
             if self._tensorboard:
                 self._tensorboard.close()
                 self._tensorboard = None
-        if not st.history or st.history[-1]["samples"] != st.samples:
+        if not st.history or st.history[-1]["examples"] != st.examples:
             self._evaluate_and_checkpoint()
         return TrainResult(
             out_dir=self.out_dir,
             history=list(st.history),
-            samples=st.samples,
+            examples=st.examples,
             images_per_second=self.training_speed(),
             stopped_early=st.stopped_early,
             skipped=st.skipped,
@@ -386,23 +396,23 @@ class Trainer:
         torch.set_flush_denormal(True)  # optimiser state decaying to denormals is slow
         self.model.train()
         st = self.state
-        stop = st.samples + n_examples
-        cap = None if limit is None else st.samples + limit
+        stop = st.examples + n_examples
+        cap = None if limit is None else st.examples + limit
         self._tick = time.perf_counter()
         try:
-            while st.samples < stop and (cap is None or st.samples < cap):
-                self._step(self._next_batch(None if cap is None else cap - st.samples), bar)
+            while st.examples < stop and (cap is None or st.examples < cap):
+                self._step(self._next_batch(None if cap is None else cap - st.examples), bar)
         finally:
             st.train_seconds += time.perf_counter() - self._tick
             self._tick = None
 
     def training_speed(self) -> float:
-        """Training samples per second of training time (optimiser steps, excluding
+        """Training examples per second of training time (optimiser steps, excluding
         evaluation and checkpoints), over the whole run including resumed sessions."""
         seconds = self.state.train_seconds
         if self._tick is not None:  # inside run(): count the time of this stretch too
             seconds += time.perf_counter() - self._tick
-        return self.state.samples / max(seconds, 1e-9)
+        return self.state.examples / max(seconds, 1e-9)
 
     def _next_batch(self, limit: int | None = None) -> Tensor:
         """The next minibatch ``(M, D)`` of the epoch's permutation, at most ``limit`` rows."""
@@ -423,7 +433,7 @@ class Trainer:
             shard = Shard(start, stop, x.shape[0])
             x = x[start:stop]
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
-            weight = kl_weight(st.samples, self.config.kl_warmup_samples)
+            weight = kl_weight(st.examples, self.config.kl_warmup_examples)
             loss, metrics = self.step_module(x, self.generator, shard, weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -449,7 +459,7 @@ class Trainer:
             self.optimizer.step()
         st.step += 1
         n = shard.total if shard is not None else x.shape[0]
-        st.samples += n
+        st.examples += n
         if bar is None:
             return
         # the status costs a device sync: every 50 steps, and before a plain progress line
@@ -466,7 +476,7 @@ class Trainer:
             for n, p in self.model.named_parameters()
             if p.grad is not None and not torch.isfinite(p.grad).all()
         ]
-        where = f"step {st.step + 1} (after {st.samples} training samples)"
+        where = f"step {st.step + 1} (after {st.examples} training examples)"
         if bad_terms:
             what = (
                 f"non-finite loss ({', '.join(bad_terms)} = "
@@ -490,17 +500,17 @@ class Trainer:
     # ---- evaluation, checkpoints, early stopping ----------------------------------
     def _evaluate_and_checkpoint(self) -> None:
         st = self.state
-        row = {"samples": float(st.samples), "epoch": st.samples / self.n_train}
+        row = {"examples": float(st.examples), "epoch": st.examples / self.n_train}
         row.update(self.evaluate())
         row["train_seconds"] = st.train_seconds
         row["skipped"] = float(st.skipped)
         st.history.append(row)
-        st.next_eval = self.next_evaluation(st.samples)
+        st.next_eval = self.next_evaluation(st.examples)
         if "valid_bound" in row:
             plausible = self._plausible(row["valid_bound"])
             if plausible and row["valid_bound"] > st.best_valid:
                 st.best_valid = row["valid_bound"]
-                st.best_samples = st.samples
+                st.best_examples = st.examples
                 st.evals_since_best = 0
                 if self.process.is_main:
                     with atomic_dir(self.run_folder.best) as tmp:
@@ -519,7 +529,7 @@ class Trainer:
         if plausible_bound(bound, self.model.config.likelihood):
             return True
         warnings.warn(
-            f"validation bound {bound:+.2f} nats at {self.state.samples} samples is "
+            f"validation bound {bound:+.2f} nats at {self.state.examples} training examples is "
             "impossible for a Bernoulli likelihood (log p(x) <= 0): the estimate has broken "
             "down numerically; best/ keeps the last plausible checkpoint. Consider "
             "--latent-logvar-range or a lower --lr",
@@ -579,7 +589,7 @@ class Trainer:
         starts again: a new shuffle of its rows.
         """
         folder = recover_dir(folder)
-        meta = aevb_io.read_json(folder / TRAINER_FILE)
+        meta = read_trainer_meta(folder)
         tensors = aevb_io.load_tensors(folder / TRAINER_TENSORS)
         try:
             _restore_optimizer(self.optimizer, meta["optimizer"], tensors)
@@ -603,7 +613,7 @@ class Trainer:
                 RuntimeWarning,
                 stacklevel=2,
             )
-            st.best_valid, st.best_samples, st.evals_since_best = -math.inf, None, 0
+            st.best_valid, st.best_examples, st.evals_since_best = -math.inf, None, 0
             st.bound = kind
 
     def _check_data(self, folder: Path, meta: dict[str, Any], new_data: bool) -> None:
@@ -636,21 +646,21 @@ class Trainer:
             )
         if any(d.startswith("valid") for d in differs):
             # a best bound measured on another validation split is not comparable
-            st.best_valid, st.best_samples, st.evals_since_best = -math.inf, None, 0
+            st.best_valid, st.best_examples, st.evals_since_best = -math.inf, None, 0
 
     # ---- output -------------------------------------------------------------------
     def _progress_bar(self) -> Progress:
-        """Progress in training samples out of the budget: a bar on a terminal, a plain
+        """Progress in training examples out of the budget: a bar on a terminal, a plain
         line every 30 s otherwise, nothing when quiet."""
         return Progress(
-            self.total_samples, initial=self.state.samples, desc="train", quiet=self.quiet
+            self.total_examples, initial=self.state.examples, desc="train", quiet=self.quiet
         )
 
     def _log(self, row: dict[str, float]) -> None:
         """One line per evaluation on stderr (also when quiet), and TensorBoard scalars."""
-        parts = [f"samples {int(row['samples']):,}", f"epoch {row['epoch']:.2f}"]
+        parts = [f"examples {int(row['examples']):,}", f"epoch {row['epoch']:.2f}"]
         parts += [f"{s} {row[f'{s}_bound']:.2f}" for s in SPLITS if f"{s}_bound" in row]
-        ips = row["samples"] / max(row["train_seconds"], 1e-9)  # as training_speed()
+        ips = row["examples"] / max(row["train_seconds"], 1e-9)  # as training_speed()
         line = " | ".join(parts) + f" nats | {ips:,.0f} training img/s"
         if self._progress is not None:
             self._progress.write(line)
@@ -659,8 +669,8 @@ class Trainer:
         writer = self._tensorboard_writer()
         if writer is not None:
             for k, v in row.items():
-                if k != "samples":
-                    writer.add_scalar(k, v, int(row["samples"]))
+                if k != "examples":
+                    writer.add_scalar(k, v, int(row["examples"]))
 
     def _tensorboard_writer(self):
         if self._tensorboard is None:

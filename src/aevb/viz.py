@@ -380,32 +380,32 @@ def plot_training_curve(
     log_x: bool = True,
     title: str | None = None,
 ) -> Path:
-    """Save the lower bound against the number of training samples seen (Figure 2).
+    """Save the lower bound against the number of training examples seen (Figure 2).
 
-    Each row of ``history`` has ``"samples"`` and any of ``"train_bound"``,
+    Each row of ``history`` has ``"examples"`` and any of ``"train_bound"``,
     ``"valid_bound"``, ``"test_bound"`` (nats per example). Missing or NaN entries are
     skipped, and series with no values are left out. With ``log_x`` the x axis is
-    logarithmic, and points at zero samples are dropped.
+    logarithmic, and points at zero examples are dropped.
     """
     if len(history) == 0:
         raise ValueError("plot_training_curve: history is empty")
     series: dict[str, tuple[list[float], list[float]]] = {}
     for i, row in enumerate(history):
-        if "samples" not in row:
-            raise ValueError(f"plot_training_curve: history row {i} has no 'samples' entry")
-        samples = float(row["samples"])
-        if log_x and samples <= 0:
+        if "examples" not in row:
+            raise ValueError(f"plot_training_curve: history row {i} has no 'examples' entry")
+        examples = float(row["examples"])
+        if log_x and examples <= 0:
             continue
         for key in CURVES:
             value = float(row.get(key, math.nan))
             if math.isfinite(value):
                 xs, ys = series.setdefault(key, ([], []))
-                xs.append(samples)
+                xs.append(examples)
                 ys.append(value)
     if not series:
         raise ValueError(
             "plot_training_curve: no finite train_bound, valid_bound or test_bound values"
-            + (" at samples > 0 (log x axis)" if log_x else "")
+            + (" at examples > 0 (log x axis)" if log_x else "")
         )
     fig = Figure(figsize=(6.0, 4.0), dpi=DPI)
     FigureCanvasAgg(fig)
@@ -415,7 +415,7 @@ def plot_training_curve(
             ax.plot(*series[key], marker="." if len(series[key][0]) < 50 else None, label=label)
     if log_x:
         ax.set_xscale("log")
-    ax.set_xlabel("# training samples evaluated")
+    ax.set_xlabel("# training examples seen")
     ax.set_ylabel("lower bound on log p(x) (nats)")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend()

@@ -47,10 +47,10 @@ class WakeSleepObjective:
     @classmethod
     def from_config(cls, config) -> WakeSleepObjective:
         aevb_only = config.objective != "elbo" or config.beta != 1.0 or config.free_bits
-        if aevb_only or config.kl_warmup_samples:
+        if aevb_only or config.kl_warmup_examples:
             raise ValueError(
                 "TrainConfig.algorithm='wake-sleep': objective, beta, free_bits and "
-                "kl_warmup_samples shape AEVB's bound; expected their defaults (elbo, 1, 0, 0)"
+                "kl_warmup_examples shape AEVB's bound; expected their defaults (elbo, 1, 0, 0)"
             )
         return cls(n_samples=config.n_samples, estimator=config.estimator)
 

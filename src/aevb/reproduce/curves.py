@@ -1,4 +1,4 @@
-"""Curves of a bound against training samples, as the paper's Figures 2 and 3 draw them:
+"""Curves of a bound against training examples seen, as the paper's Figures 2 and 3 draw them:
 their CSV, their panels (train solid, test dashed, log x axis) and the files of a figure."""
 
 from __future__ import annotations
@@ -47,15 +47,15 @@ def draw_curves(
     zoom_from: int = 1,
 ) -> None:
     """One panel: for each algorithm, ``rows``' ``train`` column (solid) and ``test`` column
-    (dashed) against ``samples`` on a log axis (rows without a finite count are skipped).
+    (dashed) against ``examples`` on a log axis (rows without a finite count are skipped).
 
     Like the paper, the y axis shows the upper part of the curves (the first evaluations
     of an untrained model are far below) once the panel has ``zoom_from`` finite values."""
     for algorithm in algorithms:
         pts = sorted(
-            (r["samples"], r[train], r[test])
+            (r["examples"], r[train], r[test])
             for r in rows
-            if r["algorithm"] == algorithm and math.isfinite(r["samples"])
+            if r["algorithm"] == algorithm and math.isfinite(r["examples"])
         )
         if not pts:
             continue

@@ -1,4 +1,4 @@
-"""Kingma & Welling (2013), Figure 2: the lower bound against training samples, AEVB
+"""Kingma & Welling (2013), Figure 2: the lower bound against training examples seen, AEVB
 against wake-sleep, for several latent sizes on MNIST (500 hidden units) and Frey Face
 (200 hidden units)."""
 
@@ -30,7 +30,7 @@ def run(
 ) -> dict:
     """Select step sizes, train every curve, write CSV, PNG and a markdown section.
 
-    ``budget``: training samples per curve, for every dataset or per dataset name.
+    ``budget``: training examples per curve, for every dataset or per dataset name.
     """
     rows, step_sizes = [], {}
     for dataset in datasets:
@@ -49,7 +49,7 @@ def run(
                         "latent_dim": spec.latent_dim,
                         "algorithm": spec.algorithm,
                         "lr": spec.lr,
-                        "samples": r["samples"],
+                        "examples": r["examples"],
                         "train_bound": r["train_bound"],
                         "test_bound": r["test_bound"],
                     }
@@ -76,7 +76,7 @@ def plot(rows: list[dict], path: Path) -> Path:
         panel = [r for r in rows if r["dataset"] == d and r["latent_dim"] == nz]
         draw_curves(ax, panel, ALGORITHMS, "train_bound", "test_bound", zoom_from=4)
         ax.set_title(f"{TITLES[d]}, $N_z = {nz}$", fontsize=9)
-        ax.set_xlabel("# Training samples evaluated", fontsize=8)
+        ax.set_xlabel("# Training samples evaluated", fontsize=8)  # the paper's words
         if j == 0:
             ax.set_ylabel(r"$\mathcal{L}$", fontsize=9)
         ax.tick_params(labelsize=7)
@@ -91,7 +91,9 @@ def final_bounds(rows: list[dict]) -> dict[tuple[str, int, str], dict]:
     out: dict[tuple[str, int, str], dict] = {}
     for r in rows:
         key = (r["dataset"], r["latent_dim"], r["algorithm"])
-        if math.isfinite(r["samples"]) and (key not in out or r["samples"] > out[key]["samples"]):
+        if math.isfinite(r["examples"]) and (
+            key not in out or r["examples"] > out[key]["examples"]
+        ):
             out[key] = r
     return out
 
@@ -100,7 +102,7 @@ def report(rows: list[dict], step_sizes: dict) -> str:
     """A markdown table of final bounds per dataset, latent size and algorithm."""
     last = final_bounds(rows)
     lines = [
-        "| dataset | Nz | AEVB train | AEVB test | WS train | WS test | samples "
+        "| dataset | Nz | AEVB train | AEVB test | WS train | WS test | examples "
         "| AEVB above WS (test) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
@@ -112,7 +114,7 @@ def report(rows: list[dict], step_sizes: dict) -> str:
             above = "yes" if a["test_bound"] > w["test_bound"] else "**no**"
             lines.append(
                 f"| {TITLES[d]} | {nz} | {a['train_bound']:.2f} | {a['test_bound']:.2f} | "
-                f"{w['train_bound']:.2f} | {w['test_bound']:.2f} | {int(a['samples']):,} | "
+                f"{w['train_bound']:.2f} | {w['test_bound']:.2f} | {int(a['examples']):,} | "
                 f"{above} |"
             )
     lines.append("")

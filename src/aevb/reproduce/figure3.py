@@ -1,4 +1,4 @@
-"""Kingma & Welling (2013), Figure 3: the marginal log-likelihood against training samples
+"""Kingma & Welling (2013), Figure 3: the marginal log-likelihood against training examples seen
 on MNIST with 3 latent variables and 100 hidden units, for training sets of 1,000 and
 50,000 images, comparing AEVB, wake-sleep and Monte Carlo EM.
 
@@ -23,6 +23,7 @@ from aevb.marginal import log_marginal_hmc
 from aevb.models import VAE, VAEConfig
 from aevb.reproduce.curves import LABELS, draw_curves, write_figure
 from aevb.reproduce.runs import map_prefixed
+from aevb.runfolder import current_keys
 from aevb.training import TrainConfig, Trainer, seed_everything
 from aevb.viz import save_figure
 
@@ -35,7 +36,7 @@ FULL_BUDGET, FULL_EVAL = 100_000_000, 1_000
 
 
 def evaluation_points(budget: int, first: int = 10_000, per_decade: int = 3) -> list[int]:
-    """Log-spaced training-sample counts from ``first`` to ``budget`` (inclusive)."""
+    """Log-spaced counts of training examples from ``first`` to ``budget`` (inclusive)."""
     points, k = [], 0
     while (p := round(first * 10 ** (k / per_decade))) < budget:
         points.append(p)
@@ -102,7 +103,8 @@ def _curve(
     if algorithm == "mcem":
         config = MCEMConfig(lr=lr, weight_decay=wd, batch_size=100)
         train = torch.as_tensor(data.train)
-        history = fit_mcem(model, train, config, points=points, evaluate=evaluate)
+        rows = fit_mcem(model, train, config, points=points, evaluate=evaluate)
+        history = [current_keys(r) for r in rows]  # its count of examples, by today's name
     else:
         config = TrainConfig(
             algorithm=algorithm,
@@ -110,15 +112,15 @@ def _curve(
             lr=lr,
             weight_decay=wd,
             batch_size=100,
-            max_samples=budget,
+            max_examples=budget,
             eval_every=budget,
         )
         trainer = Trainer(model, data, config, tempfile.mkdtemp(), quiet=True)
         history = []
         for point in points:
-            trainer.run(point - trainer.state.samples)
-            history.append({"samples": trainer.state.samples, **evaluate(model)})
-    keys = ("samples", "train_log_marginal", "test_log_marginal")
+            trainer.run(point - trainer.state.examples)
+            history.append({"examples": trainer.state.examples, **evaluate(model)})
+    keys = ("examples", "train_log_marginal", "test_log_marginal")
     return [
         {"algorithm": algorithm, "n_train": n_train, **{k: h[k] for k in keys}} for h in history
     ]
@@ -132,7 +134,7 @@ def plot(rows: list[dict], path: Path) -> Path:
         panel = [r for r in rows if r["n_train"] == n]
         draw_curves(ax, panel, ALGORITHMS, "train_log_marginal", "test_log_marginal")
         ax.set_title(f"$N_{{train}} = {n:,}$", fontsize=10)
-        ax.set_xlabel("# Training samples evaluated", fontsize=9)
+        ax.set_xlabel("# Training samples evaluated", fontsize=9)  # the paper's words
         ax.set_ylabel("Marginal log-likelihood", fontsize=9)
         if i == 0:
             ax.legend(fontsize=7, loc="lower right")
@@ -143,7 +145,7 @@ def plot(rows: list[dict], path: Path) -> Path:
 def report(rows: list[dict], budget: int, n_eval: int) -> str:
     """Final estimates per training-set size and algorithm, as a markdown table."""
     lines = [
-        f"Budget {budget:,} training samples per curve; marginal likelihood on the "
+        f"Budget {budget:,} training examples per curve; marginal likelihood on the "
         f"first {n_eval} training and test images (50 posterior samples, 4 leapfrog "
         "steps).",
         "",
@@ -154,7 +156,7 @@ def report(rows: list[dict], budget: int, n_eval: int) -> str:
         for a in ALGORITHMS:
             last = [r for r in rows if r["algorithm"] == a and r["n_train"] == n]
             if last:
-                r = max(last, key=lambda r: r["samples"])
+                r = max(last, key=lambda r: r["examples"])
                 lines.append(
                     f"| {n:,} | {LABELS[a]} | {r['train_log_marginal']:.2f} | "
                     f"{r['test_log_marginal']:.2f} |"

@@ -174,18 +174,19 @@ def train_row(
         )
         config = TrainConfig(
             **row.train,
-            max_samples=budget,
+            max_examples=budget,
             eval_every=eval_every,
             eval_max_examples=5000,
-            kl_warmup_samples=int(row.warmup * budget),
+            kl_warmup_examples=int(row.warmup * budget),
             seed=0,
             device=device,
         )
         return model, config
 
     start_time = time.perf_counter()
-    result = train_or_resume(out, data, start, max_samples=budget, quiet=True)
-    return {"train_wall_seconds": time.perf_counter() - start_time, "samples": result.samples}
+    result = train_or_resume(out, data, start, max_examples=budget, quiet=True)
+    seconds = time.perf_counter() - start_time
+    return {"train_wall_seconds": seconds, "examples_seen": result.examples}
 
 
 def check_row_run(row: Row, out: Path) -> None:
@@ -235,19 +236,19 @@ def evaluate_row(
         "k": k,
         "test_examples": int(x.shape[0]),
         "eval_wall_seconds": time.perf_counter() - start,
-        "selected_at_samples": selected_samples(state),
+        "selected_at_examples": selected_examples(state),
         "best_valid_bound": state.get("best_valid"),
         "train_seconds": state.get("train_seconds"),
     }
 
 
-def selected_samples(state: dict[str, Any]) -> int | None:
-    """Training samples at which ``best/`` was saved, from a run's ``trainer.json`` state:
-    its ``best_samples``, or for runs from before that was recorded the first of the
-    equal best finite, possible (<= 0 nats: binary data) validation bounds; None without
-    validation evaluations."""
-    if state.get("best_samples") is not None:
-        return int(state["best_samples"])
+def selected_examples(state: dict[str, Any]) -> int | None:
+    """Training examples seen when ``best/`` was saved, from a run's ``trainer.json`` state
+    (as :meth:`~aevb.runfolder.RunFolder.meta` reads it): its ``best_examples``, or for
+    runs from before that was recorded the first of the equal best finite, possible (<= 0
+    nats: binary data) validation bounds; None without validation evaluations."""
+    if state.get("best_examples") is not None:
+        return int(state["best_examples"])
     scored = [
         r
         for r in state.get("history", [])
@@ -255,7 +256,17 @@ def selected_samples(state: dict[str, Any]) -> int | None:
     ]
     if not scored:
         return None
-    return int(max(scored, key=lambda r: r["valid_bound"])["samples"])
+    return int(max(scored, key=lambda r: r["valid_bound"])["examples"])
+
+
+RENAMED_RESULT_KEYS = {"samples": "examples_seen", "selected_at_samples": "selected_at_examples"}
+"""Keys of ``result.json`` as older versions wrote them (training examples seen were called
+"samples"), and their names now."""
+
+
+def _current_result(result: dict[str, Any]) -> dict[str, Any]:
+    """A row's ``result.json`` in today's names (:data:`RENAMED_RESULT_KEYS`)."""
+    return {RENAMED_RESULT_KEYS.get(k, k): v for k, v in result.items()}
 
 
 def _run_row(
@@ -268,7 +279,7 @@ def _run_row(
     wanted = {"epochs": epochs, "k": k, "examples": examples}
     done = folder / RESULT_FILE
     if done.is_file():
-        old = read_json(done)
+        old = _current_result(read_json(done))
         if {name: old.get(name) for name in wanted} == wanted:
             return old
     trained = train_row(row, folder, epochs, data_dir, device)
@@ -348,7 +359,7 @@ def markdown(results: dict[str, dict[str, Any]], command: str) -> str:
         else:
             ours = f"{r['nll']:.2f} ± {r['stderr']:.2f}"
             gap = f"{r['nll'] - row.published:+.2f}"
-            best = r.get("selected_at_samples")
+            best = r.get("selected_at_examples")
             at = f" (best at {best / TRAIN_IMAGES:g})" if best else ""
             budget = f"{r['epochs']:g}{at}; {row.published_epochs}"
             wall = f"{_minutes(r.get('train_seconds'))} / {_minutes(r['eval_wall_seconds'])}"

@@ -52,7 +52,7 @@ class RunSpec:
     hidden: int
     algorithm: str  # "aevb" or "wake-sleep"
     lr: float
-    budget: int  # training samples
+    budget: int  # training examples seen
     eval_every: int = 100_000  # first evaluation; then eval_per_decade per decade
     eval_per_decade: int = 8
     eval_max_examples: int | None = 10_000
@@ -183,7 +183,7 @@ def paper_spec(
     data_dir: str | None = None,
 ) -> tuple[RunSpec, dict[float, float]]:
     """The paper's run of ``algorithm`` on ``dataset`` (:func:`budget_for` ``budget``
-    samples) at the step size the paper's rule selects, and the probes' scores.
+    training examples) at the step size the paper's rule selects, and the probes' scores.
 
     The rule: the step size from {0.01, 0.02, 0.1} with the best training bound of a run
     with ``PROBE_LATENT`` latent variables after 5 first evaluation intervals (a diverged
@@ -193,9 +193,9 @@ def paper_spec(
     spec = RunSpec(
         dataset, PROBE_LATENT[dataset], HIDDEN[dataset], algorithm, 0.02, n, eval_every=first
     )
-    probe_samples = min(n, 5 * first)
+    probe_examples = min(n, 5 * first)
     probes = [
-        replace(spec, lr=lr, budget=probe_samples, eval_every=probe_samples)
+        replace(spec, lr=lr, budget=probe_examples, eval_every=probe_examples)
         for lr in PAPER_STEP_SIZES
     ]
     scores = {}
@@ -245,7 +245,7 @@ def _run_one(spec_dict: dict, out: str, data_dir: str | None) -> list[dict]:
             weight_decay=1.0 / len(data.train),
             batch_size=100,
             n_samples=1,
-            max_samples=spec.budget,
+            max_examples=spec.budget,
             eval_every=spec.eval_every,
             eval_per_decade=spec.eval_per_decade,
             eval_max_examples=spec.eval_max_examples,
@@ -254,14 +254,14 @@ def _run_one(spec_dict: dict, out: str, data_dir: str | None) -> list[dict]:
         return model, config
 
     try:
-        return train_or_resume(out, data, start, max_samples=spec.budget, quiet=True).history
+        return train_or_resume(out, data, start, max_examples=spec.budget, quiet=True).history
     except TrainingError:
         run = RunFolder(out)
         history = run.history() if (run.checkpoint / TRAINER_FILE).is_file() else []
         return [
             *history,
             {
-                "samples": math.nan,
+                "examples": math.nan,
                 "train_bound": -math.inf,
                 "test_bound": -math.inf,
                 "diverged": 1.0,
