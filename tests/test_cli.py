@@ -234,8 +234,8 @@ def test_evaluate_warns_about_posterior_collapse(tmp_path, capsys):
 
 
 def test_every_config_field_is_an_option_of_train_or_set_by_the_command():
-    """A new hyper-parameter is one line in aevb.options (its help and range): the option's
-    name, default and choices come from the field, and the command passes it on by name."""
+    """A new hyper-parameter is one line in aevb.options (its range): the option's name,
+    default and help come from the field, and the command passes it on by name."""
     from aevb.models import VAEConfig
     from aevb.options import model_flags, train_flags
     from aevb.training import TrainConfig
@@ -253,3 +253,36 @@ def test_every_config_field_is_an_option_of_train_or_set_by_the_command():
     assert "--max-samples" in dests["max_examples"].help
     assert dests["prior"].choices == ["standard", "mog", "vamp"]
     assert dests["hidden"].default == [500] and dests["hidden"].nargs == "*"
+
+
+def test_the_help_of_every_generated_option_is_its_fields_docstring():
+    """The help of each option of train generated from a config field starts with the first
+    paragraph of the field's docstring, and every such field has one: the two cannot drift."""
+    from aevb.config import field_docs, field_summary
+    from aevb.models import VAEConfig
+    from aevb.options import model_flags, train_flags
+    from aevb.training import TrainConfig
+
+    dests = {a.dest: a for a in _subparsers(build_parser())["train"]._actions}
+    for config, flags in ((VAEConfig, model_flags()), (TrainConfig, train_flags())):
+        docs = field_docs(config)
+        for name in flags:
+            assert not docs[name].startswith(f"{config.__name__}.{name}, of type"), name
+            summary = field_summary(config, name)
+            assert summary == " ".join(docs[name].split("\n\n")[0].split()), name
+            assert dests[name].help.replace("%%", "%").startswith(summary), name
+    assert dests["latent_dim"].help == "Latent dimension Nz."  # nothing added where not needed
+    assert "Default here: the dataset's suggestion" in dests["likelihood"].help  # a CLI note
+    assert "trainer.json" not in dests["estimator"].help  # only the first paragraph
+
+
+def test_field_docs_fall_back_to_name_and_type_without_source():
+    """A class whose source cannot be read (e.g. a zipped install) still gets help text."""
+    from aevb.config import field_docs, field_summary
+
+    Made = dataclasses.make_dataclass("Made", [("width", int), ("shape", "tuple[int, ...]")])
+    assert field_docs(Made) == {
+        "width": "Made.width, of type int",
+        "shape": "Made.shape, of type tuple[int, ...]",
+    }
+    assert field_summary(Made, "width") == "Made.width, of type int"

@@ -1,8 +1,14 @@
-"""Configs are frozen dataclasses that round-trip through JSON-compatible dicts."""
+"""Configs are frozen dataclasses that round-trip through JSON-compatible dicts, each field
+documented by the string literal that follows it (:func:`field_docs`)."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
+import re
+import textwrap
 import types
 import typing
 from typing import Any, TypeVar
@@ -48,6 +54,51 @@ def _tuple_if_declared(hint: Any, value: Any) -> Any:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         origins = {typing.get_origin(a) for a in typing.get_args(hint)}
     return tuple(value) if tuple in origins else value
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring of every field of dataclass ``cls``, by name: the string literal right
+    after the field in the class body (read from the source with :mod:`ast`; cleaned up as
+    :func:`inspect.cleandoc` does). Cached per class.
+
+    Where the source cannot be read (a zipped or source-less install) or a field has no
+    docstring, its entry is its name and type (``"VAEConfig.latent_dim, of type int"``):
+    still a non-empty help text, never an error, since a missing docstring must not stop
+    a command from building its options.
+    """
+    docs: dict[str, str] = {}
+    try:
+        body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    except (OSError, TypeError, SyntaxError, IndexError, AttributeError):
+        body = []
+    for field, after in zip(body, body[1:], strict=False):
+        if (
+            isinstance(field, ast.AnnAssign)
+            and isinstance(field.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[field.target.id] = inspect.cleandoc(after.value.value)
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: docs.get(f.name) or f"{cls.__name__}.{f.name}, of type {_type_name(hints[f.name])}"
+        for f in dataclasses.fields(cls)
+    }
+
+
+def field_summary(cls: type, name: str) -> str:
+    """The first paragraph of field ``name``'s docstring (:func:`field_docs`) on one line,
+    without reST literal quotes: what ``aevb train --help`` shows for the field's option.
+    Later paragraphs are for readers of the API only."""
+    first = field_docs(cls)[name].split("\n\n", 1)[0]
+    return re.sub(r"``(.*?)``", r"\1", " ".join(first.split()))
+
+
+def _type_name(hint: Any) -> str:
+    """``int``, ``tuple[int, ...]``, ``float | None``: a type as it is written."""
+    return hint.__name__ if isinstance(hint, type) and not typing.get_args(hint) else str(hint)
 
 
 def check_choice(owner: str, name: str, value: Any, choices: typing.Iterable[Any]) -> None:

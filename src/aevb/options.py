@@ -1,5 +1,7 @@
 """Options shared by the ``aevb`` commands, and ``aevb train``'s options generated from the
-config dataclasses (:func:`add_config_flags`): a new config field is one line here."""
+config dataclasses (:func:`add_config_flags`): name, default and help (the first paragraph
+of the field's docstring) come from the field, so a new config field is one line here,
+its range."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 from aevb import objectives, training
 from aevb.argtypes import MAX_COUNT, MAX_SEED, MAX_SIZE, Number, count, device_name, positive
+from aevb.config import field_summary
 from aevb.data.dataset import SPLITS
 from aevb.models import vae_config
 from aevb.networks import INIT_SCHEMES
@@ -80,13 +83,16 @@ FIELD_DEFAULT = "the field's default"
 
 @dataclasses.dataclass(frozen=True)
 class Flag:
-    """How ``aevb train`` sets one config field: its help sentence and its range (an
-    :mod:`aevb.argtypes` type). The flag's name (``--field-name``), default, ``nargs`` (a
-    tuple field takes any number of values) and choices come from the field and its
-    module's constant; ``flag``, ``default`` and ``choices`` here say where they differ.
-    ``aliases``: former spellings of the option, still accepted (the help names them)."""
+    """How ``aevb train`` sets one config field, where the field alone does not say: its
+    range (an :mod:`aevb.argtypes` type), choices (the module's constant), and where they
+    differ from the field's, the option's name, default, ``nargs`` and ``metavar``.
 
-    help: str
+    The help is the first paragraph of the field's docstring
+    (:func:`aevb.config.field_summary`), so the two cannot drift; ``note`` adds only what
+    is true of the command line alone (a default of its own, another spelling of the
+    value). ``aliases``: former names of the option, still accepted (the help names them).
+    """
+
     type: Any = None
     choices: Sequence[str] | None = None
     flag: str | None = None
@@ -94,6 +100,16 @@ class Flag:
     nargs: int | str | None = None
     metavar: Any = None
     aliases: tuple[str, ...] = ()
+    note: str = ""
+
+
+def flag_help(config: type, name: str, flag: Flag) -> str:
+    """The help of field ``name``'s option: the field's summary, then ``flag.note`` and the
+    option's former names (``%`` escaped for argparse)."""
+    parts = [field_summary(config, name), flag.note]
+    if flag.aliases:
+        parts.append(f"Formerly {', '.join(flag.aliases)}.")
+    return " ".join(p for p in parts if p).replace("%", "%%")
 
 
 def add_config_flags(g: Any, config: type, flags: dict[str, Flag]) -> None:
@@ -102,7 +118,7 @@ def add_config_flags(g: Any, config: type, flags: dict[str, Flag]) -> None:
     fields = {f.name: f for f in dataclasses.fields(config)}
     for name, flag in flags.items():
         default = fields[name].default if flag.default == FIELD_DEFAULT else flag.default
-        kw: dict[str, Any] = {"dest": name, "help": flag.help}
+        kw: dict[str, Any] = {"dest": name, "help": flag_help(config, name, flag)}
         if isinstance(default, bool):
             kw["action"] = "store_true"
         else:
@@ -113,8 +129,6 @@ def add_config_flags(g: Any, config: type, flags: dict[str, Flag]) -> None:
         option = flag.flag or "--" + name.replace("_", "-")
         if flag.flag and "action" not in kw:  # the placeholder of the option, not the field
             kw["metavar"] = kw["metavar"] or option[2:].upper().replace("-", "_")
-        if flag.aliases:
-            kw["help"] += f" (also {', '.join(flag.aliases)}, its former name)"
         g.add_argument(option, *flag.aliases, **kw)
 
 
@@ -122,70 +136,36 @@ def model_flags() -> dict[str, Flag]:
     """The :class:`~aevb.models.VAEConfig` fields ``aevb train`` sets, in --help order."""
     size = count(1, MAX_SIZE)
     return {
-        "latent_dim": Flag("latent size Nz", size),
-        "hidden": Flag("hidden widths of the encoder (decoder: reversed); none = linear", size),
-        "activation": Flag(
-            "tanh, relu, elu, gelu, softplus, leaky_relu, or gated (gated dense layers, "
-            "as in the VampPrior paper; MLP bodies)"
-        ),
+        "latent_dim": Flag(size),
+        "hidden": Flag(size),
+        "activation": Flag(),
         "likelihood": Flag(
-            "p(x|z) (default: the dataset's suggestion: bernoulli for data in [0,1] "
-            "such as MNIST, the paper's Gaussian for frey_face)",
             choices=vae_config.LIKELIHOODS,
             default=None,
+            note="Default here: the dataset's suggestion, bernoulli for data in [0, 1] such "
+            "as MNIST, the paper's gaussian for frey_face.",
         ),
-        "gaussian_variance": Flag(
-            "Gaussian p(x|z): per-pixel log-variance output by the decoder (the "
-            "paper), one learned per pixel, or fixed",
-            choices=vae_config.GAUSSIAN_VARIANCES,
-        ),
+        "gaussian_variance": Flag(choices=vae_config.GAUSSIAN_VARIANCES),
         "gaussian_mean": Flag(
-            "Gaussian p(x|z): squash the mean into (0,1) (sigmoid, the paper's; needs data "
-            "in [0,1]) or not (identity); auto: sigmoid for data in [0,1], else identity",
             choices=("auto", *vae_config.GAUSSIAN_MEANS),
             default="auto",
+            note="Here also auto, the default: sigmoid for data in [0, 1], else identity.",
         ),
-        "gaussian_std": Flag(
-            "Gaussian p(x|z) with fixed variance: its standard deviation", positive()
-        ),
-        "init": Flag(
-            "paper: all parameters ~ N(0, init_std^2); default: PyTorch's; he: weights ~ "
-            "N(0, 2/fan_in); glorot: weights ~ U(+-sqrt(6/(fan_in+fan_out))); both: zero biases",
-            choices=INIT_SCHEMES,
-        ),
-        "init_std": Flag("std for --init paper", positive()),
-        "prior": Flag(
-            "p(z): standard normal, learned mixture of Gaussians, or VampPrior (the "
-            "last two have no closed-form KL: the Monte Carlo KL is used)",
-            choices=vae_config.PRIORS,
-        ),
-        "prior_components": Flag(
-            "--prior mog/vamp: mixture components (VampPrior pseudo-inputs)", size
-        ),
-        "upper_latents": Flag(
-            "sizes of stochastic layers above z_1, e.g. 50 (with --latent-dim 100: "
-            "IWAE's 2-layer model); none = one layer",
-            size,
-        ),
-        "upper_hidden": Flag("hidden widths between stochastic layers", size),
-        "hierarchy": Flag(
-            "with --upper-latents: bottom-up = IWAE's q(z_1|x) q(z_2|z_1), p(x|z_1); "
-            "top-down = Tomczak & Welling's HVAE q(z_2|x) q(z_1|x, z_2), p(x|z_1, z_2)",
-            choices=vae_config.HIERARCHIES,
-        ),
+        "gaussian_std": Flag(positive()),
+        "init": Flag(choices=INIT_SCHEMES),
+        "init_std": Flag(positive()),
+        "prior": Flag(choices=vae_config.PRIORS),
+        "prior_components": Flag(size),
+        "upper_latents": Flag(size),
+        "upper_hidden": Flag(size),
+        "hierarchy": Flag(choices=vae_config.HIERARCHIES),
         "latent_logvar_range": Flag(
-            "bound the log-variance of q(z_1|x) and of every layer between stochastic "
-            "layers, e.g. -6 2 (stabilises hierarchies with a VampPrior); default: unbounded",
             Number(float, -80.0, 80.0),  # exp(88) overflows float32
             nargs=2,
             metavar=("LOW", "HIGH"),
         ),
-        "body": Flag(
-            "encoder/decoder bodies: MLP, or convolutions for images (then --hidden "
-            "adds dense layers after the convolutions; --init default suits it)",
-            choices=vae_config.BODIES,
-        ),
-        "channels": Flag("--body conv: channels of each stride-2 convolution", size),
+        "body": Flag(choices=vae_config.BODIES),
+        "channels": Flag(size),
     }
 
 
@@ -193,73 +173,41 @@ def train_flags() -> dict[str, Flag]:
     """The :class:`~aevb.training.TrainConfig` fields ``aevb train`` sets, in --help order."""
     size, examples = count(1, MAX_SIZE), count(1, MAX_COUNT)
     return {
-        "algorithm": Flag(
-            "aevb (SGVB on the ELBO) or the paper's wake-sleep baseline",
-            choices=objectives.ALGORITHMS,
-        ),
-        "optimizer": Flag("adagrad (the paper) or adam", choices=training.OPTIMIZERS),
-        "lr": Flag("the optimiser's step size (learning rate)", positive()),
+        "algorithm": Flag(choices=objectives.ALGORITHMS),
+        "optimizer": Flag(choices=training.OPTIMIZERS),
+        "lr": Flag(positive()),
         "weight_decay": Flag(
-            "L2 penalty per example, or 'prior' for the paper's N(0,I) parameter prior (1/N_train)",
             Number(float, 0.0, 1e6, words=("prior",)),
             default=str(training.TrainConfig.weight_decay),
+            note="Here also 'prior', which sets it to 1 / N_train.",
         ),
-        "batch_size": Flag("minibatch size M", size),
-        "estimator": Flag(
-            "SGVB estimator: A (generic, Monte Carlo KL), B (analytic KL) or auto (B "
-            "where the model has a closed-form KL)",
-            choices=("auto", *objectives.ESTIMATORS),
-        ),
-        "n_samples": Flag("samples L of z per datapoint", count(1, 10**6), flag="--samples"),
-        "objective": Flag(
-            "elbo, or the IWAE bound with --samples importance samples",
-            choices=objectives.OBJECTIVES,
-        ),
-        "beta": Flag("KL weight (beta-VAE)", positive()),
-        "free_bits": Flag(
-            "free bits per latent dimension (or group), nats (Kingma et al. 2016); 0 = off",
-            Number(float, 0.0, 1e6),
-        ),
-        "free_bits_group": Flag(
-            "free bits: consecutive latent dimensions per group (1 = per dimension)", size
-        ),
+        "batch_size": Flag(size),
+        "estimator": Flag(choices=("auto", *objectives.ESTIMATORS)),
+        "n_samples": Flag(count(1, 10**6), flag="--samples"),
+        "objective": Flag(choices=objectives.OBJECTIVES),
+        "beta": Flag(positive()),
+        "free_bits": Flag(Number(float, 0.0, 1e6)),
+        "free_bits_group": Flag(size),
         "kl_warmup_examples": Flag(
-            "KL warm-up from 0 to 1: N training examples, or E epochs written as 'Eep' "
-            "(e.g. 10ep); 0 = off",
             Number(int, 0, MAX_COUNT, suffix="ep"),
             flag="--kl-warmup",
             default="0",
+            note="Here also E epochs, written Eep (e.g. 10ep).",
         ),
         "epochs": Flag(
-            f"budget in epochs (default {training.TrainConfig.epochs:g}; with --resume: the run's)",
             positive(1e6),
             default=None,
+            note=f"Default here {training.TrainConfig.epochs:g}; with --resume, the run's.",
         ),
-        "max_examples": Flag(
-            "budget in training examples seen (overrides --epochs)",
-            examples,
-            aliases=("--max-samples",),
-        ),
-        "eval_every": Flag("training examples between evaluations (default: one epoch)", examples),
-        "eval_per_decade": Flag(
-            "log-spaced evaluations: this many per factor 10 of examples, from --eval-every "
-            "on (for log-axis curves)",
-            count(1, 1000),
-        ),
-        "eval_max_examples": Flag("evaluate on at most this many examples per split", examples),
-        "patience": Flag("early stopping: evaluations without validation improvement", examples),
-        "clip_grad_norm": Flag("clip the gradient norm", positive()),
-        "nonfinite": Flag(
-            "on a NaN/inf loss or gradient: stop with an error, or skip the update",
-            choices=training.NONFINITE,
-        ),
-        "seed": Flag(
-            "seed of every random draw: initialisation, data order, noise", count(0, MAX_SEED)
-        ),
-        "device": Flag("cpu, cuda, cuda:N or auto", device_name),
-        "compile": Flag("torch.compile the training step (for GPUs; slower on small CPUs)"),
-        "precision": Flag(
-            "bf16: forward pass under bfloat16 autocast (for GPUs with bf16)",
-            choices=training.PRECISIONS,
-        ),
+        "max_examples": Flag(examples, aliases=("--max-samples",)),
+        "eval_every": Flag(examples),
+        "eval_per_decade": Flag(count(1, 1000)),
+        "eval_max_examples": Flag(examples),
+        "patience": Flag(examples),
+        "clip_grad_norm": Flag(positive()),
+        "nonfinite": Flag(choices=training.NONFINITE),
+        "seed": Flag(count(0, MAX_SEED), note="aevb train also seeds the initialisation with it."),
+        "device": Flag(device_name),
+        "compile": Flag(),
+        "precision": Flag(choices=training.PRECISIONS),
     }

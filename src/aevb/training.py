@@ -60,38 +60,44 @@ class TrainConfig:
     algorithm: str = "aevb"
     """"aevb" (SGVB on the ELBO) or "wake-sleep" (the paper's baseline, same model)."""
     optimizer: str = "adagrad"
-    """"adagrad" (the paper) or "adam"."""
+    """The optimiser: "adagrad" (the paper) or "adam"."""
     lr: float = 0.02
-    """Step size (the paper picks Adagrad's from {0.01, 0.02, 0.1})."""
+    """The optimiser's step size, or learning rate (the paper picks Adagrad's from {0.01,
+    0.02, 0.1})."""
     weight_decay: float = 0.0
-    """L2 penalty on the per-example loss. The paper's N(0, I) prior on the parameters
-    corresponds to 1 / N_train (e.g. 2e-5 for 50,000 images)."""
+    """L2 penalty on the per-example loss; 1 / N_train is the paper's N(0, I) prior on the
+    parameters (e.g. 2e-5 for 50,000 images)."""
     batch_size: int = 100
     """Minibatch size M (the paper: 100)."""
     estimator: str = "auto"
     """SGVB estimator: "A" (generic: Monte Carlo KL), "B" (analytic KL, the paper's
-    choice) or "auto" = B when the model's KL has a closed form, else A. The trainer
-    replaces "auto" by its choice, so a run's trainer.json says which was used."""
+    choice) or "auto" = B when the model's KL has a closed form, else A.
+
+    The trainer replaces "auto" by its choice, so a run's trainer.json says which was
+    used."""
     n_samples: int = 1
-    """Samples L of z per datapoint (the paper: 1); the k of the IWAE objective."""
+    """Monte Carlo samples L of z per example (the paper: 1); the k of the IWAE bound."""
     objective: str = "elbo"
-    """"elbo" (with beta, free bits, warm-up as set below) or "iwae" (Burda et al. 2015).
+    """The bound optimised: "elbo" (with beta, free bits and KL warm-up), or "iwae", the
+    bound of Burda et al. (2015) with the L samples as its k.
+
     The bound evaluated on each split (and so the checkpoint kept in ``best/``) is the
     one optimised: the ELBO, or the IWAE bound with k = ``n_samples``."""
     beta: float = 1.0
     """Weight of the KL term (beta-VAE; 1 = the ELBO)."""
     free_bits: float = 0.0
-    """Free bits lambda per latent dimension or group (Kingma et al. 2016); 0 = off."""
+    """Free bits lambda in nats per latent dimension or group (Kingma et al. 2016); 0 =
+    off."""
     free_bits_group: int = 1
-    """Free bits: latent dimensions per group (consecutive; 1 = per dimension)."""
+    """Free bits: consecutive latent dimensions per group (1 = per dimension)."""
     kl_warmup_examples: int = 0
     """KL warm-up: the KL weight rises linearly from 0 to 1 over this many training
     examples (0 = off)."""
     epochs: float = 100.0
     """Budget in passes over the training split (ignored when max_examples is set)."""
     max_examples: int | None = None
-    """Budget in training examples seen (the x-axis of the paper's Figure 2, "training
-    samples evaluated")."""
+    """Budget in training examples seen, overriding epochs (the x-axis of the paper's
+    Figure 2, its "training samples evaluated")."""
     eval_every: int | None = None
     """Training examples between evaluations of the bound; None = once per epoch."""
     eval_per_decade: int | None = None
@@ -109,10 +115,12 @@ class TrainConfig:
     seed: int = 0
     """Seed of the minibatch order and of the noise eps."""
     device: str = "cpu"
-    """"cpu", "cuda", "cuda:1", ... or "auto"."""
+    """Where to train: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)."""
     compile: bool = False
-    """Compile the training step with ``torch.compile``: meant for GPUs, where kernel-launch
-    overhead dominates (CPU timings: docs/performance.md)."""
+    """Compile the training step with torch.compile: meant for GPUs, where kernel-launch
+    overhead dominates; slower on small CPUs.
+
+    CPU timings: docs/performance.md."""
     precision: str = "fp32"
     """"fp32", or "bf16": the forward pass under bfloat16 autocast (matrix products in
     bf16, reductions and the optimiser in fp32); meant for GPUs with bf16 units."""

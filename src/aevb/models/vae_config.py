@@ -1,6 +1,9 @@
 """The hyper-parameters of :class:`aevb.models.VAE`: one frozen dataclass, checked when it is
-built and stored as a checkpoint's ``config.json``. The field docstrings are the
-documentation of each option (``aevb train --help`` shows them).
+built and stored as a checkpoint's ``config.json``.
+
+The field docstrings document each option twice over: their first paragraph is also the
+help of the option ``aevb train`` generates for the field (:func:`aevb.config.field_summary`),
+so it is one or two plain sentences; detail for API readers goes to a second paragraph.
 """
 
 from __future__ import annotations
@@ -27,55 +30,68 @@ class VAEConfig:
     latent_dim: int = 20
     """Latent dimension Nz."""
     hidden: tuple[int, ...] = (500,)
-    """Hidden layer widths of the encoder; the decoder uses them reversed. () is linear."""
+    """Hidden layer widths of the encoder, reversed for the decoder; none at all makes both
+    linear."""
     activation: str = "tanh"
-    """Hidden activation: tanh (the paper), relu, elu, gelu, softplus, leaky_relu, or
-    "gated" (gated dense layers, as in Tomczak & Welling's VampPrior models; MLP only)."""
+    """Hidden activation: "tanh" (the paper), "relu", "elu", "gelu", "softplus",
+    "leaky_relu", or "gated" (gated dense layers, as in Tomczak & Welling's VampPrior
+    models; MLP bodies only)."""
     likelihood: str = "bernoulli"
-    """p(x|z): "bernoulli" (logits; data in [0,1]) or "gaussian"."""
+    """The decoder's p(x|z): "bernoulli" (from logits; data in [0, 1]) or "gaussian"."""
     gaussian_variance: str = "output"
-    """Gaussian only: "output" = the decoder outputs a log-variance per pixel (the paper's
-    Frey Face decoder), "learned" = one learned log-variance per pixel, "fixed"."""
+    """Gaussian p(x|z) only: "output" = the decoder outputs a log-variance per pixel (the
+    paper's Frey Face decoder), "learned" = one learned log-variance per pixel, "fixed" =
+    the variance gaussian_std^2."""
     gaussian_mean: str = "sigmoid"
-    """Gaussian only: "sigmoid" squashes the mean into (0, 1) (the paper), or "identity"."""
+    """Gaussian p(x|z) only: "sigmoid" squashes the mean into (0, 1) (the paper's; needs
+    data in [0, 1]), or "identity" leaves it unbounded."""
     gaussian_std: float = 0.1
-    """Gaussian only, variance "fixed": the standard deviation of p(x|z)."""
+    """Gaussian p(x|z) with variance "fixed": its standard deviation."""
     min_logvar: float = -10.0
-    """Floor on the decoder's Gaussian log-variance: stops the likelihood diverging on
-    pixels that never change (variance -> 0)."""
+    """Floor on the decoder's Gaussian log-variance.
+
+    It stops the likelihood diverging on pixels that never change (variance -> 0)."""
     init: str = "paper"
-    """"paper": every weight and bias ~ N(0, init_std^2); "default": PyTorch's init;
-    "he": weights ~ N(0, 2 / fan_in) and zero biases (He et al. 2015; Tomczak & Welling's
-    code); "glorot": weights ~ U(+-sqrt(6 / (fan_in + fan_out))) and zero biases (Glorot &
-    Bengio 2010; the IWAE paper)."""
+    """Initialisation: "paper" draws every weight and bias from N(0, init_std^2);
+    "default" keeps PyTorch's; "he" draws weights from N(0, 2 / fan_in) and "glorot" from
+    U(+-sqrt(6 / (fan_in + fan_out))), both with zero biases.
+
+    "he" follows He et al. (2015) and Tomczak & Welling's code, "glorot" Glorot & Bengio
+    (2010) and the IWAE paper."""
     init_std: float = 0.01
-    """Standard deviation for init "paper" (we read the paper's N(0, 0.01) as std 0.01)."""
+    """Standard deviation of init "paper" (we read the paper's N(0, 0.01) as std 0.01)."""
     image_shape: tuple[int, ...] | None = None
     """(H, W) or (H, W, C) when the data are images; pictures and body "conv" need it."""
     body: str = "mlp"
-    """Encoder/decoder bodies: "mlp", or "conv" (stride-2 convolutions over the image,
-    then the ``hidden`` dense layers; images only)."""
+    """Encoder and decoder bodies: "mlp", or "conv" for images (stride-2 convolutions,
+    then the hidden dense layers; init "default" suits it)."""
     channels: tuple[int, ...] = (32, 64)
-    """Body "conv": channels of the encoder's convolutions (the decoder mirrors them);
-    each one halves the image side."""
+    """Body "conv": channels of each stride-2 convolution of the encoder, each halving the
+    image side (the decoder mirrors them)."""
     prior: str = "standard"
-    """p(z) over the top layer: "standard" N(0, I), "mog" (learned mixture of
-    Gaussians) or "vamp" (VampPrior). Only "standard" has a closed-form KL."""
+    """The prior p(z) over the top layer: "standard" N(0, I), "mog" (a learned mixture of
+    Gaussians) or "vamp" (VampPrior); only "standard" has a closed-form KL, the others use
+    the Monte Carlo KL."""
     prior_components: int = 500
-    """Priors "mog" and "vamp": number of components K (pseudo-inputs for "vamp")."""
+    """Priors "mog" and "vamp": the number of mixture components K (pseudo-inputs of the
+    VampPrior)."""
     upper_latents: tuple[int, ...] = ()
-    """Sizes of the stochastic layers above z_1 (bottom to top), e.g. (50,) with
-    latent_dim=100 for IWAE's 2-layer model. () is the one-layer VAE."""
+    """Sizes of the stochastic layers above z_1, bottom to top: e.g. 50 above a latent_dim
+    of 100 is IWAE's 2-layer model; none at all is the one-layer VAE."""
     upper_hidden: tuple[int, ...] = (100, 100)
     """Hidden widths of the networks between stochastic layers (reversed downwards)."""
     hierarchy: str = "bottom-up"
-    """With ``upper_latents``: "bottom-up" (IWAE's stack) or "top-down" (Tomczak &
-    Welling's HVAE); see :mod:`aevb.models.hierarchy`."""
+    """Wiring of the upper latents: "bottom-up" is IWAE's q(z_1|x) q(z_2|z_1), p(x|z_1);
+    "top-down" is Tomczak & Welling's HVAE, q(z_2|x) q(z_1|x, z_2), p(x|z_1, z_2).
+
+    See :mod:`aevb.models.hierarchy`."""
     latent_logvar_range: tuple[float, float] | None = None
     """Bounds (low, high) on the log-variance of q(z_1|x) and of every Gaussian between
-    stochastic layers, e.g. (-6, 2) as in Tomczak & Welling's code; None = unbounded (the
-    paper). Without bounds, deep hierarchies with a VampPrior can drive a variance to
-    zero and the Monte Carlo bound off to nonsense."""
+    stochastic layers, e.g. (-6, 2) as in Tomczak & Welling's code, which stabilises
+    hierarchies with a VampPrior; None = unbounded (the paper).
+
+    Without bounds, deep hierarchies with a VampPrior can drive a variance to zero and
+    the Monte Carlo bound off to nonsense."""
     condition_dim: int = 0
     """C > 0 makes a conditional VAE: each data row ends with C condition columns (e.g.
     a one-hot label) that the encoder and decoder both receive."""
