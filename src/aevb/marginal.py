@@ -28,12 +28,14 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from aevb.deprecation import renamed_kwargs
 from aevb.hmc import adapt_step_size, hmc
 from aevb.models.protocol import Model
 
 INITS = ("posterior", "prior")
 
 
+@renamed_kwargs(n_samples="n_draws")
 def log_marginal_hmc(
     model: Model,
     x: Tensor,

@@ -15,10 +15,12 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from aevb.deprecation import deprecated
 from aevb.distributions import (
     LOG_2PI,
     DiagonalGaussian,
@@ -210,8 +212,17 @@ PRIORS: dict[str, Callable[[PriorSite], Distribution]] = {
 from the :class:`PriorSite` to the prior. Adding an entry adds a prior (docs/architecture.md)."""
 
 
-def build_prior(name: str, site: PriorSite) -> Distribution:
+def build_prior(name: str, site: PriorSite | int, **old: Any) -> Distribution:
     """The prior named ``name`` (one of :data:`PRIORS`) at ``site``."""
+    if not isinstance(site, PriorSite):  # deprecated: build_prior(kind, dim, components=, ...)
+        deprecated("build_prior(kind, dim, **fields)", "build_prior(name, PriorSite(dim, ...))")
+        site = PriorSite(site, **old)
     if name not in PRIORS:
         raise ValueError(f"prior={name!r}: expected one of {list(PRIORS)}")
     return PRIORS[name](site)
+
+
+def fixed_prior(prior: nn.Module) -> contextlib.AbstractContextManager:
+    """Deprecated: :func:`fixed_components`, which takes the prior; this also takes the model."""
+    deprecated("aevb.priors.fixed_prior", "aevb.priors.fixed_components(model.prior)")
+    return fixed_components(getattr(prior, "prior", prior))

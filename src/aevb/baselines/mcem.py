@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from aevb.config import check_positive
+from aevb.deprecation import deprecated, renamed_kwargs
 from aevb.hmc import adapt_step_size, hmc
 from aevb.marginal import check_single_layer
 from aevb.models.protocol import Model
@@ -125,6 +126,13 @@ class MCEM:
         """The fraction of HMC proposals accepted since the start (nan before the first)."""
         return self._accepted / self._proposed if self._proposed else float("nan")
 
+    @property
+    def samples_seen(self) -> int:
+        """Deprecated: :attr:`examples_seen`."""
+        deprecated("MCEM.samples_seen", "MCEM.examples_seen")
+        return self.examples_seen
+
+    @renamed_kwargs(n_samples="n_examples")
     def run(self, n_examples: int) -> None:
         """Train on whole minibatches until ``n_examples`` more examples have been seen."""
         target = self.examples_seen + n_examples
@@ -183,16 +191,24 @@ def fit_mcem(
     x_train: Tensor,
     config: MCEMConfig,
     *,
-    points: Sequence[int],
+    points: Sequence[int] = (),
     evaluate: Callable[[nn.Module], dict[str, Any]],
+    budget: int | None = None,
+    eval_every: int | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` with MCEM and evaluate it at each of ``points`` training samples.
 
     Training runs whole minibatches until the samples seen reach the next point, then
     calls ``evaluate(model)``, e.g. with :func:`aevb.marginal.log_marginal_hmc` for the
     paper's Figure 3 (a point 0 evaluates the untrained model). Returns one row per point:
-    ``{"samples": n, "acceptance_rate": r, **evaluate(model)}``.
+    ``{"samples": n, "acceptance_rate": r, **evaluate(model)}``. Deprecated: ``budget``
+    and ``eval_every``, the points 0, ``eval_every``, 2 ``eval_every``, ..., ``budget``.
     """
+    if budget is not None or eval_every is not None:
+        deprecated("fit_mcem(budget=, eval_every=)", "fit_mcem(points=[0, every, ..., budget])")
+        check_positive("fit_mcem", "budget", budget)
+        check_positive("fit_mcem", "eval_every", eval_every)
+        points = [0, *range(eval_every, budget, eval_every), budget]
     if not points or min(points) < 0 or list(points) != sorted(points):
         raise ValueError(f"fit_mcem.points={list(points)}: expected increasing counts >= 0")
     mcem = MCEM(model, x_train, config)
@@ -207,3 +223,9 @@ def fit_mcem(
             }
         )
     return history
+
+
+def generative_parameters(model: Model) -> list[nn.Parameter]:
+    """Deprecated: ``model.generative_parameters()``."""
+    deprecated("aevb.baselines.mcem.generative_parameters(model)", "model.generative_parameters()")
+    return model.generative_parameters()

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aevb.deprecation import deprecated, moved
 from aevb.distributions import (
     BernoulliHead,
     DiagonalGaussian,
@@ -322,3 +323,28 @@ class VAE(nn.Module):
         if y.shape != (n, c):
             raise ValueError(f"condition of shape {tuple(y.shape)}: expected ({n}, {c}) or ({n},)")
         return y.to(param.dtype)
+
+    # -- deprecated names (CHANGELOG.md), removed in a later release ----------------------
+
+    def split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Deprecated: :meth:`separate_condition`."""
+        deprecated("VAE.split", "VAE.separate_condition")
+        return self.separate_condition(x)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Deprecated: ``encoded(x).features``, the encoder body's output ``(B, F)``."""
+        deprecated("VAE.features(x)", "VAE.encoded(x).features")
+        return self.encoded(x).features
+
+
+__getattr__ = moved(
+    __name__,
+    {
+        "BODIES": "aevb.models.vae_config.BODIES",
+        "LIKELIHOODS": "aevb.data.validation.LIKELIHOODS",
+        "GAUSSIAN_MEANS": "aevb.distributions.GAUSSIAN_MEANS",
+        "GAUSSIAN_VARIANCES": "aevb.distributions.GAUSSIAN_VARIANCES",
+        "INITS": "aevb.networks.INIT_SCHEMES",
+        "HIERARCHIES": "aevb.models.hierarchy.HIERARCHIES",
+    },
+)
