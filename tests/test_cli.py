@@ -189,7 +189,10 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 def test_every_option_of_every_command_has_a_sentence_of_help():
     """Introspects the parser: an option added without help (or with a word or two) fails."""
     commands = _subparsers(build_parser())
-    assert {"train", "evaluate", "sample", "reproduce", "info"} <= set(commands)
+    assert {"train", "evaluate", "sample", "reproduce", "info", "anomaly"} <= set(commands)
+    for name, sub in list(commands.items()):  # nested commands: aevb anomaly fit, ...
+        commands.update({f"{name} {k}": v for k, v in _subparsers(sub).items()})
+    assert "anomaly fit" in commands
     lacking = []
     for name, sub in commands.items():
         for action in sub._actions:

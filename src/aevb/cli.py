@@ -18,6 +18,7 @@ import sys
 from typing import NoReturn
 
 from aevb import __version__, commands
+from aevb.apps import anomaly_cli
 from aevb.data.errors import one_line
 
 TRACEBACK_VARIABLE = "AEVB_TRACEBACK"
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aevb {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add_options in commands.OPTIONS:
+    for add_options in (*commands.OPTIONS, anomaly_cli.add_options):
         add_options(sub)
     return parser
 
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                 import torch
 
                 torch.set_num_threads(args.threads)
-            result = getattr(commands, args.command)(args)
+            handler = getattr(args, "handler", None) or getattr(commands, args.command)
+            result = handler(args)
         ok = True
     except Exception as e:
         if os.environ.get(TRACEBACK_VARIABLE):

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ from aevb.runfolder import RunFolder
 from aevb.training import TrainConfig, resolve_device, seed_everything
 
 
-def _load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_data.Dataset:
+def load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_data.Dataset:
+    """The data ``--data`` names (else ``fallback``), with ``--data-dir`` and
+    ``--image-size``; after ``args.prepare`` when a command sets one (:func:`train`)."""
     name = args.data or fallback
     if name is None:
         raise ValueError("--data: expected a dataset name or path (none stored with the model)")
@@ -57,7 +60,9 @@ def _load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_da
     if name not in aevb_data.dataset_names() and Path(name).exists():
         # user data is named by its absolute path, so that resume and evaluate find it again
         kw["name"] = str(Path(name).resolve())
-    return aevb_data.load(name, data_dir=args.data_dir, **kw)
+    data = aevb_data.load(name, data_dir=args.data_dir, **kw)
+    prepare = getattr(args, "prepare", None)
+    return prepare(data) if prepare is not None else data
 
 
 def _no_such_data(name: str, *, given: bool) -> str:
@@ -106,6 +111,12 @@ def _train_options(sub: Any) -> None:
         description="Train a VAE and write checkpoints, metrics.csv and pictures to --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    add_train_arguments(t)
+
+
+def add_train_arguments(t: argparse.ArgumentParser) -> None:
+    """Every option of ``aevb train`` on parser ``t``: the applications that train a model
+    (``aevb anomaly fit``) take the same options, read by :func:`train`."""
     add_data_args(t, default_help=f"{DEFAULT_DATASET}; with --resume, the run's")
     t.add_argument("--out", default=None, help="run folder (default: runs/<dataset>)")
     t.add_argument(
@@ -145,12 +156,18 @@ def _train_options(sub: Any) -> None:
     g.add_argument("--no-pictures", action="store_true", help="skip the PNGs at the end")
 
 
-def train(args: argparse.Namespace) -> str:
+def train(
+    args: argparse.Namespace,
+    prepare: Callable[[aevb_data.Dataset], aevb_data.Dataset] | None = None,
+) -> str:
     """``aevb train``: fresh run or ``--resume``; then pictures.
 
     The run folder is held (:func:`aevb.run.writer_lock`) from before anything in it
     is read until the pictures are drawn, so a second writer is refused at once.
+    ``prepare`` turns the loaded data into what is trained on (an application's
+    selection of rows), for a new run and a resumed one alike.
     """
+    args.prepare = prepare
     if args.resume:
         if args.out is None:
             raise ValueError("--resume: expected --out naming the run folder to continue")
@@ -161,7 +178,7 @@ def train(args: argparse.Namespace) -> str:
             return _resume(args, out)
     if args.new_data:
         raise ValueError("--new-data: only with --resume (a new run trains on --data)")
-    data = _load_data(args, DEFAULT_DATASET)
+    data = load_data(args, DEFAULT_DATASET)
     if args.conditional:
         data = aevb_data.append_labels(data)
     out = Path(args.out or f"runs/{Path(data.name).stem}")
@@ -179,7 +196,7 @@ def _holding(out: Path):
 def _resume(args: argparse.Namespace, out: Path) -> str:
     """``aevb train --resume`` once the run folder ``out`` is held."""
     run = RunFolder(out)
-    data = _load_data(args, _data_name(run))
+    data = load_data(args, _data_name(run))
     finished = spent_budget(
         out, len(data.train), epochs=args.epochs, max_examples=args.max_examples
     )
@@ -312,7 +329,7 @@ def _model_and_split(args: argparse.Namespace):
     """The model ``args.model`` and the data (``--data``, else the run's), with the
     condition columns a conditional model reads."""
     model = aevb_io.load_model(args.model, device=resolve_device(args.device))
-    data = _load_data(args, _data_name(RunFolder.of_model(args.model)))
+    data = load_data(args, _data_name(RunFolder.of_model(args.model)))
     data = aevb_data.conditioned(data, model.config.condition_dim)
     if data.dim != model.config.input_dim + model.config.condition_dim:
         raise ValueError(
