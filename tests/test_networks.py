@@ -1,5 +1,5 @@
-"""Network bodies and their initialisation: gated dense layers, He and Glorot draws, the paper's
-initialisation of a learned decoder variance."""
+"""Network bodies and their initialisation: gated dense layers, a convolutional encoder's
+extra columns, He and Glorot draws, the paper's initialisation of a learned decoder variance."""
 
 import pytest
 import torch
@@ -21,6 +21,20 @@ def test_gated_dense_layers_multiply_a_linear_map_by_a_sigmoid_gate():
     assert mlp.out_dim == 2
     with pytest.raises(ValueError, match="gated.*expected body 'mlp'"):
         VAEConfig(input_dim=16, activation="gated", body="conv", image_shape=(4, 4))
+
+
+def test_a_conv_encoder_appends_the_extra_columns_after_its_convolutions():
+    from aevb.networks import ConvEncoder
+
+    torch.manual_seed(0)
+    plain, extra = (
+        ConvEncoder((4, 4), (2,), (5,), "relu"),
+        ConvEncoder((4, 4), (2,), (5,), "relu", 3),
+    )
+    extra.load_state_dict(plain.state_dict())  # the same parameters: the extra columns add none
+    x = torch.rand(2, 7, 16 + 3)  # rows of pixels then a condition, with a sample dimension
+    assert extra.out_dim == plain.out_dim + 3 == 8
+    torch.testing.assert_close(extra(x), torch.cat([plain(x[..., :16]), x[..., 16:]], dim=-1))
 
 
 def test_he_and_glorot_initialisations_draw_weights_of_their_variance():

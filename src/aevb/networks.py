@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -92,7 +93,8 @@ def _downsampled(size: int, layers: int) -> list[int]:
 
 
 class ConvEncoder(nn.Module):
-    """Image rows ``(*, H*W*C)`` -> stride-2 convolutions -> flattened -> MLP ``hidden``.
+    """Image rows ``(*, H*W*C + extra)`` -> stride-2 convolutions -> flattened -> MLP
+    ``hidden``, then the last ``extra`` values of each row (a condition) appended unchanged.
 
     Each convolution (kernel 4, stride 2, padding 1) halves the image side: 28 -> 14 -> 7,
     32 -> 16 -> 8, 64 -> 32 -> 16 -> 8 -> 4. Output ``(*, out_dim)``.
@@ -104,9 +106,10 @@ class ConvEncoder(nn.Module):
         channels: Sequence[int],
         hidden: Sequence[int],
         activation: str,
+        extra: int = 0,
     ) -> None:
         super().__init__()
-        self.layout = image_layout(image_shape)
+        self.layout, self.extra = image_layout(image_shape), extra
         self.image_shape = tuple(int(s) for s in image_shape)
         c, h, w = self.layout
         layers: list[nn.Module] = []
@@ -116,15 +119,15 @@ class ConvEncoder(nn.Module):
         self.convs = nn.Sequential(*layers)
         flat = c * _downsampled(h, len(channels))[-1] * _downsampled(w, len(channels))[-1]
         self.mlp = MLP(flat, hidden, activation)
-        self.out_dim = self.mlp.out_dim
+        self.out_dim = self.mlp.out_dim + extra
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        lead = x.shape[:-1]
-        c, h, w = self.layout
-        img = x.reshape(-1, *self.image_shape)
+        lead, pixels = x.shape[:-1], x.shape[-1] - self.extra
+        img = x[..., :pixels].reshape(-1, *self.image_shape)
         img = img.unsqueeze(1) if len(self.image_shape) == 2 else img.permute(0, 3, 1, 2)
         features = self.convs(img.contiguous()).flatten(1)
-        return self.mlp(features).reshape(*lead, self.out_dim)
+        h = self.mlp(features).reshape(*lead, self.mlp.out_dim)
+        return torch.cat([h, x[..., pixels:]], dim=-1) if self.extra else h
 
 
 class ConvDecoder(nn.Module):

@@ -136,22 +136,16 @@ def log_prior(prior: Distribution, downward: nn.ModuleList, chain: Sequence[Tens
     return total
 
 
-def sample_layers(
-    prior,
-    downward: nn.ModuleList,
-    n: int,
-    *,
-    generator: torch.Generator | None,
-    device: torch.device,
-    dtype: torch.dtype,
-    temperature: float,
+def sample_below(
+    downward: nn.ModuleList, top: Tensor, *, generator: torch.Generator | None, temperature: float
 ) -> list[Tensor]:
-    """``n`` draws of every layer, ancestrally from the prior down, each ``(n, N_l)``;
-    ``temperature`` scales the standard deviation of the prior and of every p(z_l|z_{l+1})."""
-    top = prior.sample(n, generator=generator, device=device, temperature=temperature, dtype=dtype)
+    """Every layer [z_1, ..., z_L], each ``(n, N_l)``, from draws ``top`` ``(n, N_L)`` of the
+    prior, ancestrally: z_l ~ p(z_l|z_{l+1}), its standard deviation scaled by ``temperature``."""
     chain = [top]
     for layer in reversed(downward):
         p = layer(chain[0])
-        eps = torch.randn(p.mean.shape, generator=generator, device=device, dtype=dtype)
+        eps = torch.randn(
+            p.mean.shape, generator=generator, device=p.mean.device, dtype=p.mean.dtype
+        )
         chain.insert(0, p.mean + temperature * p.std * eps)
     return chain

@@ -30,39 +30,24 @@ class Encoded(NamedTuple):
 
 @runtime_checkable
 class ModelConfig(Protocol):
-    """The fields of a model's config that callers read."""
+    """The fields of a model's config that callers read (:class:`aevb.models.VAEConfig`'s)."""
 
     @property
-    def input_dim(self) -> int:
-        """D, the data columns (condition columns excluded)."""
-
+    def input_dim(self) -> int: ...  # D, the data columns (condition columns excluded)
     @property
-    def latent_dim(self) -> int:
-        """Nz, the size of z_1."""
-
+    def latent_dim(self) -> int: ...  # Nz, the size of z_1
     @property
-    def code_dim(self) -> int:
-        """The size of the layer :meth:`Model.encode` infers from x alone."""
-
+    def code_dim(self) -> int: ...  # the size of the layer Model.encode infers from x alone
     @property
-    def upper_latents(self) -> tuple[int, ...]:
-        """Sizes of the stochastic layers above z_1 (() for one layer)."""
-
+    def upper_latents(self) -> tuple[int, ...]: ...  # sizes of the layers above z_1
     @property
-    def condition_dim(self) -> int:
-        """C, the condition columns at the end of each data row (0: not conditional)."""
-
+    def condition_dim(self) -> int: ...  # C, condition columns ending each row (0: none)
     @property
-    def image_shape(self) -> tuple[int, ...] | None:
-        """(H, W) or (H, W, C) for image data, else None."""
-
+    def image_shape(self) -> tuple[int, ...] | None: ...  # (H, W) or (H, W, C), or None
     @property
-    def likelihood(self) -> str:
-        """The name of p(x|z) (one of :data:`aevb.data.validation.LIKELIHOODS`)."""
-
+    def likelihood(self) -> str: ...  # the name of p(x|z) (aevb.data.validation.LIKELIHOODS)
     @property
-    def analytic_kl(self) -> bool:
-        """Whether KL(q(z|x) || p(z)) has a closed form."""
+    def analytic_kl(self) -> bool: ...  # whether KL(q(z|x) || p(z)) has a closed form
 
 
 @runtime_checkable
