@@ -128,7 +128,7 @@ def test_pictures_info_and_resume(mnist_run, tmp_path, capsys):
     for f in ("s.png", "s.npy", "m.png", "r.png", "i.png", "c.png", "t.png"):
         assert (tmp_path / f).stat().st_size > 0
     capsys.readouterr()
-    assert main(["info", str(mnist_run)]) == 0
+    assert main(["info", str(mnist_run), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["data"] == "binarized_mnist" and info["training_examples"] == 3000
     assert info["config"]["latent_dim"] == 4

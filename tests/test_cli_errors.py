@@ -237,7 +237,7 @@ def test_an_incomplete_best_falls_back_to_checkpoint_with_a_warning(tiny_run, tm
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     (run / "best" / "model.safetensors").unlink()
-    assert main(["info", str(run)]) == 0
+    assert main(["info", str(run), "--json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["folder"] == str(run / "checkpoint")
     expected = f"{run}/best is incomplete (missing model.safetensors); using {run}/checkpoint"
@@ -245,7 +245,7 @@ def test_an_incomplete_best_falls_back_to_checkpoint_with_a_warning(tiny_run, tm
     with pytest.warns(UserWarning, match="best is incomplete"):
         assert aevb.io.find_model_folder(run) == run / "checkpoint"
     shutil.rmtree(run / "checkpoint")  # nothing to fall back to: loading names the file
-    status, err = run_cli(["info", str(run)], capsys)
+    status, err = run_cli(["info", str(run), "--json"], capsys)
     assert status == 2 and "model.safetensors" in assert_one_line(err, "aevb: error: ")
 
 

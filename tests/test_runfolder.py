@@ -557,7 +557,7 @@ def test_a_run_written_when_examples_were_called_samples_reads_in_todays_names(t
     assert [r["examples"] for r in run.history()] == [300.0]
     out = tmp_path / "run"
     shutil.copytree(OLD_RUN, out)
-    assert main(["info", str(out)]) == 0
+    assert main(["info", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["training_examples"] == 300 and info["train_config"]["max_examples"] == 300
     assert main(["train", "--data", "digits", "--out", str(out), "--resume", "--quiet"]) == 0

@@ -32,6 +32,8 @@ _EXPORTS = {
     "Dataset": ("aevb.data", "Dataset"),
     "load_dataset": ("aevb.data", "load_dataset"),
     "load_data": ("aevb.data", "load"),
+    "VAEEstimator": ("aevb.apps.estimator", "VAEEstimator"),
+    "VAEOutlierDetector": ("aevb.apps.estimator", "VAEOutlierDetector"),
 }
 _MODULES = ("evaluate", "objectives", "distributions", "viz", "data", "io", "training", "run")
 

@@ -29,6 +29,7 @@ from aevb.config import current_names, from_dict, to_dict
 from aevb.data.registry import DEFAULT_DATASET
 from aevb.data.validation import looks_like_pixels, resolve_gaussian_mean
 from aevb.diagnose import posterior_collapse
+from aevb.modelcard import read_card, render_card
 from aevb.models import VAE, VAEConfig
 from aevb.options import (
     add_config_flags,
@@ -773,13 +774,26 @@ def _likelihood_table(args: argparse.Namespace, out: Path) -> str:
 
 def _info_options(sub: Any) -> None:
     """``aevb info``'s options."""
-    f = sub.add_parser("info", help="what a checkpoint holds: model, training, metrics")
+    f = sub.add_parser(
+        "info", help="what a checkpoint holds: its model card (model, data, training, metrics)"
+    )
     f.add_argument("model", help="a run folder, checkpoint folder or model folder")
+    f.add_argument(
+        "--json",
+        action="store_true",
+        help="print the config, parameter count, training state and last metrics as JSON "
+        "instead of the model card",
+    )
 
 
-def info(args: argparse.Namespace) -> dict[str, Any]:
-    """``aevb info``: model config, parameter count, training state, last metrics."""
+def info(args: argparse.Namespace) -> dict[str, Any] | str:
+    """``aevb info``: the model card (``README.md`` of the model folder; for a model saved
+    without one, a card rendered from what the folder records), or with ``--json`` the
+    model config, parameter count, training state and last metrics."""
     folder = aevb_io.find_model_folder(args.model)
+    if not getattr(args, "json", False):
+        card = read_card(folder)
+        return card if card is not None else _recorded_card(folder)
     model = aevb_io.load_model(folder)
     out: dict[str, Any] = {
         "folder": str(folder),
@@ -797,6 +811,27 @@ def info(args: argparse.Namespace) -> dict[str, Any]:
         out["last_evaluation"] = (st.get("history") or [None])[-1]
         out["best_valid_bound"] = st.get("best_valid")
     return out
+
+
+def _recorded_card(folder: Path) -> str:
+    """The model card of a folder saved without one (by :func:`aevb.save`, or by an aevb
+    older than model cards), from its config and, in a run, the checkpoint's record."""
+    aevb_io.load_model(folder)  # the same checks as a reader of the weights
+    config = aevb_io.read_json(folder / aevb_io.CONFIG_FILE)["config"]
+    run = RunFolder.of_model(folder)
+    if run is None:
+        return render_card(config)
+    meta = run.meta()
+    st = meta.get("state", {})
+    return render_card(
+        config,
+        train_config=current_names(TrainConfig, meta.get("train_config") or {}),
+        data=meta.get("data_identity") or {"name": meta.get("data")},
+        bound=st.get("bound", "elbo"),
+        examples=st.get("examples"),
+        train_seconds=st.get("train_seconds"),
+        metrics=(st.get("history") or [{}])[-1],
+    )
 
 
 OPTIONS = (

@@ -40,15 +40,18 @@ def train(
     *,
     quiet: bool = False,
     overwrite: bool = False,
+    log_evaluations: bool = True,
 ) -> TrainResult:
     """Train ``model`` on ``data`` from scratch, writing the run folder ``out_dir``.
 
     The run folder is held for the whole run (:func:`writer_lock`): a second writer fails
     at once. ``overwrite`` replaces the run already there (its checkpoint, best model,
-    metrics and TensorBoard logs), never one that another process is writing.
+    metrics and TensorBoard logs), never one that another process is writing. ``quiet``
+    turns the progress bar off; ``log_evaluations`` off also drops the line per evaluation
+    on stderr (for callers with their own reporting, such as scikit-learn's loops).
     """
     out = Path(out_dir)
-    trainer = Trainer(model, data, config, out, quiet=quiet)  # checks settings first
+    trainer = Trainer(model, data, config, out, quiet=quiet, log_evaluations=log_evaluations)
     with writer_lock(out, trainer.device):  # a second writer is told who holds it
         if trainer.run_folder.checkpoint.exists() and not overwrite:
             raise FileExistsError(
@@ -99,6 +102,7 @@ def resume(
     max_examples: int | None = None,
     quiet: bool = False,
     new_data: bool = False,
+    log_evaluations: bool = True,
 ) -> TrainResult:
     """Continue the run in ``out_dir`` from its last checkpoint.
 
@@ -108,7 +112,7 @@ def resume(
     run was trained on (checked against the identity stored in ``trainer.json``); with
     ``new_data`` other data is accepted and its rows are shuffled anew. A conditional
     model's one-hot labels are appended to ``data`` when it lacks them. The run folder is
-    held for the whole run, as in :func:`train`.
+    held for the whole run, as in :func:`train`; ``quiet`` and ``log_evaluations`` as there.
     """
     out = Path(out_dir)
     if not out.is_dir():
@@ -116,7 +120,7 @@ def resume(
             f"{out_dir}: no checkpoint/ to resume from; start a new run without resume"
         )
     with writer_lock(out, _collective_device(out)):
-        return _resume_held(out, data, epochs, max_examples, quiet, new_data)
+        return _resume_held(out, data, epochs, max_examples, quiet, new_data, log_evaluations)
 
 
 def train_or_resume(
@@ -129,6 +133,7 @@ def train_or_resume(
     max_examples: int | None = None,
     quiet: bool = False,
     new_data: bool = False,
+    log_evaluations: bool = True,
 ) -> TrainResult:
     """Train the run in ``out_dir``: continue it from its checkpoint, or start it.
 
@@ -137,18 +142,33 @@ def train_or_resume(
     exist (:func:`resume`). When the folder holds a run, ``if_exists`` says what to do:
     "resume" it (extended to ``epochs`` / ``max_examples`` when given), refuse with an
     "error", or "overwrite" it with a new run. A new run replaces what a run that wrote
-    no checkpoint left behind.
+    no checkpoint left behind. ``quiet`` and ``log_evaluations`` as in :func:`train`.
     """
     check_choice("train_or_resume", "if_exists", if_exists, IF_EXISTS)
     run = RunFolder(out_dir)
     if start is None or (if_exists == "resume" and run.has_checkpoint()):
         return resume(
-            run.path, data, epochs=epochs, max_examples=max_examples, quiet=quiet, new_data=new_data
+            run.path,
+            data,
+            epochs=epochs,
+            max_examples=max_examples,
+            quiet=quiet,
+            new_data=new_data,
+            log_evaluations=log_evaluations,
         )
     if new_data:
         raise ValueError("new_data: only when resuming (a new run trains on data)")
     model, config = start()
-    return train(model, data, config, run.path, quiet=quiet, overwrite=if_exists != "error")
+    overwrite = if_exists != "error"
+    return train(
+        model,
+        data,
+        config,
+        run.path,
+        quiet=quiet,
+        overwrite=overwrite,
+        log_evaluations=log_evaluations,
+    )
 
 
 def _collective_device(out: Path) -> torch.device | None:
@@ -173,6 +193,7 @@ def _resume_held(
     max_examples: int | None,
     quiet: bool,
     new_data: bool,
+    log_evaluations: bool,
 ) -> TrainResult:
     """:func:`resume` once the run folder is held."""
     folder = recover_dir(RunFolder(out).checkpoint)
@@ -187,7 +208,7 @@ def _resume_held(
         raise aevb_io.CheckpointError(f"{folder}/{TRAINER_FILE}: {e}") from None
     model = aevb_io.load_model(folder)
     data = conditioned(data, model.config.condition_dim)  # the labels the model reads
-    trainer = Trainer(model, data, config, out, quiet=quiet)
+    trainer = Trainer(model, data, config, out, quiet=quiet, log_evaluations=log_evaluations)
     trainer.restore(folder, new_data=new_data)
     result = trainer.fit()
     distributed.barrier()

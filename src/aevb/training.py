@@ -36,6 +36,7 @@ from aevb.data.dataset import SPLITS
 from aevb.data.identity import data_identity, identity_differences
 from aevb.data.validation import validate_for_likelihood
 from aevb.distributions import Shard
+from aevb.modelcard import render_card, write_card
 from aevb.models.protocol import Model
 from aevb.objectives import ALGORITHMS, ESTIMATORS, OBJECTIVES, Objective, make_objective
 from aevb.progress import Progress
@@ -285,6 +286,7 @@ class Trainer:
         out_dir: str | Path,
         *,
         quiet: bool = False,
+        log_evaluations: bool = True,
     ) -> None:
         mc = model.config
         # the objective checks the model once; the run records what it resolved ("auto")
@@ -324,6 +326,7 @@ class Trainer:
         self.out_dir = Path(out_dir)
         self.run_folder = RunFolder(out_dir)
         self.quiet = quiet or not self.process.is_main
+        self.log_evaluations = log_evaluations
         self.bf16 = config.precision == "bf16"
         self.step_module: nn.Module = ObjectiveStep(self.model, self.objective)
         if self.process.world > 1:
@@ -523,6 +526,7 @@ class Trainer:
                 if self.process.is_main:
                     with atomic_dir(self.run_folder.best) as tmp:
                         aevb_io.save_model(self.model, tmp)
+                        write_card(tmp, self.model_card(row))
             else:
                 st.evals_since_best += 1
                 if self.config.patience is not None and st.evals_since_best >= self.config.patience:
@@ -566,6 +570,19 @@ class Trainer:
         stored in ``trainer.json`` so that a resume can check it is given the same data."""
         return data_identity(self.data)
 
+    def model_card(self, metrics: dict[str, float]) -> str:
+        """The model card (:mod:`aevb.modelcard`) of the weights saved now, with the
+        evaluation ``metrics`` they were saved at."""
+        return render_card(
+            to_dict(self.model.config),
+            train_config=to_dict(self.config),
+            data=self.data_identity,
+            bound=self.state.bound,
+            examples=self.state.examples,
+            train_seconds=self.state.train_seconds,
+            metrics=metrics,
+        )
+
     def save_checkpoint(self) -> Path:
         """Write ``checkpoint/`` (weights, optimiser, RNG, counters, the data's identity)
         and ``metrics.csv``."""
@@ -584,6 +601,7 @@ class Trainer:
         run = self.run_folder
         with atomic_dir(run.checkpoint) as tmp:
             aevb_io.save_model(self.model, tmp)
+            write_card(tmp, self.model_card(st.history[-1] if st.history else {}))
             aevb_io.save_tensors(tensors, tmp / TRAINER_TENSORS)
             write_text(tmp / TRAINER_FILE, json.dumps(meta, indent=1, default=float) + "\n")
         write_text(run.metrics, _history_csv(st.history))
@@ -665,12 +683,15 @@ class Trainer:
         )
 
     def _log(self, row: dict[str, float]) -> None:
-        """One line per evaluation on stderr (also when quiet), and TensorBoard scalars."""
+        """One line per evaluation on stderr (also when quiet, unless ``log_evaluations``
+        is off), and TensorBoard scalars."""
         parts = [f"examples {int(row['examples']):,}", f"epoch {row['epoch']:.2f}"]
         parts += [f"{s} {row[f'{s}_bound']:.2f}" for s in SPLITS if f"{s}_bound" in row]
         ips = row["examples"] / max(row["train_seconds"], 1e-9)  # as training_speed()
         line = " | ".join(parts) + f" nats | {ips:,.0f} training img/s"
-        if self._progress is not None:
+        if not self.log_evaluations:
+            pass
+        elif self._progress is not None:
             self._progress.write(line)
         else:
             print(line, file=sys.stderr, flush=True)

@@ -2,5 +2,8 @@
 library functions as the CLI (:mod:`aevb.run`, :mod:`aevb.objectives`, :mod:`aevb.io`).
 
 * :mod:`aevb.apps.anomaly`: anomaly scores (negative ELBO, importance-sampled negative
-  log-likelihood, An & Cho's reconstruction probability), thresholds and reports.
+  log-likelihood, An & Cho's reconstruction probability), thresholds and reports;
+  :mod:`aevb.apps.anomaly_cli`: ``aevb anomaly fit | score | report``.
+* :mod:`aevb.apps.estimator`: ``VAEEstimator`` and ``VAEOutlierDetector``, scikit-learn
+  estimators (Pipeline, GridSearchCV, pickling through safetensors + JSON).
 """

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import json
 import numbers
 import os
 import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -204,7 +202,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         rows = ((X - mean) / scale).astype(np.float32)
         model_config, train_config = self._configs(X.shape, likelihood)
         data = Dataset(name="X", train=rows, likelihood=likelihood)
-        with self._run_folder() as run, _quiet_stderr(self.verbose == 0):
+        with self._run_folder() as run:
             self._check_resumable(run, model_config, train_config, data)
 
             def start() -> tuple[VAE, TrainConfig]:
@@ -212,7 +210,10 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                     torch.manual_seed(train_config.seed)
                     return VAE(model_config), train_config
 
-            result = train_or_resume(run, data, start, epochs=self.epochs, quiet=self.verbose == 0)
+            quiet = self.verbose == 0
+            result = train_or_resume(
+                run, data, start, epochs=self.epochs, quiet=quiet, log_evaluations=not quiet
+            )
             model = aevb_io.load_model(RunFolder(run).checkpoint, device=train_config.device)
         self.model_ = model.eval()
         self.likelihood_ = likelihood
@@ -639,17 +640,3 @@ def _from_json(name: str, value: Any) -> Any:
     if name == "feature_names_in_":
         return np.asarray(value, dtype=object)
     return value
-
-
-@contextlib.contextmanager
-def _quiet_stderr(quiet: bool) -> Iterator[None]:
-    """When ``quiet``, drop what training prints on stderr (the trainer's line per
-    evaluation) but keep its warnings: they are issued again once it is done."""
-    if not quiet:
-        yield
-        return
-    with warnings.catch_warnings(record=True) as caught:
-        with contextlib.redirect_stderr(io.StringIO()):
-            yield
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
