@@ -117,7 +117,7 @@ def test_fit_mcem_returns_a_curve_at_the_evaluation_points():
 
     config = MCEMConfig(lr=0.1, batch_size=30)
     history = fit_mcem(model, x, config, points=[0, 300, 600, 900], evaluate=evaluate)
-    assert [row["samples"] for row in history] == [0, 300, 600, 900]
+    assert [row["examples"] for row in history] == [0, 300, 600, 900]
     assert history[-1]["log_px"] > history[0]["log_px"] + 1.0
     assert math.isnan(history[0]["acceptance_rate"])
     assert all(0.5 < row["acceptance_rate"] <= 1.0 for row in history[1:])

@@ -10,7 +10,7 @@ encoder is never used. Every training example i owns a persistent Markov chain s
 * M-step: ``updates_per_batch`` (5) Adagrad updates of the decoder that raise the mean of
   log p(x_i|z_i) + log p(z_i) over the minibatch, with the sampled z_i held fixed.
 
-Training samples are counted like :class:`aevb.training.Trainer` counts them (each
+Training examples are counted like :class:`aevb.training.Trainer` counts them (each
 datapoint of each minibatch once), so MCEM and AEVB curves share an x-axis.
 """
 
@@ -196,12 +196,12 @@ def fit_mcem(
     budget: int | None = None,
     eval_every: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Train ``model`` with MCEM and evaluate it at each of ``points`` training samples.
+    """Train ``model`` with MCEM and evaluate it at each of ``points`` training examples.
 
-    Training runs whole minibatches until the samples seen reach the next point, then
+    Training runs whole minibatches until the examples seen reach the next point, then
     calls ``evaluate(model)``, e.g. with :func:`aevb.marginal.log_marginal_hmc` for the
     paper's Figure 3 (a point 0 evaluates the untrained model). Returns one row per point:
-    ``{"samples": n, "acceptance_rate": r, **evaluate(model)}``. Deprecated: ``budget``
+    ``{"examples": n, "acceptance_rate": r, **evaluate(model)}``. Deprecated: ``budget``
     and ``eval_every``, the points 0, ``eval_every``, 2 ``eval_every``, ..., ``budget``.
     """
     if budget is not None or eval_every is not None:
@@ -217,7 +217,7 @@ def fit_mcem(
         mcem.run(point - mcem.examples_seen)
         history.append(
             {
-                "samples": mcem.examples_seen,
+                "examples": mcem.examples_seen,
                 "acceptance_rate": mcem.acceptance_rate,
                 **evaluate(model),
             }

@@ -23,7 +23,6 @@ from aevb.marginal import log_marginal_hmc
 from aevb.models import VAE, VAEConfig
 from aevb.reproduce.curves import LABELS, draw_curves, write_figure
 from aevb.reproduce.runs import map_prefixed
-from aevb.runfolder import current_keys
 from aevb.training import TrainConfig, Trainer, seed_everything
 from aevb.viz import save_figure
 
@@ -103,8 +102,7 @@ def _curve(
     if algorithm == "mcem":
         config = MCEMConfig(lr=lr, weight_decay=wd, batch_size=100)
         train = torch.as_tensor(data.train)
-        rows = fit_mcem(model, train, config, points=points, evaluate=evaluate)
-        history = [current_keys(r) for r in rows]  # its count of examples, by today's name
+        history = fit_mcem(model, train, config, points=points, evaluate=evaluate)
     else:
         config = TrainConfig(
             algorithm=algorithm,
