@@ -99,7 +99,7 @@ def test_fit_mcem_with_a_budget_evaluates_every_eval_every():
             eval_every=20,
             evaluate=lambda model: {},
         )
-    assert [row["samples"] for row in history] == [0, 20, 40, 50]
+    assert [row["examples"] for row in history] == [0, 20, 40, 50]
 
 
 def test_log_marginal_hmc_n_samples():
