@@ -23,8 +23,9 @@ from aevb import data as aevb_data
 from aevb import distributed, memory, viz
 from aevb import evaluate as ev
 from aevb import io as aevb_io
+from aevb.apps import synthetic
 from aevb.argtypes import MAX_COUNT, MAX_SEED, MAX_SIZE, Named, Number, count, device_name, positive
-from aevb.atomic import atomic_path, write_text
+from aevb.atomic import write_text
 from aevb.config import current_names, from_dict, to_dict
 from aevb.data.registry import DEFAULT_DATASET
 from aevb.data.validation import looks_like_pixels, resolve_gaussian_mean
@@ -430,11 +431,19 @@ def _sample_options(sub: Any) -> None:
     """``aevb sample``'s options."""
     s = sub.add_parser(
         "sample",
-        help="draw samples from the prior into a PNG grid",
+        help="draw synthetic data from the prior: a PNG grid, .npy, .npz, .csv or a folder of PNGs",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_model_path(s)
     s.add_argument("-n", type=count(1, 10**6), default=100, help="number of samples")
+    s.add_argument(
+        "--per-class",
+        type=count(1, 10**6),
+        default=None,
+        metavar="N",
+        help="conditional model: N samples of each class (of --label, else every class) "
+        "instead of -n",
+    )
     s.add_argument(
         "--temperature",
         type=Number(float, 0.0, 1e6),
@@ -454,35 +463,49 @@ def _sample_options(sub: Any) -> None:
         default=None,
         help="conditional model: class labels to draw, one per column (default: all)",
     )
-    s.add_argument("--out", default="samples.png", help="where to write the PNG picture")
+    s.add_argument(
+        "--out",
+        default="samples.png",
+        help="where to write: .png (a grid), .npy (rows), .npz (rows x and labels y), .csv "
+        "(a header, one row per sample, a label column for a conditional model) or a "
+        "folder, written as a path ending in / (one PNG per sample, and labels.csv)",
+    )
     s.add_argument("--npy", default=None, help="also save the samples (n, D) to this .npy")
 
 
 def sample(args: argparse.Namespace) -> str:
-    """``aevb sample``: a PNG grid (and optionally .npy) of prior samples."""
+    """``aevb sample``: synthetic data (:mod:`aevb.apps.synthetic`) in the format of
+    ``--out``, and optionally a .npy of the same draws."""
     model = aevb_io.load_model(args.model, device=resolve_device(args.device))
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(args.seed)
-    labels = None
-    if model.config.condition_dim:
+    synthetic.output_format(args.out)  # an unknown format fails before drawing
+    labels, n = None, args.n
+    if args.per_class is not None:
+        labels = synthetic.class_labels(model, args.per_class, args.label)
+        n = len(labels)
+    elif model.config.condition_dim:
         classes = args.label or list(range(model.config.condition_dim))
-        labels = torch.tensor([classes[i % len(classes)] for i in range(args.n)])
+        labels = torch.tensor([classes[i % len(classes)] for i in range(n)])
     elif args.label:
         raise ValueError("--label: this model is not conditional")
-    device = next(model.parameters()).device
-    memory.check_fits(memory.sampling_bytes(model, args.n), f"-n {args.n}", "drawing", device)
-    x = model.sample(args.n, generator=gen, temperature=args.temperature, condition=labels).cpu()
+    x = synthetic.draw(model, n, labels=labels, temperature=args.temperature, seed=args.seed)
+    y = None if labels is None else labels.numpy()
     lines = []
     if args.npy:
-        with atomic_path(args.npy) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, x.numpy())
+        synthetic.write_samples(x, args.npy)
         lines.append(f"samples: {args.npy}")
-    if model.config.image_shape is not None:
-        columns = len(args.label or range(model.config.condition_dim))
-        nrow = columns if columns > 1 else max(1, int(math.sqrt(args.n)))
-        viz.save_image_grid(x, model.config.image_shape, args.out, nrow=nrow)
-        lines.append(f"grid: {args.out}")
+    columns = len(set(y.tolist())) if y is not None else 1
+    nrow = columns if columns > 1 else max(1, int(math.sqrt(n)))
+    if synthetic.output_format(args.out) != "grid" or model.config.image_shape is not None:
+        path = synthetic.write_samples(
+            x, args.out, labels=y, image_shape=model.config.image_shape, nrow=nrow
+        )
+        kind = synthetic.output_format(args.out)
+        lines.append(f"{'grid' if kind == 'grid' else kind}: {path} ({n} samples)")
     elif not args.npy:
-        raise ValueError("this model has no image_shape: pass --npy to save the samples")
+        raise ValueError(
+            "this model has no image_shape: pass --out samples.npy (or .npz, .csv) to save "
+            "the samples"
+        )
     return "\n".join(lines)
 
 
