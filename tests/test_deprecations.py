@@ -113,6 +113,24 @@ def test_log_marginal_hmc_n_samples():
     assert torch.equal(old, new)
 
 
+def test_log_marginal_hmc_init_is_start():
+    """``init`` means weight initialisation (VAEConfig.init); chains have a ``start``."""
+    import aevb.marginal
+
+    model, x = tiny_vae(), torch.rand(2, 6).round()
+    kw = dict(n_draws=4, n_leapfrog=2, burn_in=2)
+    with warns_naming("log_marginal_hmc(start=)"):
+        old = log_marginal_hmc(
+            model, x, init="prior", generator=torch.Generator().manual_seed(0), **kw
+        )
+    new = log_marginal_hmc(
+        model, x, start="prior", generator=torch.Generator().manual_seed(0), **kw
+    )
+    assert torch.equal(old, new)
+    with warns_naming("aevb.marginal.CHAIN_STARTS"):
+        assert aevb.marginal.INITS == ("posterior", "prior")
+
+
 def test_no_warning_from_the_current_names(recwarn):
     model = VAE(VAEConfig(input_dim=4, latent_dim=2, hidden=(3,)))
     model.separate_condition(torch.rand(2, 4))

@@ -52,7 +52,7 @@ def test_estimate_does_not_depend_on_the_encoder():
     bad, _, _ = ppca_data(exact_posterior=False)
     g = torch.Generator().manual_seed(2)
     from_bad = log_marginal_hmc(bad, x, generator=g)
-    from_prior = log_marginal_hmc(good, x, init="prior", generator=g)
+    from_prior = log_marginal_hmc(good, x, start="prior", generator=g)
     for est in (from_bad, from_prior):
         assert_unbiased_up_to_jensen(est - exact)
     # whereas a one-sample importance estimate from that encoder is far off
@@ -82,7 +82,7 @@ def test_estimate_agrees_with_importance_sampling_on_a_nonlinear_model():
         ({"n_leapfrog": 0}, "n_leapfrog=0"),
         ({"thin": 0}, "thin=0"),
         ({"burn_in": -1}, "burn_in=-1"),
-        ({"init": "encoder"}, "init='encoder'"),
+        ({"start": "encoder"}, "start='encoder'"),
         ({"jitter": 1.0}, "jitter=1.0"),
     ],
 )

@@ -17,7 +17,7 @@ estimate of 1/p(x) errs upward on average (Jensen), by about half its variance.
 
 Unlike :func:`aevb.evaluate.log_likelihood` this never uses q(z|x), so it also scores
 generative models trained without their encoder (MCEM); the encoder's mean only starts
-the chains (``init="posterior"``).
+the chains (``start="posterior"``).
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from aevb.deprecation import renamed_kwargs
+from aevb.deprecation import moved, renamed_kwargs
 from aevb.hmc import adapt_step_size, hmc
 from aevb.models.protocol import Model
 
-INITS = ("posterior", "prior")
+CHAIN_STARTS = ("posterior", "prior")
+"""Where :func:`log_marginal_hmc` starts its chains."""
 
 
-@renamed_kwargs(n_samples="n_draws")
+@renamed_kwargs(n_samples="n_draws", init="start")
 def log_marginal_hmc(
     model: Model,
     x: Tensor,
@@ -50,7 +51,7 @@ def log_marginal_hmc(
     jitter: float = 0.2,
     ridge: float = 1e-3,
     batch_size: int = 100,
-    init: str = "posterior",
+    start: str = "posterior",
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Appendix D's estimate of log p(x) for every row of ``x`` ``(N, D)``: ``(N,)`` nats.
@@ -77,14 +78,14 @@ def log_marginal_hmc(
         ridge: q's covariance is the samples' covariance with its diagonal scaled by
             ``1 + ridge`` (plus 1e-10 absolute): positive definite even when L <= Nz.
         batch_size: datapoints per batch of chains.
-        init: "posterior" starts each chain at the encoder's mean E[q(z|x)]; "prior"
+        start: "posterior" starts each chain at the encoder's mean E[q(z|x)]; "prior"
             starts them at draws from p(z).
         generator: the source of every random number (prior draws, momenta, accepts).
 
     Returns:
         ``(N,)`` estimates of log p(x), float64, on the CPU.
     """
-    _check(n_draws, n_leapfrog, burn_in, thin, step_size, ridge, batch_size, init)
+    _check(n_draws, n_leapfrog, burn_in, thin, step_size, ridge, batch_size, start)
     if not 0.0 <= jitter < 1.0:
         raise ValueError(f"log_marginal_hmc: jitter={jitter}: expected a number in [0, 1)")
     if x.ndim != 2:
@@ -100,7 +101,7 @@ def log_marginal_hmc(
 
         samples = _run_chains(
             log_joint,
-            _initial_states(model, xb, init, generator),
+            _initial_states(model, xb, start, generator),
             n_keep=2 * n_draws,
             thin=thin,
             burn_in=burn_in,
@@ -165,10 +166,10 @@ def check_single_layer(model: Model, what: str) -> None:
 
 
 def _initial_states(
-    model: Model, x: Tensor, init: str, generator: torch.Generator | None
+    model: Model, x: Tensor, start: str, generator: torch.Generator | None
 ) -> Tensor:
     """Chain starts ``(B, Nz)``: the encoder's mean, or draws from the prior."""
-    if init == "posterior":
+    if start == "posterior":
         with torch.no_grad():
             return model.encode(x).mean.detach()
     z = model.prior.sample(x.shape[0], generator=generator, device=x.device)
@@ -191,7 +192,7 @@ def _fit_gaussian(samples: Tensor, ridge: float) -> torch.distributions.Multivar
     return torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
 
 
-def _check(n_draws, n_leapfrog, burn_in, thin, step_size, ridge, batch_size, init) -> None:
+def _check(n_draws, n_leapfrog, burn_in, thin, step_size, ridge, batch_size, start) -> None:
     """Raise ``ValueError`` naming the first out-of-range argument."""
     for name, value in (
         ("n_draws", n_draws),
@@ -206,5 +207,8 @@ def _check(n_draws, n_leapfrog, burn_in, thin, step_size, ridge, batch_size, ini
         raise ValueError(f"log_marginal_hmc: n_draws={n_draws}: expected at least 2")
     if burn_in < 0 or ridge < 0:
         raise ValueError(f"log_marginal_hmc: burn_in={burn_in}, ridge={ridge}: expected >= 0")
-    if init not in INITS:
-        raise ValueError(f"log_marginal_hmc: init={init!r}: expected one of {list(INITS)}")
+    if start not in CHAIN_STARTS:
+        raise ValueError(f"log_marginal_hmc: start={start!r}: expected one of {list(CHAIN_STARTS)}")
+
+
+__getattr__ = moved("aevb.marginal", {"INITS": "aevb.marginal.CHAIN_STARTS"})

@@ -87,13 +87,13 @@ def _curve(
             image_shape=(28, 28),
         )
     )
-    init = "prior" if algorithm == "mcem" else "posterior"  # MCEM trains no encoder
+    start = "prior" if algorithm == "mcem" else "posterior"  # MCEM trains no encoder
 
     def evaluate(model: VAE) -> dict[str, float]:
         est = {}
         for split, x in (("train", x_train), ("test", x_test)):
             g = torch.Generator().manual_seed(1)
-            v = log_marginal_hmc(model, x, n_draws=50, n_leapfrog=4, init=init, generator=g)
+            v = log_marginal_hmc(model, x, n_draws=50, n_leapfrog=4, start=start, generator=g)
             est[f"{split}_log_marginal"] = v.mean().item() if torch.isfinite(v).all() else -math.inf
         return est
 
