@@ -120,7 +120,23 @@ def resume(
             f"{out_dir}: no checkpoint/ to resume from; start a new run without resume"
         )
     with writer_lock(out, _collective_device(out)):
-        return _resume_held(out, data, epochs, max_examples, quiet, new_data, log_evaluations)
+        folder = recover_dir(RunFolder(out).checkpoint)
+        if not folder.is_dir():
+            raise aevb_io.CheckpointError(
+                f"{out}: no checkpoint/ to resume from; start a new run without resume"
+            )
+        meta = read_trainer_meta(folder)
+        try:
+            config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_examples)
+        except (KeyError, ValueError, TypeError) as e:
+            raise aevb_io.CheckpointError(f"{folder}/{TRAINER_FILE}: {e}") from None
+        model = aevb_io.load_model(folder)
+        data = conditioned(data, model.config.condition_dim)  # the labels the model reads
+        trainer = Trainer(model, data, config, out, quiet=quiet, log_evaluations=log_evaluations)
+        trainer.restore(folder, new_data=new_data)
+        result = trainer.fit()
+        distributed.barrier()
+        return result
 
 
 def train_or_resume(
@@ -159,14 +175,13 @@ def train_or_resume(
     if new_data:
         raise ValueError("new_data: only when resuming (a new run trains on data)")
     model, config = start()
-    overwrite = if_exists != "error"
     return train(
         model,
         data,
         config,
         run.path,
         quiet=quiet,
-        overwrite=overwrite,
+        overwrite=if_exists != "error",
         log_evaluations=log_evaluations,
     )
 
@@ -184,35 +199,6 @@ def _collective_device(out: Path) -> torch.device | None:
     )
     distributed.setup(device)
     return device
-
-
-def _resume_held(
-    out: Path,
-    data: Dataset,
-    epochs: float | None,
-    max_examples: int | None,
-    quiet: bool,
-    new_data: bool,
-    log_evaluations: bool,
-) -> TrainResult:
-    """:func:`resume` once the run folder is held."""
-    folder = recover_dir(RunFolder(out).checkpoint)
-    if not folder.is_dir():
-        raise aevb_io.CheckpointError(
-            f"{out}: no checkpoint/ to resume from; start a new run without resume"
-        )
-    meta = read_trainer_meta(folder)
-    try:
-        config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_examples)
-    except (KeyError, ValueError, TypeError) as e:
-        raise aevb_io.CheckpointError(f"{folder}/{TRAINER_FILE}: {e}") from None
-    model = aevb_io.load_model(folder)
-    data = conditioned(data, model.config.condition_dim)  # the labels the model reads
-    trainer = Trainer(model, data, config, out, quiet=quiet, log_evaluations=log_evaluations)
-    trainer.restore(folder, new_data=new_data)
-    result = trainer.fit()
-    distributed.barrier()
-    return result
 
 
 def spent_budget(
