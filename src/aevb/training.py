@@ -137,17 +137,15 @@ class TrainConfig:
         check_choice(name, "algorithm", self.algorithm, ALGORITHMS)
         check_choice(name, "optimizer", self.optimizer, OPTIMIZERS)
         check_positive(name, "lr", self.lr)
-        if self.weight_decay < 0:
-            raise ValueError(f"TrainConfig.weight_decay={self.weight_decay}: expected >= 0")
+        for key in ("weight_decay", "free_bits", "kl_warmup_examples"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"TrainConfig.{key}={getattr(self, key)}: expected >= 0")
         check_positive(name, "batch_size", self.batch_size)
         check_choice(name, "estimator", self.estimator, ("auto", *ESTIMATORS))
         check_positive(name, "n_samples", self.n_samples)
         check_choice(name, "objective", self.objective, OBJECTIVES)
         check_positive(name, "beta", self.beta)
         check_positive(name, "free_bits_group", self.free_bits_group)
-        for key in ("free_bits", "kl_warmup_examples"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"TrainConfig.{key}={getattr(self, key)}: expected >= 0")
         check_positive(name, "epochs", self.epochs)
         check_positive(name, "max_examples", self.max_examples, allow_none=True)
         check_positive(name, "eval_every", self.eval_every, allow_none=True)
@@ -369,7 +367,10 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until the budget is spent or early stopping fires; return a summary."""
         st = self.state
-        bar = self._progress = self._progress_bar()
+        # training examples out of the budget: a bar on a terminal, a line every 30 s otherwise
+        bar = self._progress = Progress(
+            self.total_examples, initial=st.examples, desc="train", quiet=self.quiet
+        )
         try:
             while st.examples < self.total_examples and not st.stopped_early:
                 end = min(st.next_eval, self.total_examples)
@@ -595,7 +596,7 @@ class Trainer:
             "train_config": to_dict(self.config),
             "data": self.data.name,
             "data_identity": self.data_identity,
-            "state": {k: v for k, v in vars(st).items()},
+            "state": dict(vars(st)),
             "optimizer": opt_meta,
         }
         run = self.run_folder
@@ -675,13 +676,6 @@ class Trainer:
             st.best_valid, st.best_examples, st.evals_since_best = -math.inf, None, 0
 
     # ---- output -------------------------------------------------------------------
-    def _progress_bar(self) -> Progress:
-        """Progress in training examples out of the budget: a bar on a terminal, a plain
-        line every 30 s otherwise, nothing when quiet."""
-        return Progress(
-            self.total_examples, initial=self.state.examples, desc="train", quiet=self.quiet
-        )
-
     def _log(self, row: dict[str, float]) -> None:
         """One line per evaluation on stderr (also when quiet, unless ``log_evaluations``
         is off), and TensorBoard scalars."""
@@ -689,11 +683,9 @@ class Trainer:
         parts += [f"{s} {row[f'{s}_bound']:.2f}" for s in SPLITS if f"{s}_bound" in row]
         ips = row["examples"] / max(row["train_seconds"], 1e-9)  # as training_speed()
         line = " | ".join(parts) + f" nats | {ips:,.0f} training img/s"
-        if not self.log_evaluations:
-            pass
-        elif self._progress is not None:
+        if self.log_evaluations and self._progress is not None:
             self._progress.write(line)
-        else:
+        elif self.log_evaluations:
             print(line, file=sys.stderr, flush=True)
         writer = self._tensorboard_writer()
         if writer is not None:
