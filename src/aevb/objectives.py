@@ -158,9 +158,8 @@ def compute_terms(
 
     ``shard`` marks ``x`` as part of a larger minibatch split across processes.
     """
-    encoded = model.encoded(x)
     return terms_from_posterior(
-        model, x, encoded, n_samples=n_samples, generator=generator, shard=shard
+        model, x, model.encoded(x), n_samples=n_samples, generator=generator, shard=shard
     )
 
 
@@ -243,8 +242,7 @@ def lower_bound(
     with fixed_components(model.prior):
         for xb in batches(x, batch_size):
             xb = xb.to(device, non_blocking=True)
-            encoded = model.encoded(xb)
-            t = terms_from_posterior(model, xb, encoded, n_samples=n_samples, generator=generator)
+            t = compute_terms(model, xb, n_samples=n_samples, generator=generator)
             out.append(elbo(t, estimator).cpu())
     return torch.cat(out)
 
@@ -284,13 +282,8 @@ def log_likelihood(
             encoded = model.encoded(xb)
             running = torch.full((xb.shape[0],), -math.inf, device=device, dtype=xb.dtype)
             for start in range(0, k, chunk):
-                t = terms_from_posterior(
-                    model,
-                    xb,
-                    encoded,
-                    n_samples=min(chunk, k - start),
-                    generator=generator,
-                )
+                size = min(chunk, k - start)
+                t = terms_from_posterior(model, xb, encoded, n_samples=size, generator=generator)
                 running = torch.logaddexp(running, torch.logsumexp(t.log_weights, dim=0))
             out.append((running - math.log(k)).cpu())
             bar.update(xb.shape[0])
