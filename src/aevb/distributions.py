@@ -126,9 +126,8 @@ class DiagonalGaussian:
 
     def log_prob(self, v: Tensor) -> Tensor:
         """log N(v; mean, var) summed over the last dim: ``(*sample, *batch)``."""
-        return -0.5 * (LOG_2PI + self.logvar + (v - self.mean) ** 2 * torch.exp(-self.logvar)).sum(
-            -1
-        )
+        scaled_square = (v - self.mean) ** 2 * torch.exp(-self.logvar)
+        return -0.5 * (LOG_2PI + self.logvar + scaled_square).sum(-1)
 
     def kl_standard_normal_per_dim(self) -> Tensor:
         """KL(q || N(0, I)) per dimension in closed form: ``(*batch, D)``."""
