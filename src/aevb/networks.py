@@ -69,9 +69,6 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         self.out_dim = width
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102 - nn.Sequential's forward
-        return super().forward(x)
-
 
 def image_layout(image_shape: Sequence[int]) -> tuple[int, int, int]:
     """``(H, W)`` or ``(H, W, C)`` (the data's row-major layout) as ``(C, H, W)``."""
