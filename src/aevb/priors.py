@@ -178,11 +178,8 @@ class VampPrior(MixturePrior):
     def components(self) -> tuple[Tensor, Tensor, Tensor]:  # noqa: D102
         q = self.posteriors()
         k = q.mean.shape[0]
-        return (
-            q.mean,
-            q.logvar,
-            torch.full((k,), -math.log(k), dtype=q.mean.dtype, device=q.mean.device),
-        )
+        log_weights = torch.full((k,), -math.log(k), dtype=q.mean.dtype, device=q.mean.device)
+        return q.mean, q.logvar, log_weights
 
 
 @dataclass(frozen=True)
