@@ -76,12 +76,10 @@ class WakeSleepObjective:
         q = model.posterior(x)
         # wake: the generative model learns from the recognition model's samples
         z = q.rsample(self.n_samples, generator=generator, shard=shard).detach()
-        px = model.decode(z)
-        log_px_z = px.log_prob(x)  # (L, B)
+        log_px_z = model.decode(z).log_prob(x)  # (L, B)
         wake = (log_px_z + model.prior.log_prob(z)).mean(0)
         # sleep: the recognition model learns to invert the generative model's fantasies
-        like = q.mean.detach()
-        z_dream = standard_normal(1, like, generator=generator, shard=shard)[0]
+        z_dream = standard_normal(1, q.mean.detach(), generator=generator, shard=shard)[0]
         with torch.no_grad():
             x_dream = model.decode(z_dream).sample(1, generator=generator)[0]
         sleep = model.posterior(x_dream).log_prob(z_dream)  # (B,)
