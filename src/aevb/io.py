@@ -57,10 +57,9 @@ def save_model(model: nn.Module, folder: str | os.PathLike) -> Path:
     # written for readers; loading ignores it
     meta["kl"] = "closed form" if model.config.analytic_kl else "monte carlo"
     write_text(folder / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
-    state = model.state_dict()
     canonical = _canonical(identity)
     metadata = {CONFIG_KEY: canonical, CONFIG_HASH_KEY: _sha256(canonical)}
-    save_tensors(state, folder / WEIGHTS_FILE, metadata=metadata)
+    save_tensors(model.state_dict(), folder / WEIGHTS_FILE, metadata=metadata)
     return folder
 
 
