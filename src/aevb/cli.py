@@ -20,6 +20,7 @@ from typing import NoReturn
 from aevb import __version__, commands
 from aevb.apps import anomaly_cli
 from aevb.data.errors import one_line
+from aevb.serve import cli as serve_cli
 
 TRACEBACK_VARIABLE = "AEVB_TRACEBACK"
 """Set (to anything but empty) to see the traceback of an unexpected error."""
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aevb {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add_options in (*commands.OPTIONS, anomaly_cli.add_options):
+    for add_options in (*commands.OPTIONS, anomaly_cli.add_options, serve_cli.add_options):
         add_options(sub)
     return parser
 
