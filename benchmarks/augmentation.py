@@ -1,7 +1,8 @@
 """Does a class-conditional VAE's output help a classifier that has only n labels per class?
 
     .venv/bin/python -m benchmarks.augmentation [--seeds 10] [--ns 5 10 20] [--threads 1]
-    .venv/bin/python -m benchmarks.augmentation --report    # table and figures from the JSONL
+    .venv/bin/python -m benchmarks.augmentation --diagnose  # distances, pictures (n = 10)
+    .venv/bin/python -m benchmarks.augmentation --report    # table and figures from the JSONs
 
 On ``mnist_test`` (or ``digits``), a fixed half of the labelled images (5,000 for MNIST)
 is the test set, used by no method for anything but the final score; per seed, n images
@@ -59,7 +60,7 @@ LATENT, HIDDEN, BATCH, LR = 8, (256,), 32, 1e-3
 VAE_EXAMPLES = 40_000
 """Training examples a ``vae`` run sees (epochs = this / 10 n); ``vae-long`` sees 4x."""
 LONG = 4
-PICTURE_N, PICTURE_SEED, PICTURE_PER_CLASS = 10, 0, 4
+DIAGNOSIS_N, DIAGNOSIS_SEEDS, PICTURE_PER_CLASS = 10, 5, 4
 
 
 # ---- data ------------------------------------------------------------------------------
@@ -238,9 +239,7 @@ def read_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def augmented_sets(
-    x, y, shape, n: int, seed: int, multiplier: int, vae_examples: int, needed, pictures
-):
+def augmented_sets(x, y, shape, n: int, seed: int, multiplier: int, vae_examples: int, needed):
     """Yield ``(method, (X, y, weights), extra)`` for each method in ``needed``, built
     lazily; each method's random numbers depend on (seed, n, method) only."""
     classes = int(y.max()) + 1
@@ -263,8 +262,6 @@ def augmented_sets(
         start = time.perf_counter()
         model, bound = train_cvae(x, y, shape, examples, seed)
         extra = vae_samples(model, multiplier * n, classes, seed)
-        if pictures is not None and method == "vae":
-            pictures["vae"] = extra[0].reshape(classes, -1, x.shape[1])[:, :PICTURE_PER_CLASS]
         info = {"vae_train_bound": bound, "vae_seconds": time.perf_counter() - start}
         yield method, plus(extra), info
 
@@ -298,7 +295,8 @@ def run(args: argparse.Namespace) -> None:
     done = {(r["n"], r["seed"], r["method"], r["classifier"]) for r in read_records(out)}
     x_all, y_all, shape = load(args.data, args.data_dir)
     test, pool = split_test(y_all)
-    settings = {k: v for k, v in vars(args).items() if k not in ("report", "out", "data_dir")}
+    paths = ("report", "diagnose", "out", "data_dir", "figures")
+    settings = {k: v for k, v in vars(args).items() if k not in paths}
     session = {"machine": machine(), "settings": settings, "started": time.time()}
     print(f"machine: {session['machine']}")
     print(f"{args.data}: {len(test)} test images, pool of {len(pool)}; results -> {out}")
@@ -315,16 +313,10 @@ def run(args: argparse.Namespace) -> None:
                 continue
             idx = draw_labelled(y_all, pool, n, seed)
             x, y = x_all[idx], y_all[idx]
-            wanted = n == PICTURE_N and seed == PICTURE_SEED
-            pictures: dict | None = {} if wanted else None
-            needed = set(METHODS) if wanted else {m for m, _ in todo}
+            needed = {m for m, _ in todo}
             for method, train_set, info in augmented_sets(
-                x, y, shape, n, seed, args.multiplier, args.vae_examples, needed, pictures
+                x, y, shape, n, seed, args.multiplier, args.vae_examples, needed
             ):
-                if wanted and method == "mixup":
-                    pictures["real"], pictures["jitter"], pictures["mixup"] = picture_rows(
-                        x, y, train_set
-                    )
                 info = {**info, "fidelity": fidelity(reference, len(y), train_set)}
                 for clf in CLASSIFIERS:
                     if (method, clf) not in todo:
@@ -339,8 +331,6 @@ def run(args: argparse.Namespace) -> None:
                         f"acc={r['accuracy']:.4f} ({r['fit_seconds']:.1f} s fit)",
                         flush=True,
                     )
-            if wanted and len(pictures) == 4:
-                save_pictures(out, pictures, shape)
     session["wall_seconds"] = time.perf_counter() - start
     sessions_path = out.with_name(out.stem + "-sessions.json")
     sessions = json.loads(sessions_path.read_text()) if sessions_path.exists() else []
@@ -348,33 +338,80 @@ def run(args: argparse.Namespace) -> None:
     print(f"wall time this session: {session['wall_seconds'] / 60:.1f} min")
 
 
-def picture_rows(x, y, mixup_set):
-    """Real, jitter and mixup pictures per class ``(C, k, D)`` for the samples figure:
-    jittered copies of the real images shown, mixed images whose heavier label is the class."""
-    classes = int(y.max()) + 1
-    k = PICTURE_PER_CLASS
-    real = np.stack([x[y == c][:k] for c in range(classes)])
-    rng = np.random.default_rng(PICTURE_SEED)
-    flat = real.reshape(-1, x.shape[1])
-    side = int(math.isqrt(x.shape[1]))
-    jit = jitter(flat, np.zeros(len(flat), int), (side, side), 1, rng)[0]
-    mx, my, mw = mixup_set
-    heavy = (mw > 0.5) & (np.arange(len(mw)) >= len(x))  # mixed rows, the heavier label
-    mixed = np.stack([mx[heavy & (my == c)][:k] for c in range(classes)])
-    return real, jit.reshape(real.shape), mixed
+# ---- diagnosis: pictures, distances to the labelled images, mixup with hard labels -----
 
 
-def save_pictures(out: Path, pictures: dict, shape) -> None:
-    """Store the samples figure's images as 8-bit pixels in JSON next to the results."""
-    record = {"shape": list(shape), "n": PICTURE_N, "seed": PICTURE_SEED}
-    for name, images in pictures.items():
-        pixels = np.rint(np.clip(images, 0, 1) * 255).astype(np.uint8)
-        record[name] = {"dims": list(pixels.shape), "uint8_base64": _b64(pixels)}
-    out.with_name(out.stem + "-pictures.json").write_text(json.dumps(record) + "\n")
+def extra_rows(n_real: int, train_set) -> tuple[np.ndarray, np.ndarray]:
+    """The extra images of a training set and their (heavier) labels."""
+    x, y, w = (a[n_real:] for a in train_set)
+    return x[w > 0.5], y[w > 0.5]
 
 
-def _b64(a: np.ndarray) -> str:
-    return base64.b64encode(a.tobytes()).decode()
+def nearest_distance(x: np.ndarray, y: np.ndarray, ref: np.ndarray, ref_y: np.ndarray) -> float:
+    """Mean Euclidean distance (pixels in [0, 1]) from each row of ``x`` to the nearest row
+    of ``ref`` with the same label; a row identical to its reference (itself) is skipped."""
+    out = []
+    for c in np.unique(y):
+        a, b = x[y == c], ref[ref_y == c]
+        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+        d2[d2 < 1e-9] = np.inf  # leave-one-out when x is ref
+        out.append(np.sqrt(np.maximum(d2.min(1), 0.0)))
+    return float(np.concatenate(out).mean())
+
+
+def diagnose(args: argparse.Namespace) -> None:
+    """At n = DIAGNOSIS_N for seeds 0 .. DIAGNOSIS_SEEDS - 1: how far each method's extra
+    images lie from the nearest labelled image of their label (beside the real images'
+    leave-one-out distance and the test images'), and mixup read the other way (extra
+    images with the heavier label as a hard label); plus seed 0's pictures per class."""
+    torch.set_num_threads(args.threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
+    x_all, y_all, shape = load(args.data, args.data_dir)
+    test, pool = split_test(y_all)
+    x_test, y_test = x_all[test], y_all[test]
+    n, k = DIAGNOSIS_N, PICTURE_PER_CLASS
+    distances: dict[str, list[float]] = {}
+    hard: dict[str, list[float]] = {}
+    record: dict = {"shape": list(shape), "n": n, "seeds": DIAGNOSIS_SEEDS, "pictures": {}}
+    for seed in range(DIAGNOSIS_SEEDS):
+        idx = draw_labelled(y_all, pool, n, seed)
+        x, y = x_all[idx], y_all[idx]
+        dist = {"real (leave-one-out)": nearest_distance(x, y, x, y)}
+        dist["test images"] = nearest_distance(x_test, y_test, x, y)
+        classes = range(int(y.max()) + 1)
+        if seed == 0:
+            record["pictures"]["real"] = _pixels(np.stack([x[y == c][:k] for c in classes]))
+        sets = augmented_sets(x, y, shape, n, seed, args.multiplier, args.vae_examples, METHODS)
+        for method, train_set, _ in sets:
+            if method == "real":
+                continue
+            ex, ey = extra_rows(len(y), train_set)
+            dist[method] = nearest_distance(ex, ey, x, y)
+            if seed == 0:  # jitter: one copy of each of the first k real images per class
+                step = args.multiplier if method == "jitter" else 1
+                rows = [ex[ey == c][::step][:k] for c in classes]
+                record["pictures"][method] = _pixels(np.stack(rows))
+            if method == "mixup":  # the hard-label reading: heavier label, weight 1
+                hard_set = (np.concatenate([x, ex]), np.concatenate([y, ey]), None)
+                for clf in CLASSIFIERS:
+                    acc = score(clf, seed, hard_set, x_test, y_test)["accuracy"]
+                    hard.setdefault(clf, []).append(acc)
+        for key, value in dist.items():
+            distances.setdefault(key, []).append(value)
+        print(f"seed {seed}: " + ", ".join(f"{k_} {v:.2f}" for k_, v in dist.items()), flush=True)
+    record["nearest_distance"] = {key: float(np.mean(v)) for key, v in distances.items()}
+    record["mixup_hard_accuracy"] = hard
+    path = Path(args.out)
+    path.with_name(path.stem + "-diagnosis.json").write_text(json.dumps(record) + "\n")
+    print(json.dumps({k_: v for k_, v in record.items() if k_ != "pictures"}, indent=1))
+
+
+def _pixels(images: np.ndarray) -> dict:
+    """Images in [0, 1] as 8-bit pixels in base64, with their array shape."""
+    pixels = np.rint(np.clip(images, 0, 1) * 255).astype(np.uint8)
+    return {"dims": list(pixels.shape), "uint8_base64": base64.b64encode(pixels.tobytes()).decode()}
 
 
 # ---- report ----------------------------------------------------------------------------
@@ -483,26 +520,28 @@ def accuracy_figure(records: list[dict], path: Path) -> None:
     save_figure(fig, path)
 
 
-def samples_figure(pictures_path: Path, path: Path) -> None:
+def samples_figure(diagnosis: Path, path: Path) -> None:
+    """Seed 0's labelled images and each method's extra images, one row per class."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from aevb.viz import image_grid, save_figure
 
-    record = json.loads(pictures_path.read_text())
+    record = json.loads(diagnosis.read_text())
     shape = record["shape"]
     titles = {
-        "real": f"real (n = {record['n']})",
+        "real": f"real (n = {record['n']}, seed 0)",
         "jitter": "affine jitter",
         "mixup": "mixup (heavier label)",
-        "vae": "conditional VAE: means of p(x|y,z)",
+        "vae": "CVAE samples",
+        "vae-long": "CVAE, 4x longer",
     }
-    fig = Figure(figsize=(12, 4.2))
+    fig = Figure(figsize=(13, 4.2))
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 4)
+    axes = fig.subplots(1, len(titles))
     for ax, (name, title) in zip(axes, titles.items(), strict=True):
-        dims = record[name]["dims"]
-        raw = base64.b64decode(record[name]["uint8_base64"])
+        dims = record["pictures"][name]["dims"]
+        raw = base64.b64decode(record["pictures"][name]["uint8_base64"])
         images = np.frombuffer(raw, np.uint8).reshape(dims).astype(np.float32) / 255
         grid = image_grid(images.reshape(-1, dims[-1]), shape, nrow=dims[1])
         ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -539,9 +578,15 @@ def report(args: argparse.Namespace) -> None:
                 )
     figures = Path(args.figures)
     accuracy_figure(records, figures / "augmentation-accuracy.png")
-    pictures = out.with_name(out.stem + "-pictures.json")
-    if pictures.exists():
-        samples_figure(pictures, figures / "augmentation-samples.png")
+    diagnosis = out.with_name(out.stem + "-diagnosis.json")
+    if diagnosis.exists():
+        record = json.loads(diagnosis.read_text())
+        print(f"\ndiagnosis at n = {record['n']}, seeds 0-{record['seeds'] - 1}:")
+        for key, value in record["nearest_distance"].items():
+            print(f"  distance to the nearest labelled image of the label, {key}: {value:.2f}")
+        for clf, accs in record["mixup_hard_accuracy"].items():
+            print(f"  mixup, heavier label as a hard label, {clf}: {100 * np.mean(accs):.2f}%")
+        samples_figure(diagnosis, figures / "augmentation-samples.png")
     print(f"figures -> {figures}")
 
 
@@ -562,8 +607,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default=str(RESULTS / "augmentation.jsonl"))
     p.add_argument("--figures", default=str(FIGURES))
     p.add_argument("--report", action="store_true", help="only rebuild table and figures")
+    p.add_argument(
+        "--diagnose", action="store_true", help="distances, hard-label mixup and pictures"
+    )
     args = p.parse_args(argv)
-    report(args) if args.report else run(args)
+    report(args) if args.report else diagnose(args) if args.diagnose else run(args)
 
 
 if __name__ == "__main__":
