@@ -17,6 +17,17 @@
   cut into 1497 train, 150 valid, 150 test; labels.
 
 Every dataset's arrays are float32, one flattened image per row.
+
+Molecule datasets are strings, not rows of numbers, so they are registered apart
+(:data:`MOLECULE_DATASETS`): their files are here, their reader is
+:func:`aevb.molecules.load_moses`, and ``load_dataset`` names it.
+
+- ``moses``: the MOSES benchmark (Polykovskiy et al. 2020), the files its project publishes
+  in ``molecularsets/moses`` (``moses/dataset/data/``, stored with Git LFS, and
+  ``moses/metrics/``): ``moses/{train,test,test_scaffolds}.csv.gz`` (gzip CSV, header
+  ``SMILES``; 1,584,663 / 176,074 / 176,225 molecules) and the structural filters of its
+  ``Filters`` metric, ``moses/mcf.csv`` and ``moses/wehi_pains.csv``. Published bytes are
+  canonical, so a file is checked by the sha256 of its bytes.
 """
 
 from __future__ import annotations
@@ -31,11 +42,11 @@ import numpy as np
 from aevb.data.amat import read_amat
 from aevb.data.cache import load_source
 from aevb.data.dataset import Dataset
-from aevb.data.errors import DataError
+from aevb.data.errors import DataError, read_bytes
 from aevb.data.idx import read_idx
 from aevb.data.locations import resolve_data_dir
 from aevb.data.matlab import read_mat_variable
-from aevb.data.sources import SourceFile
+from aevb.data.sources import SourceFile, locate, verify
 from aevb.data.splits import split_indices
 
 DEFAULT_DATASET = "digits"
@@ -234,6 +245,61 @@ def _build_digits(fetch: Fetch) -> Dataset:
     )
 
 
+# ---- MOSES (molecules) -------------------------------------------------------------------
+
+_MOSES_SHA256 = {
+    "train.csv.gz": "786f0313aa6b9ba5514df685f885742a70ea8d86f1a4fa48115f7f80a634265c",
+    "test.csv.gz": "f896fbf3764f88d94670b9959e5872c600c12152a18233823e820761b7a791b2",
+    "test_scaffolds.csv.gz": "adffb2192c1bfe31ab0e13154d4af19a37dc18bdbf3cd7b4491e04405128adde",
+    "mcf.csv": "f4a2bfacb4cb8877295eb2a4b4e61ec9770a26388f1331e5dc9c193d22dd5f89",
+    "wehi_pains.csv": "d762e5420ec70f06d7e41d336cae6f67e2feb0eddf05c6171192a332726d296f",
+}
+
+
+def _moses_urls(name: str) -> tuple[str, ...]:
+    """The data files are Git LFS objects, served by media.githubusercontent.com (the raw
+    URL gives the LFS pointer); the filter tables are ordinary files."""
+    if name.endswith(".gz"):
+        path = f"molecularsets/moses/master/moses/dataset/data/{name}"
+        return (
+            f"https://media.githubusercontent.com/media/{path}",
+            f"https://github.com/molecularsets/moses/raw/master/moses/dataset/data/{name}",
+        )
+    return (f"https://raw.githubusercontent.com/molecularsets/moses/master/moses/metrics/{name}",)
+
+
+def _file_bytes(path: Path, name: str) -> np.ndarray:
+    """The file's bytes as a uint8 array, so that its sha256 is the file's."""
+    return np.frombuffer(read_bytes(path, name), dtype=np.uint8)
+
+
+MOSES_FILES = {
+    name: SourceFile(
+        folder="moses", name=name, urls=_moses_urls(name), decode=_file_bytes, sha256=sha
+    )
+    for name, sha in _MOSES_SHA256.items()
+}
+
+
+def moses_file(
+    name: str, data_dir: str | os.PathLike | None = None, download: bool = True
+) -> bytes:
+    """The bytes of the MOSES file ``name`` (a key of :data:`MOSES_FILES`), found in the data
+    dir (or downloaded) and checked against its sha256.
+
+    Raises:
+        DataError: the file is missing (and not downloadable) or its sha256 differs.
+    """
+    source = MOSES_FILES[name]
+    x = verify(source, locate(source, resolve_data_dir(data_dir), download=download))
+    assert x is not None  # a sha256 is set, so the file was read
+    return x.tobytes()
+
+
+MOLECULE_DATASETS = {"moses": "aevb.molecules.load_moses()"}
+"""Molecule datasets by name, with the function that loads them (strings, not a Dataset)."""
+
+
 # ---- the registry ------------------------------------------------------------------------
 
 REGISTRY: dict[str, Entry] = {
@@ -291,8 +357,13 @@ def load_dataset(
 
     Raises:
         DataError: unknown name; a file missing (and not downloadable), truncated,
-            corrupt or failing its checksum.
+            corrupt or failing its checksum; a molecule dataset (its loader is named).
     """
+    if name in MOLECULE_DATASETS:
+        raise DataError(
+            f"{name}: a molecule dataset (SMILES strings, not rows of numbers); load it with "
+            f"{MOLECULE_DATASETS[name]}"
+        )
     if name not in REGISTRY:
         raise DataError(f"unknown dataset {name!r}: expected one of {dataset_names()}")
     root = resolve_data_dir(data_dir)
