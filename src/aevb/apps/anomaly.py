@@ -1,6 +1,6 @@
 """Anomaly detection with a trained VAE: scores, a threshold, and inlier/outlier labels.
 
-An example the model finds unlikely is an anomaly. Three scores, each higher = more
+An example the model finds unlikely is an anomaly. Four scores, each higher = more
 anomalous, in nats:
 
 * ``"elbo"``: the negative ELBO, -L(x) (one pass; estimator B where the KL has a closed
@@ -8,7 +8,18 @@ anomalous, in nats:
 * ``"nll"``: the importance-sampled negative log-likelihood, -log p(x) with ``k`` samples
   (Burda et al. 2015); tighter than the ELBO, ``k`` times the cost;
 * ``"recon-prob"``: An & Cho's (2015) reconstruction probability, -log (1/L) sum_l
-  p(x|z_l) with z_l ~ q(z|x): how well the posterior's codes explain x, without the prior.
+  p(x|z_l) with z_l ~ q(z|x): how well the posterior's codes explain x, without the prior;
+* ``"nll-complexity"``: Serrà et al.'s (2020) input-complexity score, -log p(x) - L(x)
+  ("Input complexity and out-of-distribution detection with likelihood-based generative
+  models", ICLR 2020): the ``"nll"`` score minus L(x), the length in nats of the image
+  under a generic lossless compressor (:func:`complexity`: its 8-bit PNG at Pillow's best
+  compression, bits * ln 2). A likelihood favours simple inputs (little ink, flat
+  regions; Nalisnick et al. 2019); subtracting what any image compressor assigns to x
+  turns the score into a likelihood ratio against a universal model of images. Only for
+  models with an ``image_shape`` and grey levels in [0, 1]; a tabular model gets a
+  ``ValueError``. The Bernoulli likelihood on grey levels is a density, not a
+  distribution over 8-bit images, so the difference is the published score, not an
+  exact log-ratio.
 
 A :class:`Detector` holds the score's settings and a threshold fitted on reference data
 (examples assumed normal, or normal up to a ``contamination`` rate, as scikit-learn's
@@ -21,6 +32,7 @@ score can be placed in the training data's distribution).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -39,7 +51,7 @@ from aevb.models.protocol import Model
 from aevb.objectives import batches, log_likelihood, lower_bound, model_device
 from aevb.priors import fixed_components
 
-SCORES = ("elbo", "nll", "recon-prob")
+SCORES = ("elbo", "nll", "recon-prob", "nll-complexity")
 """The anomaly scores, by name (see the module docstring)."""
 DETECTOR_FILE = "anomaly.json"
 """The fitted detector, beside the model it scores with (the run folder or model folder)."""
@@ -60,15 +72,28 @@ def anomaly_scores(
     """Anomaly score of every row of ``x`` ``(N, D [+ C])``: float64 ``(N,)``, nats,
     higher = more anomalous.
 
-    ``k``: importance samples of ``"nll"``; ``n_samples``: posterior draws L of
-    ``"elbo"`` and ``"recon-prob"``. ``seed`` fixes the Monte Carlo noise, so the same
-    rows get the same scores. Rows are checked as :meth:`aevb.models.VAE.encode` checks
-    them (NaN/inf, width, range): a ``ValueError`` says what is wrong.
+    ``k``: importance samples of ``"nll"`` and ``"nll-complexity"``; ``n_samples``:
+    posterior draws L of ``"elbo"`` and ``"recon-prob"``. ``seed`` fixes the Monte Carlo
+    noise, so the same rows get the same scores (``"nll-complexity"`` is exactly
+    ``"nll"`` minus :func:`complexity` of the image columns). Rows are checked as
+    :meth:`aevb.models.VAE.encode` checks them (NaN/inf, width, range): a ``ValueError``
+    says what is wrong, as it does for ``"nll-complexity"`` on a model without an
+    ``image_shape``.
     """
     check_choice("anomaly_scores", "score", score, SCORES)
     if k < 1 or n_samples < 1:
         raise ValueError(f"k={k}, n_samples={n_samples}: expected at least 1 sample each")
     x = check_rows(model, x)
+    if score == "nll-complexity":
+        image_shape = model.config.image_shape
+        if image_shape is None:
+            raise ValueError(
+                'score="nll-complexity" compresses images, and this model has no '
+                'image_shape (tabular data): use "nll", "elbo" or "recon-prob"'
+            )
+        bits = complexity(x[:, : model.config.input_dim].cpu().numpy(), image_shape)
+        nll = anomaly_scores(model, x, score="nll", k=k, batch_size=batch_size, seed=seed)
+        return nll - bits
     generator = torch.Generator(model_device(model)).manual_seed(seed)
     if score == "elbo":
         bound = lower_bound(
@@ -81,6 +106,41 @@ def anomaly_scores(
             model, x, n_samples=n_samples, batch_size=batch_size, generator=generator
         )
     return -bound.double().numpy()
+
+
+def complexity(images: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """L(x) of Serrà et al. (2020): the length of each image in nats under a generic
+    lossless compressor, its 8-bit PNG at Pillow's best compression (``optimize=True``,
+    ``compress_level=9``), bytes * 8 * ln 2; float64 ``(N,)``.
+
+    ``images``: ``(N, D)`` grey levels in [0, 1] with D = prod(image_shape), rounded to
+    the 256 levels of an 8-bit image (lossless for data stored as k / 255);
+    ``image_shape``: ``(H, W)`` or ``(H, W, C)`` with C in {1, 3}, channels last. The
+    length includes PNG's fixed overhead (about 60 bytes for one greyscale image), the
+    same for every image of one shape, so it shifts scores without reordering them.
+    """
+    from PIL import Image
+
+    images = np.asarray(images, dtype=np.float64)
+    shape = tuple(int(s) for s in image_shape)
+    if images.ndim != 2 or images.shape[1] != math.prod(shape):
+        raise ValueError(
+            f"images of shape {images.shape}: expected rows (N, {math.prod(shape)}) "
+            f"of {shape} images"
+        )
+    if len(shape) == 3 and shape[2] == 1:
+        shape = shape[:2]
+    if not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 3)):
+        raise ValueError(f"image_shape={shape}: expected (H, W) or (H, W, C), C in {{1, 3}}")
+    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise ValueError("images: expected grey levels in [0, 1] to encode as 8-bit PNG")
+    pixels = np.rint(images * 255).astype(np.uint8).reshape(-1, *shape)
+    out = np.empty(len(pixels))
+    for i, image in enumerate(pixels):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG", optimize=True, compress_level=9)
+        out[i] = buffer.tell() * 8 * math.log(2)
+    return out
 
 
 @torch.no_grad()
@@ -129,7 +189,7 @@ class Detector:
         threshold: scores above it are outliers (nats).
         contamination: the share of the reference data taken as outliers when the
             threshold was fitted (the threshold is their 1 - contamination quantile).
-        k: importance samples (score ``"nll"``).
+        k: importance samples (scores ``"nll"``, ``"nll-complexity"``).
         n_samples: posterior draws L (scores ``"elbo"``, ``"recon-prob"``).
         seed: the Monte Carlo noise's seed.
         reference: what the threshold was fitted on, in words (data name, split, rows).

@@ -514,7 +514,8 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
             ``"elbo"`` (the negative ELBO: one pass, ``k`` times cheaper) or
             ``"recon-prob"`` (An & Cho's reconstruction probability, ``n_samples``
             draws). Named ``anomaly_score`` because a parameter ``score`` would hide the
-            ``score`` method scikit-learn calls.
+            ``score`` method scikit-learn calls. ``"nll-complexity"`` compresses images,
+            and this estimator's models are tabular: ``fit`` refuses it (``ValueError``).
 
     ``score_samples`` = -anomaly score - sum(log scale_): higher = more normal, in nats of
     ``X``. The detector is also a transformer (``transform``, ``sample``, ...), and saves,
