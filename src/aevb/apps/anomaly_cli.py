@@ -114,7 +114,8 @@ def _score_options(g: Any) -> None:
         choices=anomaly.SCORES,
         default="elbo",
         help="elbo: negative ELBO; nll: importance-sampled negative log-likelihood; "
-        "recon-prob: An & Cho's reconstruction probability",
+        "recon-prob: An & Cho's reconstruction probability; nll-complexity: nll minus the "
+        "image's PNG length (Serra et al. 2020; images only, see docs/anomaly.md)",
     )
     g.add_argument(
         "--k", type=count(1, MAX_K), default=100, help="importance samples of --score nll"
