@@ -28,7 +28,7 @@ from pathlib import Path
 
 from aevb.data.errors import DataError, read_bytes
 from aevb.data.registry import moses_file
-from aevb.molecules.chem import parse_all
+from aevb.molecules.chem import parse
 
 SPLITS = ("train", "test", "test_scaffolds")
 """The MOSES splits: training set, test set, scaffold test set (scaffolds unseen in train)."""
@@ -187,7 +187,7 @@ def read_smiles(
     lines, smiles = [n for n, _ in numbered], [s for _, s in numbered]
     if not check:
         return SmilesFile(smiles, (), name)
-    bad = [i for i, mol in enumerate(parse_all(smiles)) if mol is None]
+    bad = [i for i, s in enumerate(smiles) if parse(s) is None]
     if not bad:
         return SmilesFile(smiles, (), name)
     where = _line_list([lines[i] for i in bad])

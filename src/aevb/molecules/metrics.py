@@ -37,15 +37,10 @@ import torch
 from rdkit import Chem
 
 from aevb.data.errors import DataError
-from aevb.molecules.chem import parse_all
+from aevb.molecules.chem import parse
 from aevb.molecules.data import load_moses
 from aevb.molecules.filters import Filters
-from aevb.molecules.references import (
-    Statistics,
-    canonical_set,
-    statistics,
-    statistics_of,
-)
+from aevb.molecules.references import Statistics, canonical_set, statistics
 
 METRICS = (
     "Valid",
@@ -156,14 +151,19 @@ def moses_metrics(
     """
     if len(generated) == 0:
         raise DataError("moses_metrics: no generated molecules")
-    mols = parse_all(generated)
-    valid = [m for m in mols if m is not None]
-    canonical = [Chem.MolToSmiles(m) for m in valid]
-    table = {"Valid": len(valid) / len(generated)}
+    filters = filters or Filters.moses()
+    canonical, passes = [], []
+    for s in generated:  # one molecule at a time (see aevb.molecules.chem)
+        mol = parse(s)
+        if mol is not None:
+            canonical.append(Chem.MolToSmiles(mol))
+            passes.append(filters.passes(mol))
+    table = {"Valid": len(canonical) / len(generated)}
     for size in k:
         table[unique_name(size)] = fraction_unique(canonical, size)
     kw = {"chemnet": chemnet, "device": device, "quiet": quiet}
-    stats = statistics(generated, cache=True, **kw) if cache else statistics_of(valid, **kw)
+    # the cache is keyed by the strings as given; otherwise the canonical ones are read again
+    stats = statistics(generated if cache else canonical, cache=cache, **kw)
     for suffix, ref in (("Test", references.test), ("TestSF", references.test_scaffolds)):
         if ref is not None:
             if chemnet:
@@ -173,7 +173,7 @@ def moses_metrics(
             table[f"Scaf/{suffix}"] = cosine_similarity(stats.scaffolds, ref.scaffolds)
     diversity = internal_diversities(stats.fingerprints, (1, 2), device=device)
     table["IntDiv"], table["IntDiv2"] = diversity[1], diversity[2]
-    table["Filters"] = fraction_passes_filters(valid, filters or Filters.moses())
+    table["Filters"] = float(np.mean(passes)) if passes else float("nan")
     if references.train is not None:
         table["Novelty"] = novelty(canonical, references.train)
     order = {name: i for i, name in enumerate(METRICS)}  # Unique@k: second, in k's order
@@ -190,7 +190,7 @@ def fraction_valid(smiles: Sequence[str]) -> float:
     invalid)."""
     if len(smiles) == 0:
         raise DataError("fraction_valid: no molecules")
-    return sum(m is not None for m in parse_all(smiles)) / len(smiles)
+    return sum(parse(s) is not None for s in smiles) / len(smiles)
 
 
 def fraction_unique(canonical: Sequence[str], k: int | None = None) -> float:
@@ -212,11 +212,6 @@ def novelty(canonical: Sequence[str], train: Collection[str]) -> float:
     training set's canonical SMILES); NaN when there are none."""
     distinct = set(canonical)
     return len(distinct - set(train)) / len(distinct) if distinct else float("nan")
-
-
-def fraction_passes_filters(mols: Sequence[Chem.Mol], filters: Filters) -> float:
-    """The fraction of the valid molecules ``mols`` that pass ``filters``; NaN when none."""
-    return float(np.mean([filters.passes(m) for m in mols])) if len(mols) else float("nan")
 
 
 def cosine_similarity(a: Mapping[str, int], b: Mapping[str, int]) -> float:

@@ -25,7 +25,7 @@ import hashlib
 import warnings
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from aevb.atomic import atomic_path
 from aevb.data.locations import resolve_cache_dir
-from aevb.molecules.chem import parse_all
+from aevb.molecules.chem import canonical, parse
 from aevb.progress import Progress
 
 FINGERPRINT_RADIUS, FINGERPRINT_BITS = 2, 1024
@@ -111,14 +111,14 @@ class Statistics:
 
 
 def statistics(
-    smiles: Sequence[str],
+    smiles: Iterable[str],
     *,
     cache: bool = True,
     chemnet: bool = True,
     device: str | None = None,
     quiet: bool = True,
 ) -> Statistics:
-    """The :class:`Statistics` of the valid molecules among ``smiles``.
+    """The :class:`Statistics` of the valid molecules among ``smiles``, read one at a time.
 
     Args:
         smiles: the set, e.g. the MOSES test SMILES.
@@ -128,25 +128,15 @@ def statistics(
         device: where ChemNet runs; default ``"cuda"`` when available, else ``"cpu"``.
         quiet: no progress lines for the ChemNet pass.
     """
+    smiles = list(smiles)
     return _cached(
         smiles if cache else None,
         "statistics" if chemnet else "statistics-nofcd",
         ".npz",
-        lambda: _compute(parse_all(smiles), chemnet, device, quiet),
+        lambda: _compute(smiles, chemnet, device, quiet),
         Statistics.save,
         Statistics.load,
     )
-
-
-def statistics_of(
-    mols: Sequence[Chem.Mol],
-    *,
-    chemnet: bool = True,
-    device: str | None = None,
-    quiet: bool = True,
-) -> Statistics:
-    """The :class:`Statistics` of molecules already parsed (all valid), not cached."""
-    return _compute(list(mols), chemnet, device, quiet)
 
 
 def canonical_set(smiles: Sequence[str], *, cache: bool = True) -> frozenset[str]:
@@ -154,7 +144,7 @@ def canonical_set(smiles: Sequence[str], *, cache: bool = True) -> frozenset[str
     for Novelty); cached like :func:`statistics` (the 1.6M MOSES train set takes minutes)."""
 
     def compute() -> list[str]:
-        return [Chem.MolToSmiles(m) for m in parse_all(smiles) if m is not None]
+        return [c for c in map(canonical, smiles) if c is not None]
 
     def save(lines: list[str], path: Path) -> None:
         with atomic_path(path) as tmp:
@@ -168,24 +158,24 @@ def canonical_set(smiles: Sequence[str], *, cache: bool = True) -> frozenset[str
     )
 
 
-def fingerprints(mols: Sequence[Chem.Mol]) -> np.ndarray:
-    """Morgan fingerprints (radius 2, 1024 bits), packed: uint8 ``(N, 128)``."""
-    generator = rdFingerprintGenerator.GetMorganGenerator(
+def morgan() -> rdFingerprintGenerator.FingerprintGenerator64:
+    """The generator of MOSES' fingerprints: Morgan, radius 2, 1024 bits."""
+    return rdFingerprintGenerator.GetMorganGenerator(
         radius=FINGERPRINT_RADIUS, fpSize=FINGERPRINT_BITS
     )
-    if not mols:
-        return np.zeros((0, FINGERPRINT_BITS // 8), dtype=np.uint8)
-    bits = np.stack([generator.GetFingerprintAsNumPy(m) for m in mols]).astype(np.uint8)
-    return np.packbits(bits, axis=1)
 
 
-def fragments(mols: Sequence[Chem.Mol]) -> Counter[str]:
-    """BRICS fragments of the molecules, as canonical SMILES (with their ``[n*]``
-    attachment points), counted over every molecule."""
-    counts: Counter[str] = Counter()
-    for mol in mols:
-        counts.update(Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(mol)).split("."))
-    return counts
+def fingerprints(mols: Iterable[Chem.Mol]) -> np.ndarray:
+    """Morgan fingerprints (radius 2, 1024 bits), packed: uint8 ``(N, 128)``."""
+    generator = morgan()
+    rows = [np.packbits(generator.GetFingerprintAsNumPy(m)) for m in mols]
+    return np.stack(rows) if rows else np.zeros((0, FINGERPRINT_BITS // 8), dtype=np.uint8)
+
+
+def fragments(mol: Chem.Mol) -> list[str]:
+    """The BRICS fragments of ``mol`` (``FragmentOnBRICSBonds``), as canonical SMILES with
+    their ``[n*]`` attachment points."""
+    return Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(mol)).split(".")
 
 
 def scaffold(mol: Chem.Mol) -> str | None:
@@ -199,11 +189,6 @@ def scaffold(mol: Chem.Mol) -> str | None:
     if not smiles or core.GetRingInfo().NumRings() < MIN_SCAFFOLD_RINGS:
         return None
     return smiles
-
-
-def scaffolds(mols: Sequence[Chem.Mol]) -> Counter[str]:
-    """:func:`scaffold` of the molecules, counted (molecules without one are left out)."""
-    return Counter(s for s in map(scaffold, mols) if s is not None)
 
 
 def chemnet_moments(
@@ -240,22 +225,33 @@ def chemnet_moments(
     return mu, (outer - n * np.outer(mu, mu)) / (n - 1)
 
 
-def _compute(
-    mols: list[Chem.Mol | None], chemnet: bool, device: str | None, quiet: bool
-) -> Statistics:
-    valid = [m for m in mols if m is not None]
+def _compute(smiles: Iterable[str], chemnet: bool, device: str | None, quiet: bool) -> Statistics:
+    generator = morgan()
+    canonicals: list[str] = []
+    packed: list[np.ndarray] = []
+    fragment_counts: Counter[str] = Counter()
+    scaffold_counts: Counter[str] = Counter()
+    for s in smiles:  # one molecule at a time: only its features are kept
+        mol = parse(s)
+        if mol is None:
+            continue
+        canonicals.append(Chem.MolToSmiles(mol))
+        packed.append(np.packbits(generator.GetFingerprintAsNumPy(mol)))
+        fragment_counts.update(fragments(mol))
+        core = scaffold(mol)
+        if core is not None:
+            scaffold_counts[core] += 1
     if chemnet:
-        smiles = [Chem.MolToSmiles(m) for m in valid]
-        mu, sigma = chemnet_moments(smiles, device=device, quiet=quiet)
+        mu, sigma = chemnet_moments(canonicals, device=device, quiet=quiet)
     else:
         mu, sigma = np.full(CHEMNET_DIM, np.nan), np.full((CHEMNET_DIM, CHEMNET_DIM), np.nan)
     return Statistics(
-        n=len(valid),
+        n=len(canonicals),
         fcd_mu=mu,
         fcd_sigma=sigma,
-        fingerprints=fingerprints(valid),
-        fragments=dict(fragments(valid)),
-        scaffolds=dict(scaffolds(valid)),
+        fingerprints=np.stack(packed) if packed else fingerprints([]),
+        fragments=dict(fragment_counts),
+        scaffolds=dict(scaffold_counts),
     )
 
 
