@@ -111,9 +111,10 @@ def moses_references(
 ) -> References:
     """The MOSES test, scaffold-test and training sets as :class:`References`.
 
-    The first call computes the statistics of 2 x 176k reference molecules (ChemNet:
-    about 20 minutes each on a 2-core CPU, seconds on a GPU) and canonicalises the 1.6M
-    training SMILES (minutes); later calls read them from the cache dir in seconds.
+    The first call computes the statistics of 2 x 176k reference molecules (mostly
+    ChemNet: 8 to 25 minutes a set on a shared 2-core CPU) and canonicalises the 1.6M
+    training SMILES (4 minutes); later calls read them from the cache dir in about a
+    second.
     """
     data = load_moses(data_dir, download)
     return References.from_smiles(
@@ -141,8 +142,8 @@ def moses_metrics(
         references: what to compare with, e.g. :func:`moses_references`.
         k: the sizes of Unique@k.
         filters: the structural alerts, default the MOSES files (:meth:`Filters.moses`).
-        chemnet: compute FCD (ChemNet is the slow part on a CPU: about 10 ms a molecule
-            on 2 cores); without it the table has no FCD columns.
+        chemnet: compute FCD (ChemNet is the slow part on a CPU: 2.6 ms a molecule on
+            2 cores); without it the table has no FCD columns.
         device: where ChemNet and the Tanimoto tiles run (default: CUDA when available).
         cache: also cache the generated set's statistics (for a set scored repeatedly).
         quiet: no progress lines.
