@@ -202,11 +202,16 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
+ACTIVE_UNIT_VARIANCE = 0.01
+"""A latent dimension is active when its posterior mean varies over the data by more than
+this (Burda et al. 2015; :func:`aevb.evaluate.active_units`' default)."""
+
+
 def plausible_bound(bound: float, likelihood: str | None) -> bool:
-    """False for a bound no model can reach: above 0 nats under a Bernoulli likelihood,
-    where log p(x) <= 0. Such a bound means the Monte Carlo estimate broke down
+    """False for a bound no model can reach: above 0 nats under a Bernoulli or categorical
+    likelihood, where log p(x) <= 0. Such a bound means the Monte Carlo estimate broke down
     numerically (e.g. a variance collapsed to ~0)."""
-    return likelihood != "bernoulli" or bound <= 0.0
+    return likelihood not in ("bernoulli", "categorical") or bound <= 0.0
 
 
 @dataclass(frozen=True)
@@ -562,8 +567,26 @@ class Trainer:
             gen = torch.Generator(device=self.device).manual_seed(self.config.seed + 7919)
             values = self.objective.bound(self.model, x, generator=gen)
             out[f"{split}_bound"] = values.double().mean().item()
+        out.update(self._posterior_use())
         self.model.train(was_training)
         return out
+
+    def _posterior_use(self) -> dict[str, float]:
+        """How much the posterior is used, on the validation split (else the training
+        split's evaluation rows): the mean closed-form KL(q(z|x) || p(z)) in nats (``kl``)
+        and the active units (Burda et al.: Cov_x E_q[z_i] > 0.01, ``active_units``). A
+        collapsed model shows KL near 0 and no active unit. Empty for models without a
+        closed-form KL (a hierarchy, a mixture prior)."""
+        if not self.model.config.analytic_kl or not self.eval_sets:
+            return {}
+        x = self.eval_sets.get("valid", next(iter(self.eval_sets.values())))
+        means, kl = [], 0.0
+        for start in range(0, len(x), self.config.batch_size):
+            q = self.model.posterior(x[start : start + self.config.batch_size].to(self.device))
+            means.append(q.mean.double().cpu())
+            kl += self.model.kl_to_prior(q).double().sum().item()
+        spread = torch.cat(means).var(0) if len(x) > 1 else torch.zeros(1)
+        return {"kl": kl / len(x), "active_units": float((spread > ACTIVE_UNIT_VARIANCE).sum())}
 
     @functools.cached_property
     def data_identity(self) -> dict[str, Any]:
@@ -682,7 +705,11 @@ class Trainer:
         parts = [f"examples {int(row['examples']):,}", f"epoch {row['epoch']:.2f}"]
         parts += [f"{s} {row[f'{s}_bound']:.2f}" for s in SPLITS if f"{s}_bound" in row]
         ips = row["examples"] / max(row["train_seconds"], 1e-9)  # as training_speed()
-        line = " | ".join(parts) + f" nats | {ips:,.0f} training img/s"
+        line = " | ".join(parts) + " nats"
+        if "kl" in row:
+            dims = self.model.config.latent_dim
+            line += f" | KL {row['kl']:.2f} nats, {row['active_units']:.0f}/{dims} active"
+        line += f" | {ips:,.0f} training img/s"
         if self.log_evaluations and self._progress is not None:
             self._progress.write(line)
         elif self.log_evaluations:

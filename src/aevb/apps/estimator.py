@@ -44,7 +44,8 @@ from aevb.atomic import atomic_dir, write_text
 from aevb.config import check_choice, check_positive, to_dict
 from aevb.data.dataset import Dataset
 from aevb.data.identity import data_identity, identity_differences
-from aevb.data.validation import LIKELIHOODS, check_finite, in_unit_interval
+from aevb.data.validation import ROW_LIKELIHOODS as LIKELIHOODS
+from aevb.data.validation import check_finite, in_unit_interval
 from aevb.evaluate import posterior_means
 from aevb.inputs import check_rows
 from aevb.models import VAE, VAEConfig

@@ -8,7 +8,11 @@ import numpy as np
 
 from aevb.data.errors import DataError
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+"""Every likelihood a dataset may suggest; "categorical" is for rows of token ids
+(:mod:`aevb.models.sequence`)."""
+ROW_LIKELIHOODS = ("bernoulli", "gaussian")
+"""The likelihoods of :class:`aevb.models.VAE` (real-valued rows)."""
 
 
 def check_finite(x: np.ndarray, source: str) -> None:
@@ -91,6 +95,13 @@ def validate_for_likelihood(
     check_likelihood_name(likelihood, source)
     x = np.asarray(x)
     check_finite(x, source)
+    if likelihood == "categorical":  # token ids (aevb.models.sequence)
+        if x.size and (float(x.min()) < 0 or not np.all(x == np.round(x))):
+            raise DataError(
+                f"{source}: the categorical likelihood expects token ids (whole numbers "
+                f">= 0), found values in [{float(x.min()):g}, {float(x.max()):g}]"
+            )
+        return
     if not needs_unit_interval(likelihood, gaussian_mean) or in_unit_interval(x):
         return
     lo, hi = float(x.min()), float(x.max())

@@ -4,8 +4,9 @@
 so loading needs no code from the run that wrote it.
 """
 
+from aevb.models.sequence import SequenceVAE, SequenceVAEConfig
 from aevb.models.vae import VAE, VAEConfig
 
-MODEL_CLASSES = {"VAE": VAE}
+MODEL_CLASSES = {"VAE": VAE, "SequenceVAE": SequenceVAE}
 
-__all__ = ["MODEL_CLASSES", "VAE", "VAEConfig"]
+__all__ = ["MODEL_CLASSES", "SequenceVAE", "SequenceVAEConfig", "VAE", "VAEConfig"]

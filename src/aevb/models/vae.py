@@ -346,7 +346,7 @@ __getattr__ = moved(
     __name__,
     {
         "BODIES": "aevb.models.vae_config.BODIES",
-        "LIKELIHOODS": "aevb.data.validation.LIKELIHOODS",
+        "LIKELIHOODS": "aevb.data.validation.ROW_LIKELIHOODS",
         "GAUSSIAN_MEANS": "aevb.distributions.GAUSSIAN_MEANS",
         "GAUSSIAN_VARIANCES": "aevb.distributions.GAUSSIAN_VARIANCES",
         "INITS": "aevb.networks.INIT_SCHEMES",

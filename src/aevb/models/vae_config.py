@@ -12,7 +12,7 @@ import dataclasses
 import math
 
 from aevb.config import check_choice, check_positive
-from aevb.data.validation import LIKELIHOODS
+from aevb.data.validation import ROW_LIKELIHOODS as LIKELIHOODS
 from aevb.distributions import GAUSSIAN_MEANS, GAUSSIAN_VARIANCES
 from aevb.models.hierarchy import HIERARCHIES
 from aevb.networks import DENSE_ACTIVATIONS, GATED, INIT_SCHEMES
