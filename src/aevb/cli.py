@@ -18,7 +18,7 @@ import sys
 from typing import NoReturn
 
 from aevb import __version__, commands
-from aevb.apps import anomaly_cli
+from aevb.apps import anomaly_cli, molecules_cli
 from aevb.data.errors import one_line
 from aevb.serve import cli as serve_cli
 
@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aevb {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add_options in (*commands.OPTIONS, anomaly_cli.add_options, serve_cli.add_options):
+    apps = (anomaly_cli.add_options, molecules_cli.add_options, serve_cli.add_options)
+    for add_options in (*commands.OPTIONS, *apps):
         add_options(sub)
     return parser
 

@@ -83,7 +83,8 @@ def _no_such_data(name: str, *, given: bool) -> str:
     )
 
 
-def _warmup(value: int | str, n_train: int) -> int:
+def kl_warmup_option(value: int | str, n_train: int) -> int:
+    """--kl-warmup as training examples: a count, or E epochs written Eep."""
     if isinstance(value, int):  # training examples, as parsed by the command line
         return value
     try:
@@ -96,7 +97,8 @@ def _warmup(value: int | str, n_train: int) -> int:
         ) from None
 
 
-def _weight_decay(value: str, n_train: int) -> float:
+def weight_decay_option(value: str, n_train: int) -> float:
+    """--weight-decay as a number; "prior" is 1 / N_train."""
     if value == "prior":
         return 1.0 / n_train
     try:
@@ -234,8 +236,8 @@ def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> 
     config = _config(
         TrainConfig,
         args,
-        weight_decay=_weight_decay(args.weight_decay, len(data.train)),
-        kl_warmup_examples=_warmup(args.kl_warmup_examples, len(data.train)),
+        weight_decay=weight_decay_option(args.weight_decay, len(data.train)),
+        kl_warmup_examples=kl_warmup_option(args.kl_warmup_examples, len(data.train)),
         epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
     )
     memory.check_training_fits(model_config, config, len(data.train), resolve_device(args.device))

@@ -1,0 +1,222 @@
+"""The molecule VAE end to end on a MOSES slice: data rows, the commands (train, resume,
+sample, metrics, reconstruct, interpolate, optimize), the design helpers, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from aevb.cli import main
+from aevb.data import DataError
+from aevb.molecules import Vocabulary, canonical, fraction_valid, load_moses, parse
+from aevb.molecules.design import (
+    PROPERTIES,
+    Predictor,
+    ascend,
+    fit_predictor,
+    penalized_logp,
+    score,
+)
+from aevb.molecules.model import (
+    encode_rows,
+    hold_out,
+    load_molecule_model,
+    sample_smiles,
+    sequence_dataset,
+    vocabulary_of,
+)
+
+TINY = [
+    "--latent-dim", "4", "--embedding-dim", "8", "--encoder-hidden", "16",
+    "--decoder-hidden", "32", "--batch-size", "32", "--lr", "3e-3", "--threads", "1",
+    "--quiet",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def slice_() -> list[str]:
+    test = load_moses(splits=("test",)).test
+    pick = np.random.default_rng(0).permutation(len(test))[:160]
+    return [test[i] for i in pick]
+
+
+@pytest.fixture(scope="module")
+def smi(slice_, tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("mols") / "mols.smi"
+    path.write_text("\n".join(slice_) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def run(smi, tmp_path_factory) -> str:
+    """A tiny SELFIES model: 10 epochs over 140 molecules (20 held out)."""
+    out = tmp_path_factory.mktemp("runs") / "selfies"
+    args = ["molecules", "train", smi, "--out", str(out), "--tokenizer", "selfies"]
+    assert main([*args, "--valid-size", "20", "--epochs", "10", *TINY]) == 0
+    return str(out)
+
+
+def test_hold_out_is_a_seeded_random_split():
+    smiles = [f"C{'C' * i}O" for i in range(50)]
+    train, valid = hold_out(smiles, 10, seed=1)
+    assert len(valid) == 10 and len(train) == 40 and not set(train) & set(valid)
+    assert (train, valid) == hold_out(smiles, 10, seed=1)
+    assert valid != hold_out(smiles, 10, seed=2)[1]
+    assert len(hold_out(smiles, 10, 5)[0]) == 5
+    with pytest.raises(ValueError, match="valid_size=50"):
+        hold_out(smiles, 50)
+    with pytest.raises(ValueError, match="train_size=41"):
+        hold_out(smiles, 10, 41)
+
+
+def test_rows_are_float_token_ids_that_decode_back(slice_):
+    vocab = Vocabulary.build(slice_, "smiles")
+    data = sequence_dataset("s", vocab, slice_[:100], slice_[100:])
+    assert data.train.dtype == np.float32 and data.likelihood == "categorical"
+    assert data.train.shape == (100, vocab.max_length) and data.valid.shape[0] == 60
+    assert vocab.decode(data.train.astype(np.int64)) == slice_[:100]
+    assert np.array_equal(encode_rows(vocab, slice_, chunk=7), encode_rows(vocab, slice_))
+
+
+def test_train_writes_a_run_that_decodes_on_its_own(run):
+    model = load_molecule_model(run)
+    vocab = vocabulary_of(model)
+    assert vocab.kind == "selfies"
+    assert Vocabulary.load(f"{run}/vocabulary.json") == vocab
+    spec = json.loads(open(f"{run}/molecules.json").read())
+    assert spec["tokenizer"] == "selfies" and spec["valid_size"] == 20
+    history = list(csv.DictReader(open(f"{run}/metrics.csv")))
+    assert {"kl", "active_units", "valid_bound"} <= set(history[-1])
+
+
+def test_samples_of_a_selfies_model_are_valid_molecules(run):
+    """Every SELFIES string decodes to a valid molecule; the only invalid sample is the
+    empty one (<eos> drawn first), which a tiny model still draws now and then."""
+    model = load_molecule_model(run)
+    smiles = sample_smiles(model, 200, seed=1)
+    assert all(parse(s) is not None for s in smiles if s)
+    assert fraction_valid(smiles) >= 0.85
+    assert len(set(smiles)) > 100
+    assert sample_smiles(model, 20, seed=3) == sample_smiles(model, 20, seed=3)
+
+
+def test_resume_extends_the_run(run, smi, capsys):
+    assert main(["molecules", "train", "--out", run, "--resume", "--epochs", "11", "--quiet"]) == 0
+    assert "run folder" in capsys.readouterr().out
+    history = list(csv.DictReader(open(f"{run}/metrics.csv")))
+    assert float(history[-1]["epoch"]) == pytest.approx(11.0)
+    with pytest.raises(SystemExit):
+        main(["molecules", "train", "--out", run, "--resume", "--epochs", "x"])
+
+
+def test_sample_metrics_reconstruct_interpolate_commands(run, smi, slice_, tmp_path, capsys):
+    gen = tmp_path / "gen.csv"
+    assert main(["molecules", "sample", run, "-n", "60", "--out", str(gen)]) == 0
+    rows = list(csv.reader(open(gen)))
+    assert rows[0] == ["SMILES"] and len(rows) == 61
+    valid = fraction_valid([r[0] for r in rows[1:]])
+    assert f"valid {valid:.3f}" in capsys.readouterr().out
+    ref = tmp_path / "ref.smi"
+    ref.write_text("\n".join(slice_[:80]) + "\n")
+    out = tmp_path / "m.json"
+    args = ["molecules", "metrics", str(gen), "--test", str(ref), "--train", smi]
+    assert main([*args, "--no-fcd", "--json", str(out)]) == 0
+    table = json.loads(out.read_text())["metrics"]
+    assert table["Valid"] == valid and 0.0 <= table["Novelty"] <= 1.0
+    assert f"| Valid | {valid:.4f} |" in capsys.readouterr().out
+    assert main(["molecules", "reconstruct", run, smi, "-n", "30"]) == 0
+    assert "30 molecules" in capsys.readouterr().out
+    png = tmp_path / "line.png"
+    assert main(["molecules", "interpolate", run, slice_[0], slice_[1], "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert capsys.readouterr().out.count("\n") == 9  # 8 molecules and the picture
+
+
+def test_optimize_writes_its_results(run, smi, tmp_path, capsys):
+    out = tmp_path / "opt"
+    args = ["molecules", "optimize", run, "--data", smi, "--property", "qed"]
+    assert (
+        main([*args, "--labelled", "100", "--starts", "4", "--steps", "10", "--out", str(out)]) == 0
+    )
+    found = json.loads((out / "results.json").read_text())
+    assert found["property"] == "qed" and found["labelled"] == 100
+    assert 0 <= found["valid"] <= 1 and found["proposals"] >= 1
+    assert "predictor R^2" in capsys.readouterr().out
+
+
+def test_the_predictor_learns_a_known_function_and_ascent_climbs_it():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((2000, 3)).astype(np.float32)
+    y = (z[:, 0] - 0.5 * z[:, 1] ** 2).astype(np.float64)
+    predictor, r2 = fit_predictor(z, y, epochs=60)
+    assert r2 > 0.95
+    path = ascend(predictor, z[:20], steps=100)
+    with torch.no_grad():
+        before = predictor(torch.as_tensor(z[:20])) - 0.5 * (torch.as_tensor(z[:20]) ** 2).sum(1)
+        after = predictor(torch.as_tensor(path[-1])) - 0.5 * (torch.as_tensor(path[-1]) ** 2).sum(1)
+    assert (after > before).all()
+    # the optimum of z0 - z1^2/2 - |z|^2/2 is z = (1, 0, 0)
+    assert np.abs(path[-1].mean(0) - [1.0, 0.0, 0.0]).max() < 0.25
+    assert isinstance(predictor, Predictor)
+
+
+def test_properties_have_their_known_values():
+    from rdkit.Chem import QED, Crippen
+
+    benzene = parse("c1ccccc1")
+    assert score(["c1ccccc1", "not a molecule"], "logp")[0] == pytest.approx(
+        Crippen.MolLogP(benzene)
+    )
+    assert math.isnan(score(["not a molecule"], "qed")[0])
+    assert score(["c1ccccc1"], "qed")[0] == pytest.approx(QED.qed(benzene))
+    # an 8-ring costs 2 more than the same atoms' 6-ring's penalty of 0
+    ring8 = parse("C1CCCCCCC1")
+    from rdkit.Contrib.SA_Score import sascorer
+
+    expected = Crippen.MolLogP(ring8) - sascorer.calculateScore(ring8) - 2
+    assert penalized_logp(ring8) == pytest.approx(expected)
+    assert set(PROPERTIES) == {"qed", "logp", "plogp"}
+
+
+def test_bad_input_is_one_line(run, smi, tmp_path, capsys):
+    bad = tmp_path / "bad.smi"
+    bad.write_text("CCO\nnot_a_smiles\nc1ccccc1\nC(\n")
+    args = ["molecules", "train", str(bad), "--out", str(tmp_path / "r"), "--valid-size", "1"]
+    assert main([*args, *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "2 of 4 molecules are not valid SMILES (lines 2, 4)" in err and "--skip-invalid" in err
+    assert err.count("\n") == 1
+    assert main([*args, "--skip-invalid", "--epochs", "1", *TINY]) == 0
+    empty = tmp_path / "e.smi"
+    empty.write_text("")
+    assert main(["molecules", "train", str(empty), "--out", str(tmp_path / "e"), *TINY]) == 2
+    assert "empty file" in capsys.readouterr().err
+    nocol = tmp_path / "c.csv"
+    nocol.write_text("id,mol\n1,CCO\n")
+    assert main(["molecules", "train", str(nocol), "--out", str(tmp_path / "c"), *TINY]) == 2
+    assert "no SMILES column; the columns are 'id', 'mol'" in capsys.readouterr().err
+    assert main(["molecules", "train", smi, "--out", run, *TINY]) == 2
+    assert "--resume it or pass --overwrite" in capsys.readouterr().err
+    # a token the model never saw: named
+    png = tmp_path / "x.png"
+    assert main(["molecules", "interpolate", run, "CC[Se]C", "CCO", "--out", str(png)]) == 2
+    assert "[Se]" in capsys.readouterr().err
+    assert not png.exists()
+
+
+def test_a_model_of_images_is_not_a_molecule_model(tmp_path, capsys):
+    image_run = tmp_path / "img"
+    args = ["train", "--data", "digits", "--out", str(image_run), "--latent-dim", "2"]
+    assert main([*args, "--hidden", "8", "--epochs", "1", "--quiet", "--no-pictures"]) == 0
+    out = tmp_path / "g.csv"
+    assert main(["molecules", "sample", str(image_run), "-n", "5", "--out", str(out)]) == 2
+    assert "not a molecule model" in capsys.readouterr().err
+    with pytest.raises(DataError, match="Se"):
+        vocab = Vocabulary.build(["CCO"], "smiles")
+        vocab.encode(["CC[Se]"])
+    assert canonical("OCC") == canonical("CCO")
