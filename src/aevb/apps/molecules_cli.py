@@ -51,7 +51,12 @@ def add_options(sub: Any) -> None:
         help="molecule design: train a SMILES/SELFIES VAE, sample, MOSES metrics, optimise",
         description=__doc__.split("\n\n")[0],
     )
-    cmds = m.add_subparsers(dest="molecules_command", required=True, metavar="ACTION")
+    cmds = m.add_subparsers(
+        dest="molecules_command",
+        required=True,
+        metavar="ACTION",
+        help="train a model, sample from it, score samples, reconstruct, interpolate, optimise",
+    )
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
     t = cmds.add_parser("train", help="train a sequence VAE on molecules", formatter_class=fmt)
@@ -63,7 +68,7 @@ def add_options(sub: Any) -> None:
         help=f"'moses' (its training split) or a SMILES file (.smi/.txt/.csv[.gz]); default "
         f"{DEFAULT_DATA}, with --resume the run's",
     )
-    t.add_argument("--out", required=True, help="run folder")
+    t.add_argument("--out", required=True, help="the run folder to write (or --resume)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument(
@@ -188,7 +193,9 @@ def add_options(sub: Any) -> None:
     )  # fmt: skip
     o.add_argument("--starts", type=count(1, 10**5), default=100, help="ascent starting points")
     o.add_argument("--steps", type=count(1, 10**5), default=100, help="gradient steps each")
-    o.add_argument("--seed", type=count(0, 2**63 - 1), default=0, help="seed")
+    o.add_argument(
+        "--seed", type=count(0, 2**63 - 1), default=0, help="seed of the sample and the fit"
+    )
     o.add_argument("--out", required=True, help="folder for results.json, top.png, all.csv")
     o.set_defaults(handler=optimize_command)
 
