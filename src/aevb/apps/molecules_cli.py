@@ -32,6 +32,10 @@ DEFAULT_DATA = "moses"
 RUN_SPEC = "molecules.json"
 """How a run's data was made (data, tokenizer, sizes, seed): ``--resume`` rebuilds it."""
 PROPERTIES = ("qed", "logp", "plogp")
+EVAL_MAX_EXAMPLES = 10_000
+"""``aevb molecules train``'s default ``--eval-max-examples``: each evaluation reads at
+most this many molecules of each split (the whole MOSES training split would take an
+hour on a CPU)."""
 
 
 def _extra() -> None:
@@ -278,6 +282,8 @@ def train_command(args: argparse.Namespace) -> str:
                 flush=True,
             )
             n_train = len(data.train)
+            if args.eval_max_examples is None:  # not the whole 1.6M-molecule training split
+                args.eval_max_examples = EVAL_MAX_EXAMPLES
             names = {f.name for f in dataclasses.fields(SequenceVAEConfig)}
             model_fields = {k: v for k, v in vars(args).items() if k in names and k != "tokenizer"}
             train_names = {f.name for f in dataclasses.fields(TrainConfig)}
