@@ -16,7 +16,7 @@ from helpers import tiny_vae
 
 MOVED = [
     ("aevb.models.vae", "BODIES", "aevb.models.vae_config", "BODIES"),
-    ("aevb.models.vae", "LIKELIHOODS", "aevb.data.validation", "LIKELIHOODS"),
+    ("aevb.models.vae", "LIKELIHOODS", "aevb.data.validation", "ROW_LIKELIHOODS"),
     ("aevb.models.vae", "GAUSSIAN_MEANS", "aevb.distributions", "GAUSSIAN_MEANS"),
     ("aevb.models.vae", "GAUSSIAN_VARIANCES", "aevb.distributions", "GAUSSIAN_VARIANCES"),
     ("aevb.models.vae", "INITS", "aevb.networks", "INIT_SCHEMES"),
