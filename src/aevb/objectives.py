@@ -247,6 +247,31 @@ def lower_bound(
     return torch.cat(out)
 
 
+ACTIVE_UNIT_VARIANCE = 0.01
+"""A latent dimension is active when its posterior mean varies over the data by more than
+this (Burda et al. 2015; :func:`aevb.evaluate.active_units`' default)."""
+
+
+@torch.no_grad()
+def posterior_use(
+    model: Model, x: Tensor, batch_size: int = 1000, device: torch.device | str | None = None
+) -> dict[str, float]:
+    """How much the posterior is used on rows ``x`` ``(N, D)``: ``kl``, the mean closed-form
+    KL(q(z|x) || p(z)) in nats, and ``active_units``, the dimensions with
+    Cov_x E_q[z_i] > :data:`ACTIVE_UNIT_VARIANCE`. A collapsed model has KL near 0 and no
+    active unit. Empty for a model without a closed-form KL (a hierarchy, a mixture prior)."""
+    means, kl = [], 0.0
+    for start in range(0, len(x), batch_size):
+        q = model.posterior(x[start : start + batch_size].to(device or x.device))
+        batch_kl = model.kl_to_prior(q)
+        if batch_kl is None:
+            return {}
+        means.append(q.mean.double().cpu())
+        kl += batch_kl.double().sum().item()
+    spread = torch.cat(means).var(0) if len(x) > 1 else torch.zeros(1)
+    return {"kl": kl / len(x), "active_units": float((spread > ACTIVE_UNIT_VARIANCE).sum())}
+
+
 @torch.no_grad()
 def log_likelihood(
     model: Model,

@@ -38,7 +38,14 @@ from aevb.data.validation import validate_for_likelihood
 from aevb.distributions import Shard
 from aevb.modelcard import render_card, write_card
 from aevb.models.protocol import Model
-from aevb.objectives import ALGORITHMS, ESTIMATORS, OBJECTIVES, Objective, make_objective
+from aevb.objectives import (
+    ALGORITHMS,
+    ESTIMATORS,
+    OBJECTIVES,
+    Objective,
+    make_objective,
+    posterior_use,
+)
 from aevb.progress import Progress
 from aevb.runfolder import TRAINER_FILE, TRAINER_TENSORS, RunFolder, read_trainer_meta
 
@@ -200,11 +207,6 @@ class TrainState:
     skipped: int = 0
     stopped_early: bool = False
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-ACTIVE_UNIT_VARIANCE = 0.01
-"""A latent dimension is active when its posterior mean varies over the data by more than
-this (Burda et al. 2015; :func:`aevb.evaluate.active_units`' default)."""
 
 
 def plausible_bound(bound: float, likelihood: str | None) -> bool:
@@ -572,21 +574,13 @@ class Trainer:
         return out
 
     def _posterior_use(self) -> dict[str, float]:
-        """How much the posterior is used, on the validation split (else the training
-        split's evaluation rows): the mean closed-form KL(q(z|x) || p(z)) in nats (``kl``)
-        and the active units (Burda et al.: Cov_x E_q[z_i] > 0.01, ``active_units``). A
-        collapsed model shows KL near 0 and no active unit. Empty for models without a
-        closed-form KL (a hierarchy, a mixture prior)."""
-        if not self.model.config.analytic_kl or not self.eval_sets:
+        """:func:`aevb.objectives.posterior_use` on the validation split (else the training
+        split's evaluation rows): ``kl`` and ``active_units``, so that a collapsed
+        posterior shows in every log line."""
+        if not self.eval_sets:
             return {}
         x = self.eval_sets.get("valid", next(iter(self.eval_sets.values())))
-        means, kl = [], 0.0
-        for start in range(0, len(x), self.config.batch_size):
-            q = self.model.posterior(x[start : start + self.config.batch_size].to(self.device))
-            means.append(q.mean.double().cpu())
-            kl += self.model.kl_to_prior(q).double().sum().item()
-        spread = torch.cat(means).var(0) if len(x) > 1 else torch.zeros(1)
-        return {"kl": kl / len(x), "active_units": float((spread > ACTIVE_UNIT_VARIANCE).sum())}
+        return posterior_use(self.model, x, self.config.batch_size, self.device)
 
     @functools.cached_property
     def data_identity(self) -> dict[str, Any]:

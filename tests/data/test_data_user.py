@@ -209,9 +209,12 @@ def test_validate_for_likelihood():
     with pytest.raises(
         DataError,
         match=r"^x: likelihood 'poisson': expected one of bernoulli, "
-        r"gaussian$",
+        r"gaussian, categorical$",
     ):
         validate_for_likelihood(np.zeros((1, 1)), "poisson", "x")
+    validate_for_likelihood(np.array([[1.0, 4.0, 2.0, 0.0]]), "categorical", "ids")
+    with pytest.raises(DataError, match=r"^ids: the categorical likelihood expects token ids"):
+        validate_for_likelihood(np.array([[1.0, 4.5]]), "categorical", "ids")
 
 
 # ---- one rule for the values of every dtype ------------------------------------------------
