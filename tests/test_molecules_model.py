@@ -92,6 +92,9 @@ def test_train_writes_a_run_that_decodes_on_its_own(run):
     assert spec["tokenizer"] == "selfies" and spec["valid_size"] == 20
     history = list(csv.DictReader(open(f"{run}/metrics.csv")))
     assert {"kl", "active_units", "valid_bound"} <= set(history[-1])
+    card = open(f"{run}/best/README.md").read()
+    assert "selfies tokens" in card and "categorical, token by token" in card
+    assert "bernoulli" not in card.lower()
     trainer = json.loads(open(f"{run}/checkpoint/trainer.json").read())
     assert trainer["train_config"]["eval_max_examples"] == 10_000  # the command's default
 

@@ -98,6 +98,8 @@ def read_card(folder: str | os.PathLike) -> str | None:
 
 
 def _model_lines(c: dict[str, Any]) -> list[str]:
+    if "tokens" in c:  # a SequenceVAE (aevb.models.sequence)
+        return _sequence_lines(c)
     layers = [c.get("latent_dim"), *c.get("upper_latents", [])]
     likelihood = c.get("likelihood", "bernoulli")
     if likelihood == "gaussian":
@@ -118,6 +120,30 @@ def _model_lines(c: dict[str, Any]) -> list[str]:
     ]
     if c.get("condition_dim"):
         rows.append(("condition", f"{c['condition_dim']} columns (a conditional VAE)"))
+    return _table(rows)
+
+
+def _sequence_lines(c: dict[str, Any]) -> list[str]:
+    rows = [
+        (
+            "input",
+            f"sequences of up to {c.get('input_dim')} token positions; {len(c['tokens'])} "
+            f"{c.get('tokenizer')} tokens (the vocabulary is in config.json)",
+        ),
+        ("latent layers", str(c.get("latent_dim"))),
+        (
+            "encoder",
+            f"{c.get('encoder')}, {c.get('encoder_layers')} layer(s) of "
+            f"{c.get('encoder_hidden')}, embeddings of {c.get('embedding_dim')}",
+        ),
+        (
+            "decoder",
+            f"GRU, {c.get('decoder_layers')} layer(s) of {c.get('decoder_hidden')}, teacher "
+            f"forcing, word dropout {c.get('word_dropout')}",
+        ),
+        ("likelihood p(x|z)", "categorical, token by token (autoregressive)"),
+        ("prior p(z)", "standard"),
+    ]
     return _table(rows)
 
 
@@ -186,6 +212,11 @@ def _limits(c: dict[str, Any], name: str) -> list[str]:
             "- The Bernoulli likelihood models values in [0, 1]; on non-binary data its "
             "log-likelihood is not a density of the data and is not comparable with "
             "continuous models."
+        )
+    if "tokens" in c:
+        lines.append(
+            "- Samples are strings: check each with RDKit (or your parser) before use; "
+            "validity, novelty and property scores are in docs/molecules.md for MOSES."
         )
     lines.append("- Not for decisions about people without validation on their own data.")
     return lines
