@@ -49,6 +49,7 @@ def add_options(sub: Any) -> None:
     """``aevb molecules`` and its commands."""
     from aevb.models.sequence import ENCODERS, SequenceVAEConfig
     from aevb.options import Flag, add_config_flags, add_model_path, add_threads, train_flags
+    from aevb.training import TrainConfig
 
     m = sub.add_parser(
         "molecules",
@@ -109,7 +110,7 @@ def add_options(sub: Any) -> None:
         },
     )
     g = t.add_argument_group("training")
-    add_config_flags(g, _train_config_class(), train_flags())
+    add_config_flags(g, TrainConfig, train_flags())
     add_threads(g)
     g.add_argument("--quiet", action="store_true", help="no progress bar or 30 s lines")
     t.set_defaults(handler=train_command)
@@ -202,12 +203,6 @@ def add_options(sub: Any) -> None:
     )
     o.add_argument("--out", required=True, help="folder for results.json, top.png, all.csv")
     o.set_defaults(handler=optimize_command)
-
-
-def _train_config_class() -> type:
-    from aevb.training import TrainConfig
-
-    return TrainConfig
 
 
 # ---- train ------------------------------------------------------------------------------
