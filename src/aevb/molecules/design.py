@@ -180,15 +180,15 @@ def run_optimization(
     best = np.argsort(-y)[:starts]
     path = ascend(predictor, z[best], steps=steps)
     known = canonical_set(training)
-    seen: dict[str, tuple[float, str]] = {}
+    start_of: dict[str, str] = {}  # canonical proposal -> the molecule its ascent began at
     decoded_total: set[str] = set()
     for codes in path:
         for i, s in enumerate(decode_codes(model, codes)):
             decoded_total.add(s)
             c = canonical(s)
-            if c is not None and c not in seen:
-                seen[c] = (math.nan, sample[best[i]])
-    valid = list(seen)
+            if c is not None and c not in start_of:
+                start_of[c] = sample[best[i]]
+    valid = list(start_of)
     values = score(valid, prop)
     novel = [c for c in valid if c not in known]
     ranked = sorted(
@@ -205,7 +205,7 @@ def run_optimization(
         valid=len(valid) / max(1, len(decoded_total)),
         novel=len(novel) / max(1, len(valid)),
         above_top1=sum(v > threshold for v, _ in ranked),
-        top=[{"smiles": c, "score": v, "start": seen[c][1]} for v, c in ranked[:3]],
+        top=[{"smiles": c, "score": v, "start": start_of[c]} for v, c in ranked[:3]],
         seconds=time.perf_counter() - t0,
     )
     if out is not None:

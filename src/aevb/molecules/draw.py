@@ -26,12 +26,13 @@ def draw_grid(
     labelled "invalid". Writes the PNG atomically and returns its path."""
     if not smiles:
         raise ValueError("draw_grid: no molecules to draw")
-    mols = [parse(s) or Chem.Mol() for s in smiles]
+    parsed = [parse(s) for s in smiles]
     labels = list(legends) if legends is not None else list(smiles)
     labels = [
-        label if parse(s) is not None else f"{label} (invalid)"
-        for s, label in zip(smiles, labels, strict=True)
+        label if mol is not None else f"{label} (invalid)"
+        for mol, label in zip(parsed, labels, strict=True)
     ]
+    mols = [mol or Chem.Mol() for mol in parsed]
     image = Draw.MolsToGridImage(
         mols, molsPerRow=min(per_row, len(mols)), subImgSize=(size, size), legends=labels
     )
