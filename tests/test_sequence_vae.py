@@ -105,6 +105,51 @@ def test_shapes_with_a_sample_dimension_and_the_log_joint():
     assert model.reconstruct(x).shape == (4, 8)
 
 
+ROWS = [
+    [BOS, 3, 4, 3, EOS, PAD, PAD],
+    [BOS, EOS, PAD, PAD, PAD, PAD, PAD],
+    [BOS, 4, 4, 3, 3, 4, EOS],
+    [BOS, 3, EOS, PAD, PAD, PAD, PAD],
+]
+
+
+def test_the_gru_encoder_reads_like_a_packed_bidirectional_gru():
+    # the reference: PyTorch's bidirectional GRU over packed rows, holding the same weights
+    model = tiny(d=7).eval()
+    reference = torch.nn.GRU(
+        model.config.embedding_dim, model.config.encoder_hidden, batch_first=True,
+        bidirectional=True,
+    )  # fmt: skip
+    for gru, suffix in zip(model.encoder, ("", "_reverse"), strict=True):
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(reference, f"{name}_l0{suffix}").data = getattr(gru, f"{name}_l0").data
+    ids = torch.tensor(ROWS)
+    lengths = sequence_lengths(ids)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        model.embedding(ids), lengths, batch_first=True, enforce_sorted=False
+    )
+    with torch.no_grad():
+        _, h = reference(packed)  # (2, B, H): forwards, backwards
+        torch.testing.assert_close(model.read_both_ways(ids, lengths), torch.cat([h[0], h[1]], -1))
+
+
+def test_deeper_gru_encoders_read_each_row_both_ways_and_nothing_after_eos():
+    model = tiny(d=7, encoder_layers=2).eval()
+    ids = torch.tensor(ROWS)
+    lengths = sequence_lengths(ids)
+    forwards, backwards = model.encoder
+    with torch.no_grad():
+        got = model.read_both_ways(ids, lengths)
+        for i, n in enumerate(lengths.tolist()):  # one row at a time, no padding
+            row = ids[i : i + 1, :n]
+            ahead = forwards(model.embedding(row))[1][-1, 0]
+            behind = backwards(model.embedding(row.flip(1)))[1][-1, 0]
+            torch.testing.assert_close(got[i], torch.cat([ahead, behind]))
+        changed = ids.clone()
+        changed[3, 3:] = torch.tensor([3, 3, 3, 4])  # after row 3's <eos>
+        torch.testing.assert_close(model.read_both_ways(changed, lengths), got)
+
+
 def test_sequence_lengths_count_up_to_the_first_eos():
     ids = torch.tensor([[BOS, 3, EOS, PAD], [BOS, EOS, PAD, PAD], [BOS, 3, 4, 3]])
     assert sequence_lengths(ids).tolist() == [3, 2, 4]

@@ -131,7 +131,8 @@ class TrainConfig:
     CPU timings: docs/performance.md."""
     precision: str = "fp32"
     """"fp32", or "bf16": the forward pass under bfloat16 autocast (matrix products in
-    bf16, reductions and the optimiser in fp32); meant for GPUs with bf16 units."""
+    bf16, reductions and the optimiser in fp32); meant for GPUs and for CPUs with bf16
+    units (Intel AMX)."""
 
     RENAMED: ClassVar[dict[str, str]] = {
         "max_samples": "max_examples",
