@@ -1,7 +1,7 @@
 """The molecule VAE on MOSES, measured as the field measures it, beside the published rows.
 
     .venv/bin/python -m benchmarks.molecules [--run runs/moses-smiles] [--tokenizer smiles]
-        [--max-examples 1200000] [--threads 1]      # the CPU budget (docs/molecules.md)
+        [--max-examples 1200000] [--threads 2]      # the CPU budget (docs/molecules.md)
     .venv/bin/python -m benchmarks.molecules --full --device cuda   # the MOSES VAE schedule
     .venv/bin/python -m benchmarks.molecules --evaluate-only          # skip training
 
@@ -101,11 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--full", action="store_true", help="the MOSES VAE schedule (a GPU)")
     p.add_argument("--evaluate-only", action="store_true", help="use the run as it is")
     p.add_argument("--samples", type=int, default=30_000)
-    p.add_argument(
-        "--threads", type=int, default=1,
-        help="torch threads (one: a GRU's per-step products gain nothing from a second "
-        "here, docs/molecules.md)",
-    )  # fmt: skip
+    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--data-dir", default=None, help="where moses/ is (else $AEVB_DATA_DIR)")
     args = p.parse_args(argv)
