@@ -225,3 +225,12 @@ def test_a_model_of_images_is_not_a_molecule_model(tmp_path, capsys):
         vocab = Vocabulary.build(["CCO"], "smiles")
         vocab.encode(["CC[Se]"])
     assert canonical("OCC") == canonical("CCO")
+
+
+def test_molecules_train_defaults_to_adam_with_clipping_and_train_keeps_adagrad():
+    from aevb.cli import build_parser
+
+    mol = build_parser().parse_args(["molecules", "train", "--out", "r"])
+    assert (mol.optimizer, mol.lr, mol.clip_grad_norm) == ("adam", 1e-3, 50.0)
+    img = build_parser().parse_args(["train", "--out", "r"])
+    assert img.optimizer == "adagrad"
