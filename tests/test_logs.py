@@ -49,7 +49,7 @@ def test_progress_in_a_log_file_is_a_plain_line_every_interval():
     bar.set_status("bound -3.21")
     bar.update(100)
     assert out.getvalue() == (
-        "train: 300/1,000 img (30%), 30s elapsed, about 1m10s left; bound -3.21\n"
+        "train: 300/1,000 examples (30%), 30s elapsed, about 1m10s left; bound -3.21\n"
     )
     bar.write("examples 300 | epoch 1.50 | train -3.21 nats")  # a log line restarts the wait
     clock.now = 59.0
@@ -59,7 +59,7 @@ def test_progress_in_a_log_file_is_a_plain_line_every_interval():
     bar.update(600)
     bar.close()
     last = out.getvalue().splitlines()[-1]
-    assert last == "train: 1,000/1,000 img (100%), 1m30s elapsed; bound -3.21"
+    assert last == "train: 1,000/1,000 examples (100%), 1m30s elapsed; bound -3.21"
     assert "\r" not in out.getvalue()
 
 
@@ -67,12 +67,12 @@ def test_progress_on_a_terminal_is_a_bar_showing_only_the_callers_speed():
     out = Terminal()
     bar = Progress(1000, desc="train", file=out)
     assert bar.mode == "bar"
-    bar.set_status("bound -3.21, 1,234 training img/s")
+    bar.set_status("bound -3.21, 1,234 training examples/s")
     bar.update(500)
     bar.close()
     text = out.getvalue()
-    assert "\r" in text and "50%" in text and "1,234 training img/s" in text
-    assert text.count("img/s") == text.count("training img/s")  # tqdm's own rate is hidden
+    assert "\r" in text and "50%" in text and "1,234 training examples/s" in text
+    assert "img/s" not in text  # tqdm's own rate is hidden
 
 
 def test_quiet_progress_prints_nothing():
@@ -94,11 +94,11 @@ def test_training_into_a_log_file_writes_plain_lines_and_meets_the_budget_exactl
     lines = err.splitlines()
     bars = [line for line in lines if line.startswith("train: ")]
     # 1000 = 31 minibatches of 32 and a last one cut to 8: the budget, exactly
-    assert bars[-1].startswith("train: 1,000/1,000 img (100%)")
+    assert bars[-1].startswith("train: 1,000/1,000 examples (100%)")
     assert result.examples == 1000 == result.history[-1]["examples"]
-    assert "training img/s" in bars[-1]  # the status: the same speed as below
+    assert "training examples/s" in bars[-1]  # the status: the same speed as below
     logs = [line for line in lines if line.startswith("examples ")]
-    assert len(logs) == len(result.history) and logs[-1].endswith(" training img/s")
+    assert len(logs) == len(result.history) and logs[-1].endswith(" training examples/s")
     last = result.history[-1]
     assert result.images_per_second == pytest.approx(last["examples"] / last["train_seconds"])
     speed = float(logs[-1].split("|")[-1].split()[0].replace(",", ""))
@@ -135,7 +135,7 @@ def test_evaluate_progress_in_a_log_file_and_quiet(tmp_path, capsys, monkeypatch
     capsys.readouterr()
     assert main([*evaluate, "--batch-size", "10"]) == 0
     err = capsys.readouterr().err
-    assert "log p(x), k=5: 40/40 img (100%)" in err and "\r" not in err
+    assert "log p(x), k=5: 40/40 examples (100%)" in err and "\r" not in err
     assert main([*evaluate, "--batch-size", "10", "--quiet"]) == 0
     assert "log p(x)" not in capsys.readouterr().err
 

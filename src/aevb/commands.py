@@ -265,7 +265,7 @@ def _report(args: argparse.Namespace, out: Path, data: aevb_data.Dataset, result
     lines = [f"run folder: {out}"]
     last = result.history[-1]
     bounds = ", ".join(f"{k[:-6]} {v:.2f}" for k, v in last.items() if k.endswith("_bound"))
-    speed = f"{result.images_per_second:,.0f} training img/s (excluding evaluation)"
+    speed = f"{result.images_per_second:,.0f} training examples/s (excluding evaluation)"
     lines.append(f"lower bound (nats): {bounds}; {speed}")
     if result.skipped:
         lines.append(f"skipped {result.skipped} non-finite updates")

@@ -18,7 +18,7 @@ INTERVAL = 30.0
 """Seconds between plain progress lines when the stream is not a terminal."""
 
 # tqdm's default layout without its own rate: callers put the speed they mean in the
-# status (e.g. training img/s, which excludes evaluation), so only one speed is shown
+# status (e.g. training examples/s, which excludes evaluation), so only one speed is shown
 BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}{postfix}]"
 
 
@@ -47,7 +47,7 @@ def duration(seconds: float) -> str:
 
 
 class Progress:
-    """Work done out of ``total`` units (e.g. images), shown on ``file`` (default: stderr).
+    """Work done out of ``total`` units (e.g. examples), shown on ``file`` (default: stderr).
 
     ``update(n)`` counts work, ``set_status(text)`` sets what follows the count (a bound,
     a speed), ``write(line)`` prints a whole line (a log line, a warning) without breaking
@@ -60,7 +60,7 @@ class Progress:
         total: int,
         *,
         desc: str,
-        unit: str = "img",
+        unit: str = "examples",
         initial: int = 0,
         quiet: bool = False,
         file: TextIO | None = None,
@@ -109,8 +109,8 @@ class Progress:
             self._bar.set_postfix_str(text, refresh=False)
 
     def line(self) -> str:
-        """The plain progress line, e.g. ``train: 12,300/90,000 img (14%), 1m05s elapsed,
-        about 6m42s left; bound -120.31, 2,410 training img/s``."""
+        """The plain progress line, e.g. ``train: 12,300/90,000 examples (14%), 1m05s elapsed,
+        about 6m42s left; bound -120.31, 2,410 training examples/s``."""
         now = self._clock()
         text = f"{self.desc}: {self.n:,}/{self.total:,} {self.unit}"
         if self.total > 0:

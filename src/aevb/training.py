@@ -485,7 +485,7 @@ class Trainer:
         # the status costs a device sync: every 50 steps, and before a plain progress line
         if not self.quiet and (st.step % 50 == 0 or bar.due()):
             bound = metrics["bound"].mean().item()
-            bar.set_status(f"bound {bound:.2f}, {self.training_speed():,.0f} training img/s")
+            bar.set_status(f"bound {bound:.2f}, {self.training_speed():,.0f} training examples/s")
         bar.update(n)
 
     def _handle_nonfinite(self, loss: Tensor, metrics: dict[str, Tensor]) -> None:
@@ -704,7 +704,7 @@ class Trainer:
         if "kl" in row:
             dims = self.model.config.latent_dim
             line += f" | KL {row['kl']:.2f} nats, {row['active_units']:.0f}/{dims} active"
-        line += f" | {ips:,.0f} training img/s"
+        line += f" | {ips:,.0f} training examples/s"
         if self.log_evaluations and self._progress is not None:
             self._progress.write(line)
         elif self.log_evaluations:
