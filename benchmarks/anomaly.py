@@ -755,8 +755,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    # aevb's trainer flushes denormals (process-wide); set it for every method alike, or
-    # pyod's Adam steps slow down 10x on denormal optimiser state after whichever runs first
+    # aevb's trainer flushes denormals while it trains; set it for every method alike, or
+    # pyod's Adam steps slow down up to 10x on denormal optimiser state
     torch.set_flush_denormal(True)
     scale = args.epoch_scale * (0.1 if args.quick else 1.0)
     stem = args.results or f"{DEFAULT_RESULTS}{'-quick' if args.quick else ''}"

@@ -1,6 +1,7 @@
 """Training: resume is lossless, non-finite values are caught, configs round-trip."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -358,3 +359,30 @@ def test_log_spaced_evaluations(tmp_path):
     points = [int(r["examples"]) for r in result.history]
     # 1000, ~3162, 10000, ~31623 capped by the budget: whole batches at or after each point
     assert points == [1000, 3200, 10000, 20000], points
+
+
+@pytest.mark.parametrize("caller_flushes", [False, True])
+def test_training_flushes_denormals_while_it_steps_and_restores_the_callers_mode(
+    tmp_path, monkeypatch, caller_flushes
+):
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals")
+    from aevb import training
+
+    seen = []
+    step = Trainer._step
+
+    def spying_step(self, *args, **kwargs):
+        seen.append(training.denormals_flushed())
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_step", spying_step)
+    torch.set_flush_denormal(caller_flushes)
+    try:
+        train(tiny_vae(), toy_data(), config(max_examples=64), tmp_path / "run", quiet=True)
+        assert seen and all(seen)  # optimiser steps run with subnormals flushed
+        assert training.denormals_flushed() == caller_flushes
+        # the caller's own arithmetic (Python floats here) keeps its subnormals
+        assert (sys.float_info.min * 0.5 > 0) == (not caller_flushes)
+    finally:
+        torch.set_flush_denormal(False)

@@ -11,6 +11,7 @@ starts or continues one (:func:`aevb.run.train_or_resume`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -20,6 +21,7 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -257,6 +259,28 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
         return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def denormals_flushed() -> bool:
+    """True when this thread flushes subnormal floats to zero (``torch.set_flush_denormal``):
+    half the smallest normal float32 then comes out as 0."""
+    tiny = torch.tensor([2.0**-126], dtype=torch.float32)
+    return (tiny * 0.5).item() == 0.0
+
+
+@contextlib.contextmanager
+def flushing_denormals() -> Iterator[None]:
+    """Flush subnormal floats to zero inside the block (optimiser state decaying to
+    subnormals makes CPU steps many times slower), then put the caller's mode back: the
+    flag belongs to the thread, so leaving it on would also change the caller's NumPy and
+    Python arithmetic."""
+    was_on = denormals_flushed()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if not was_on:
+            torch.set_flush_denormal(False)
+
+
 def kl_weight(examples: int, warmup_examples: int) -> float:
     """The KL warm-up factor after ``examples`` training examples: linear from 0 to 1."""
     return 1.0 if warmup_examples <= 0 else min(1.0, examples / warmup_examples)
@@ -413,18 +437,18 @@ class Trainer:
         it is cut. The hot loop: a minibatch is an ``index_select`` of the in-memory
         training tensor.
         """
-        torch.set_flush_denormal(True)  # optimiser state decaying to denormals is slow
         self.model.train()
         st = self.state
         stop = st.examples + n_examples
         cap = None if limit is None else st.examples + limit
         self._tick = time.perf_counter()
-        try:
-            while st.examples < stop and (cap is None or st.examples < cap):
-                self._step(self._next_batch(None if cap is None else cap - st.examples), bar)
-        finally:
-            st.train_seconds += time.perf_counter() - self._tick
-            self._tick = None
+        with flushing_denormals():
+            try:
+                while st.examples < stop and (cap is None or st.examples < cap):
+                    self._step(self._next_batch(None if cap is None else cap - st.examples), bar)
+            finally:
+                st.train_seconds += time.perf_counter() - self._tick
+                self._tick = None
 
     def training_speed(self) -> float:
         """Training examples per second of training time (optimiser steps, excluding
