@@ -204,6 +204,24 @@ def test_every_option_of_every_command_has_a_sentence_of_help():
     assert not lacking, f"options without a sentence of help: {lacking}"
 
 
+def test_every_help_page_states_each_default_at_most_once_and_never_as_none():
+    """``(default: cpu) (default: cpu)`` or ``(default: None)`` on a help page fails."""
+    commands = _subparsers(build_parser())
+    for name, sub in list(commands.items()):
+        commands.update({f"{name} {k}": v for k, v in _subparsers(sub).items()})
+    bad = []
+    for name, sub in commands.items():
+        text = " ".join(sub.format_help().split())  # the help wraps lines anywhere
+        for action in sub._actions:
+            for option in action.option_strings[:1]:
+                start = text.find(f" {option} ", text.find("options:"))
+                end = text.find(" -", start + len(option) + 2)  # the next option
+                said = text[start : end if end != -1 else len(text)]
+                if said.count("(default:") > 1 or "(default: None)" in said:
+                    bad.append(f"{name} {option}: {said}")
+    assert not bad, bad
+
+
 def test_evaluate_warns_about_posterior_collapse(tmp_path, capsys):
     import torch
 

@@ -33,6 +33,7 @@ from aevb.diagnose import posterior_collapse
 from aevb.modelcard import read_card, render_card
 from aevb.models import VAE, VAEConfig
 from aevb.options import (
+    DefaultsHelpFormatter,
     add_config_flags,
     add_data_args,
     add_examples_command,
@@ -113,7 +114,7 @@ def _train_options(sub: Any) -> None:
         "train",
         help="train a VAE (no arguments: the bundled digits, pictures included)",
         description="Train a VAE and write checkpoints, metrics.csv and pictures to --out.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     add_train_arguments(t)
 
@@ -434,7 +435,7 @@ def _sample_options(sub: Any) -> None:
     s = sub.add_parser(
         "sample",
         help="draw synthetic data from the prior: a PNG grid, .npy, .npz, .csv or a folder of PNGs",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     add_model_path(s)
     s.add_argument("-n", type=count(1, 10**6), default=100, help="number of samples")
@@ -556,7 +557,7 @@ def _manifold_options(sub: Any) -> None:
     m = sub.add_parser(
         "manifold",
         help="the 2-D latent manifold (the paper's Figure 4)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     add_model_path(m)
     m.add_argument("-n", type=count(1, 200), default=20, help="grid points per axis")
@@ -607,7 +608,7 @@ def _curve_options(sub: Any) -> None:
     c = sub.add_parser(
         "curve",
         help="plot a run's lower bound against training examples seen",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     c.add_argument("run", help="a training run folder (reads its checkpoint's metrics)")
     c.add_argument("--linear", action="store_true", help="linear x axis instead of log")
@@ -647,7 +648,7 @@ def _reproduce_options(sub: Any) -> None:
     rp = sub.add_parser(
         "reproduce",
         help="rerun a figure of Kingma & Welling (2013): CSV, PNG, report",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     rp.add_argument(
         "figure",

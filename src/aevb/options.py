@@ -20,6 +20,17 @@ from aevb.networks import INIT_SCHEMES
 TRAINED_ON = "the dataset the model was trained on"
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` ends each option with its default, unless the help already says it
+    (``(default: ...)`` in words) or there is none to show (``None``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "(default:" in text or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_data_args(p: argparse.ArgumentParser, *, default_help: str) -> None:
     p.add_argument(
         "--data",
@@ -56,7 +67,7 @@ def add_model_path(p: argparse.ArgumentParser) -> None:
 def add_examples_command(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
     """The parser of command ``name``, which reads a model and examples of a split of its
     data: the model's options, the data's and ``--split``."""
-    p = sub.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser(name, help=help, formatter_class=DefaultsHelpFormatter)
     add_model_path(p)
     add_data_args(p, default_help=TRAINED_ON)
     p.add_argument(

@@ -38,6 +38,7 @@ MAX_K = 100_000
 def add_options(sub: Any) -> None:
     """``aevb anomaly`` and its three commands."""
     from aevb import commands  # the train command's options, shared by anomaly fit
+    from aevb.options import DefaultsHelpFormatter
 
     a = sub.add_parser(
         "anomaly",
@@ -54,7 +55,7 @@ def add_options(sub: Any) -> None:
     fit = cmds.add_parser(
         "fit",
         help="train a VAE on normal data and fit the detector's threshold",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     fit.add_argument(
         "data_path",
@@ -79,7 +80,7 @@ def add_options(sub: Any) -> None:
     score = cmds.add_parser(
         "score",
         help="score every example of DATA: a CSV of index, score, flag",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     _model_and_data(score)
     score.add_argument("--csv", required=True, help="where to write the scores (CSV)")
@@ -88,7 +89,7 @@ def add_options(sub: Any) -> None:
     report = cmds.add_parser(
         "report",
         help="AUROC and AUPRC against labels, a ROC curve and a score histogram",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     _model_and_data(report)
     truth = report.add_mutually_exclusive_group(required=True)

@@ -48,7 +48,14 @@ def _extra() -> None:
 def add_options(sub: Any) -> None:
     """``aevb molecules`` and its commands."""
     from aevb.models.sequence import ENCODERS, SequenceVAEConfig
-    from aevb.options import Flag, add_config_flags, add_model_path, add_threads, train_flags
+    from aevb.options import (
+        DefaultsHelpFormatter,
+        Flag,
+        add_config_flags,
+        add_model_path,
+        add_threads,
+        train_flags,
+    )
     from aevb.training import TrainConfig
 
     m = sub.add_parser(
@@ -62,7 +69,7 @@ def add_options(sub: Any) -> None:
         metavar="ACTION",
         help="train a model, sample from it, score samples, reconstruct, interpolate, optimise",
     )
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = DefaultsHelpFormatter
 
     t = cmds.add_parser("train", help="train a sequence VAE on molecules", formatter_class=fmt)
     t.add_argument(
