@@ -232,14 +232,58 @@ def test_free_bits_and_word_dropout_make_it_use_z(tmp_path, capsys, encoder):
     assert math.log(3) - 0.1 < nll < 3.0
 
 
-def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
+@pytest.mark.parametrize("bucket_pool", [0, 3])
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path, bucket_pool):
     x = toy_language(200)
     data = Dataset("toy", x, likelihood="categorical")
-    config = TrainConfig(batch_size=20, lr=1e-2, eval_every=100, max_examples=400, seed=3)
+    config = TrainConfig(
+        batch_size=20, lr=1e-2, eval_every=100, max_examples=400, seed=3, bucket_pool=bucket_pool
+    )
     train(tiny(d=8, word_dropout=0.2), data, config, tmp_path / "once")
-    half = TrainConfig(**{**config.__dict__, "max_examples": 200})
+    half = TrainConfig(**{**config.__dict__, "max_examples": 120})  # killed mid-epoch
     train(tiny(d=8, word_dropout=0.2), data, half, tmp_path / "twice")
     resume(tmp_path / "twice", data, max_examples=400)
     a = load_model(tmp_path / "once" / "checkpoint").state_dict()
     b = load_model(tmp_path / "twice" / "checkpoint").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bucketed_minibatches_hold_rows_of_one_length_and_cover_the_epoch(monkeypatch, tmp_path):
+    """With bucket_pool, each minibatch of the toy language (rows of 4, 6 or 8 tokens)
+    comes from a pool sorted by length, so it runs to far fewer padded positions than
+    plainly shuffled ones; each epoch still sees every row once."""
+    from aevb.training import Trainer
+
+    x = toy_language(300)
+    lengths = sequence_lengths(torch.tensor(x))
+    seen: dict[int, list[torch.Tensor]] = {}
+    step = Trainer._step
+
+    def spying_step(self, batch, bar):
+        seen.setdefault(self.config.bucket_pool, []).append(batch.clone())
+        return step(self, batch, bar)
+
+    monkeypatch.setattr(Trainer, "_step", spying_step)
+    for pool in (0, 5):
+        config = TrainConfig(batch_size=20, lr=1e-2, epochs=2, seed=1, bucket_pool=pool)
+        train(tiny(d=8), Dataset("toy", x, likelihood="categorical"), config, tmp_path / f"{pool}")
+    padded = {}
+    for pool, batches in seen.items():
+        assert len(batches) == 30 and all(b.shape == (20, 8) for b in batches)
+        for epoch in (batches[:15], batches[15:]):  # every row once: the same multiset
+            rows = torch.cat(epoch)
+            assert sorted(map(tuple, rows.tolist())) == sorted(map(tuple, x.tolist()))
+        padded[pool] = sum(int(sequence_lengths(b).max()) * len(b) for b in batches)
+    # a pool of 100 rows sorted by length mixes lengths in at most 2 of its 5 minibatches
+    mixed = [b for b in seen[5] if sequence_lengths(b).unique().numel() > 1]
+    assert len(mixed) <= 2 * 2 * 3  # 2 per pool, 3 pools an epoch, 2 epochs
+    assert padded[5] < padded[0]
+    assert padded[5] <= int(lengths.sum()) * 2 * 1.15
+
+
+def test_bucket_pool_needs_a_model_with_lengths(tmp_path):
+    from helpers import tiny_vae
+
+    data = Dataset("bits", np.zeros((10, 6), dtype=np.float32), likelihood="bernoulli")
+    with pytest.raises(ValueError, match="no lengths to group by"):
+        train(tiny_vae(), data, TrainConfig(bucket_pool=4, max_examples=10), tmp_path / "r")

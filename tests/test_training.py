@@ -386,3 +386,34 @@ def test_training_flushes_denormals_while_it_steps_and_restores_the_callers_mode
         assert (sys.float_info.min * 0.5 > 0) == (not caller_flushes)
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_bucketed_order_sorts_each_pool_into_minibatches_and_shuffles_them():
+    from aevb.training import bucketed_order
+
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(3, 60, (1000,), generator=g)
+    perm = torch.randperm(1000, generator=g)
+    order = bucketed_order(perm, lengths, batch_size=32, pool=4, generator=g)
+    assert torch.equal(order.sort().values, torch.arange(1000))  # a permutation
+    # the same minibatches (as sets of rows) as sorting each pool of 128 rows and cutting
+    expected = []
+    for pool in perm.split(128):
+        ranked = pool[torch.sort(lengths[pool], stable=True).indices]
+        expected += [frozenset(b.tolist()) for b in ranked.split(32)]
+    full = [frozenset(b.tolist()) for b in order[: 31 * 32].split(32)]
+    assert sorted(map(sorted, full)) == sorted(map(sorted, expected[:31]))
+    assert set(order[31 * 32 :].tolist()) == expected[31]  # the partial one, last
+    # shuffled: the minibatches do not come pool by pool in sorted order
+    assert full != expected[:31]
+
+    def spread(batches):  # of lengths within each minibatch, summed
+        return sum(int(lengths[list(b)].max() - lengths[list(b)].min()) for b in batches)
+
+    # a quarter of a pool spans about a quarter of the lengths; a random minibatch most
+    assert spread(full) < 0.4 * spread(perm[: 31 * 32].split(32))
+
+
+def test_a_negative_bucket_pool_is_refused():
+    with pytest.raises(ValueError, match="bucket_pool=-1: expected >= 0"):
+        TrainConfig(bucket_pool=-1)

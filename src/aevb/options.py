@@ -221,4 +221,5 @@ def train_flags() -> dict[str, Flag]:
         "device": Flag(device_name),
         "compile": Flag(),
         "precision": Flag(choices=training.PRECISIONS),
+        "bucket_pool": Flag(count(0, 10**6)),
     }

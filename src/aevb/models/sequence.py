@@ -217,6 +217,12 @@ class SequenceVAE(nn.Module):
             )
         return x
 
+    def example_lengths(self, x: Tensor | np.ndarray) -> Tensor:
+        """Tokens per row ``(N,)`` long of ids ``x`` ``(N, D)``, up to and including <eos>:
+        a minibatch runs as long as its longest row (the trainer's ``bucket_pool`` groups
+        rows by it)."""
+        return sequence_lengths(self.check_ids(x, "x"))
+
     def posterior(self, x: Tensor) -> DiagonalGaussian:
         """:meth:`encode` without its checks (minibatches the trainer already checked)."""
         return self.encoded(x).q
