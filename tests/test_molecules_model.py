@@ -108,6 +108,8 @@ def test_samples_of_a_selfies_model_are_valid_molecules(run):
     assert fraction_valid(smiles) >= 0.85
     assert len(set(smiles)) > 100
     assert sample_smiles(model, 20, seed=3) == sample_smiles(model, 20, seed=3)
+    cold = sample_smiles(model, 200, seed=1, token_temperature=0.2)
+    assert len(set(cold)) < len(set(smiles))  # colder draws: likelier tokens, less variety
 
 
 def test_resume_extends_the_run(run, smi, capsys):
@@ -121,6 +123,12 @@ def test_resume_extends_the_run(run, smi, capsys):
 
 def test_sample_metrics_reconstruct_interpolate_commands(run, smi, slice_, tmp_path, capsys):
     gen = tmp_path / "gen.csv"
+    cold = tmp_path / "cold.csv"
+    cmd = ["molecules", "sample", run, "-n", "60", "--out", str(cold), "--token-temperature"]
+    assert main([*cmd, "0.1"]) == 0
+    with pytest.raises(SystemExit):
+        main([*cmd, "0"])
+    assert "--token-temperature: expected a number > 0, got '0'" in capsys.readouterr().err
     assert main(["molecules", "sample", run, "-n", "60", "--out", str(gen)]) == 0
     rows = list(csv.reader(open(gen)))
     assert rows[0] == ["SMILES"] and len(rows) == 61

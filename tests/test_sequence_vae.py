@@ -93,6 +93,32 @@ def test_draws_follow_the_probabilities_it_scores():
         assert abs(count - n * pi.item()) <= 5 * math.sqrt(n * pi.item() * (1 - pi.item())) + 1
 
 
+@pytest.mark.parametrize("token_temperature", [0.5, 2.0])
+def test_token_temperature_draws_from_the_tempered_categorical(token_temperature):
+    """Rows of one generated token (<bos> then <eos>, A or B): a draw at token temperature
+    T follows p(x|z)^(1/T), normalised; 20,000 draws, counts within 5 binomial standard
+    deviations."""
+    model = tiny(d=2).eval()
+    with torch.no_grad():  # far from uniform: <eos> likely, B unlikely
+        model.decoder_head.bias.copy_(torch.tensor([0.0, 0.0, 1.5, 0.0, -1.5]))
+    z = torch.full((1, 3), 0.5)
+    rows = every_row(2)
+    assert len(rows) == 3
+    with torch.no_grad():
+        p = model.decode(z.expand(3, -1)).log_prob(rows).double().exp()
+        n = 20_000
+        g = torch.Generator().manual_seed(1)
+        draws = model.generate(z.expand(n, -1), False, g, token_temperature=token_temperature)
+    tempered = p ** (1 / token_temperature)
+    tempered /= tempered.sum()
+    assert (tempered - p).abs().max() > 0.05  # the temperature matters here
+    for row, q in zip(rows.long(), tempered, strict=True):
+        count = (draws == row).all(1).sum().item()
+        assert abs(count - n * q.item()) <= 5 * math.sqrt(n * q.item() * (1 - q.item())) + 1
+    with pytest.raises(ValueError, match="token_temperature=0: expected > 0"):
+        model.generate(z, False, token_temperature=0)
+
+
 def test_shapes_with_a_sample_dimension_and_the_log_joint():
     model = tiny(d=8)
     x = torch.tensor(toy_language(4))

@@ -134,6 +134,11 @@ def add_options(sub: Any) -> None:
         help="scales the prior's standard deviation",
     )  # fmt: skip
     s.add_argument(
+        "--token-temperature", type=positive(100.0), default=1.0,
+        help="divides the decoder's logits before each token is drawn (the MOSES models' "
+        "temp; below 1: more valid, less diverse)",
+    )  # fmt: skip
+    s.add_argument(
         "--greedy", action="store_true",
         help="take the most likely token at each step instead of drawing it",
     )  # fmt: skip
@@ -362,6 +367,7 @@ def sample_command(args: argparse.Namespace) -> str:
         greedy=args.greedy,
         seed=args.seed,
         batch_size=args.batch_size,
+        token_temperature=args.token_temperature,
     )
     seconds = time.perf_counter() - start
     write_smiles_csv(args.out, smiles)

@@ -302,11 +302,20 @@ class SequenceVAE(nn.Module):
 
     @torch.no_grad()
     def generate(
-        self, z: Tensor, greedy: bool = True, generator: torch.Generator | None = None
+        self,
+        z: Tensor,
+        greedy: bool = True,
+        generator: torch.Generator | None = None,
+        *,
+        token_temperature: float = 1.0,
     ) -> Tensor:
         """Decode z ``(N, Nz)`` token by token: ``(N, D)`` long ids, <bos> first, <pad> after
         <eos>. ``greedy`` takes the most likely token, else draws it from the categorical
-        that :meth:`decoder_log_prob` scores (<pad> and <bos> excluded)."""
+        that :meth:`decoder_log_prob` scores (<pad> and <bos> excluded), its logits divided
+        by ``token_temperature`` (below 1: likelier tokens, fewer invalid strings, less
+        diversity; 1 draws from p(x|z) itself)."""
+        if not token_temperature > 0:
+            raise ValueError(f"token_temperature={token_temperature}: expected > 0")
         n, d = z.shape[0], self.config.input_dim
         ids = torch.full((n, d), PAD, dtype=torch.long, device=z.device)
         ids[:, 0] = BOS
@@ -319,7 +328,8 @@ class SequenceVAE(nn.Module):
             if greedy:
                 token = logits.argmax(-1)
             else:
-                token = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
+                probs = (logits / token_temperature).softmax(-1)
+                token = torch.multinomial(probs, 1, generator=generator)[:, 0]
             token = token.masked_fill(done, PAD)
             ids[:, t] = token
             done |= token == EOS
@@ -336,15 +346,18 @@ class SequenceVAE(nn.Module):
         temperature: float = 1.0,
         condition: Tensor | Sequence[int] | None = None,
         greedy: bool = False,
+        token_temperature: float = 1.0,
     ) -> Tensor:
         """``n`` sequences from z ~ p(z) (its standard deviation scaled by ``temperature``):
-        ``(n, D)`` float ids, each token drawn (or the most likely one, ``greedy``)."""
+        ``(n, D)`` float ids, each token drawn (its logits divided by
+        ``token_temperature``) or the most likely one (``greedy``)."""
         self.as_condition(condition, n)
         p = next(self.parameters())
         z = self.prior.sample(
             n, generator=generator, device=p.device, temperature=temperature, dtype=p.dtype
         )
-        return self.generate(z, greedy, generator).to(p.dtype)
+        ids = self.generate(z, greedy, generator, token_temperature=token_temperature)
+        return ids.to(p.dtype)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:

@@ -123,19 +123,28 @@ def sample_smiles(
     greedy: bool = False,
     seed: int = 0,
     batch_size: int = 1000,
+    token_temperature: float = 1.0,
 ) -> list[str]:
     """``n`` strings decoded from z ~ p(z) (standard deviation scaled by ``temperature``),
-    token by token (drawn, or the most likely one with ``greedy``). Invalid molecules are
-    kept: the ``Valid`` metric counts them."""
+    token by token (drawn with the logits divided by ``token_temperature``, as the MOSES
+    models' ``temp``, or the most likely one with ``greedy``). Invalid molecules are kept:
+    the ``Valid`` metric counts them."""
     if n < 1:
         raise ValueError(f"n={n}: expected at least 1 molecule")
-    if temperature <= 0:
-        raise ValueError(f"temperature={temperature}: expected > 0")
+    for name, value in (("temperature", temperature), ("token_temperature", token_temperature)):
+        if not value > 0:
+            raise ValueError(f"{name}={value}: expected > 0")
     vocab = vocabulary_of(model)
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     out: list[str] = []
     for a, b in _batches(n, batch_size):
-        ids = model.sample(b - a, generator=gen, temperature=temperature, greedy=greedy)
+        ids = model.sample(
+            b - a,
+            generator=gen,
+            temperature=temperature,
+            greedy=greedy,
+            token_temperature=token_temperature,
+        )
         out += vocab.decode(ids.long().cpu().numpy())
     return out
 
