@@ -115,8 +115,11 @@ def test_token_temperature_draws_from_the_tempered_categorical(token_temperature
     for row, q in zip(rows.long(), tempered, strict=True):
         count = (draws == row).all(1).sum().item()
         assert abs(count - n * q.item()) <= 5 * math.sqrt(n * q.item() * (1 - q.item())) + 1
-    with pytest.raises(ValueError, match="token_temperature=0: expected > 0"):
+    with pytest.raises(ValueError, match="token_temperature=0: expected a finite T > 0"):
         model.generate(z, False, token_temperature=0)
+    # a vanishing temperature takes the most likely token, without overflow
+    coldest = model.generate(z.expand(5, -1), False, g, token_temperature=1e-30)
+    assert torch.equal(coldest, model.generate(z.expand(5, -1), True))
 
 
 def test_shapes_with_a_sample_dimension_and_the_log_joint():
@@ -313,3 +316,24 @@ def test_bucket_pool_needs_a_model_with_lengths(tmp_path):
     data = Dataset("bits", np.zeros((10, 6), dtype=np.float32), likelihood="bernoulli")
     with pytest.raises(ValueError, match="no lengths to group by"):
         train(tiny_vae(), data, TrainConfig(bucket_pool=4, max_examples=10), tmp_path / "r")
+
+
+def test_after_a_cut_minibatch_a_resumed_bucketed_run_gets_back_in_step(monkeypatch, tmp_path):
+    """A budget of 130 cuts the 7th minibatch of 20 to 10 rows; resumed, the next minibatch
+    has 10 rows, so later ones are again whole minibatches of the bucketed order."""
+    from aevb.training import Trainer
+
+    x = toy_language(200)
+    data = Dataset("toy", x, likelihood="categorical")
+    sizes = []
+    step = Trainer._step
+
+    def spying_step(self, batch, bar):
+        sizes.append(len(batch))
+        return step(self, batch, bar)
+
+    monkeypatch.setattr(Trainer, "_step", spying_step)
+    config = TrainConfig(batch_size=20, lr=1e-2, max_examples=130, seed=3, bucket_pool=3)
+    train(tiny(d=8), data, config, tmp_path / "run")
+    resume(tmp_path / "run", data, max_examples=200)
+    assert sizes == [20] * 6 + [10] + [10] + [20] * 3

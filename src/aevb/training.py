@@ -278,9 +278,11 @@ def denormals_flushed() -> bool:
 @contextlib.contextmanager
 def flushing_denormals() -> Iterator[None]:
     """Flush subnormal floats to zero inside the block (optimiser state decaying to
-    subnormals makes CPU steps many times slower), then put the caller's mode back: the
-    flag belongs to the thread, so leaving it on would also change the caller's NumPy and
-    Python arithmetic."""
+    subnormals makes CPU steps many times slower), then put the calling thread's mode
+    back: leaving it on would also change the caller's NumPy and Python arithmetic.
+
+    The flag is per thread: PyTorch's intra-op worker threads keep the mode they started
+    with (those first started inside the block flush from then on)."""
     was_on = denormals_flushed()
     torch.set_flush_denormal(True)
     try:
@@ -513,7 +515,10 @@ class Trainer:
                     generator=self.generator,
                 )
             st.position = 0
-        size = self.config.batch_size if limit is None else min(self.config.batch_size, limit)
+        size = self.config.batch_size
+        if self.lengths is not None and st.position % size:
+            size -= st.position % size  # after a cut minibatch: back in step with the buckets
+        size = size if limit is None else min(size, limit)
         idx = self.perm[st.position : st.position + size]
         st.position += idx.shape[0]
         return self.x_train.index_select(0, idx)

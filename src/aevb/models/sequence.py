@@ -25,6 +25,7 @@ determined by it, so log p(x|z) sums over the tokens up to and including ``<eos>
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -217,11 +218,11 @@ class SequenceVAE(nn.Module):
             )
         return x
 
-    def example_lengths(self, x: Tensor | np.ndarray) -> Tensor:
-        """Tokens per row ``(N,)`` long of ids ``x`` ``(N, D)``, up to and including <eos>:
-        a minibatch runs as long as its longest row (the trainer's ``bucket_pool`` groups
-        rows by it)."""
-        return sequence_lengths(self.check_ids(x, "x"))
+    def example_lengths(self, x: Tensor) -> Tensor:
+        """Tokens per row ``(N,)`` long of ids ``x`` ``(N, D)`` (already checked, e.g. by
+        the trainer's data validation), up to and including <eos>: a minibatch runs as
+        long as its longest row (the trainer's ``bucket_pool`` groups rows by it)."""
+        return sequence_lengths(x)
 
     def posterior(self, x: Tensor) -> DiagonalGaussian:
         """:meth:`encode` without its checks (minibatches the trainer already checked)."""
@@ -314,8 +315,8 @@ class SequenceVAE(nn.Module):
         that :meth:`decoder_log_prob` scores (<pad> and <bos> excluded), its logits divided
         by ``token_temperature`` (below 1: likelier tokens, fewer invalid strings, less
         diversity; 1 draws from p(x|z) itself)."""
-        if not token_temperature > 0:
-            raise ValueError(f"token_temperature={token_temperature}: expected > 0")
+        if not (token_temperature > 0 and math.isfinite(token_temperature)):
+            raise ValueError(f"token_temperature={token_temperature}: expected a finite T > 0")
         n, d = z.shape[0], self.config.input_dim
         ids = torch.full((n, d), PAD, dtype=torch.long, device=z.device)
         ids[:, 0] = BOS
@@ -328,7 +329,8 @@ class SequenceVAE(nn.Module):
             if greedy:
                 token = logits.argmax(-1)
             else:
-                probs = (logits / token_temperature).softmax(-1)
+                top = logits.amax(-1, keepdim=True)  # 0 after the shift: no overflow
+                probs = ((logits - top) / token_temperature).softmax(-1)
                 token = torch.multinomial(probs, 1, generator=generator)[:, 0]
             token = token.masked_fill(done, PAD)
             ids[:, t] = token
