@@ -265,9 +265,10 @@ def test_every_config_field_is_an_option_of_train_or_set_by_the_command():
     dests = {a.dest: a for a in train._actions}
     # set from the data, or (min_logvar) a numerical floor the command line leaves alone
     from_data = {"input_dim", "condition_dim", "image_shape", "min_logvar"}
-    for config, flags in ((VAEConfig, model_flags()), (TrainConfig, train_flags())):
+    for config, flags in ((VAEConfig, model_flags()), (TrainConfig, train_flags(sequences=True))):
         for field in dataclasses.fields(config):
             assert field.name in flags or field.name in from_data, field.name
+    assert "bucket_pool" not in dests  # image and table models have no lengths
     assert dests["n_samples"].option_strings == ["--samples"]
     # renamed options keep their former spelling, named in the help
     assert dests["max_examples"].option_strings == ["--max-examples", "--max-samples"]

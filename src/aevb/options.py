@@ -180,10 +180,11 @@ def model_flags() -> dict[str, Flag]:
     }
 
 
-def train_flags() -> dict[str, Flag]:
-    """The :class:`~aevb.training.TrainConfig` fields ``aevb train`` sets, in --help order."""
+def train_flags(*, sequences: bool = False) -> dict[str, Flag]:
+    """The :class:`~aevb.training.TrainConfig` fields ``aevb train`` sets, in --help order;
+    with ``sequences`` also those only models of sequences take (``aevb molecules train``)."""
     size, examples = count(1, MAX_SIZE), count(1, MAX_COUNT)
-    return {
+    flags = {
         "algorithm": Flag(choices=objectives.ALGORITHMS),
         "optimizer": Flag(choices=training.OPTIMIZERS),
         "lr": Flag(positive()),
@@ -221,5 +222,7 @@ def train_flags() -> dict[str, Flag]:
         "device": Flag(device_name),
         "compile": Flag(),
         "precision": Flag(choices=training.PRECISIONS),
-        "bucket_pool": Flag(count(0, 10**6)),
     }
+    if sequences:
+        flags["bucket_pool"] = Flag(count(0, 10**6))
+    return flags

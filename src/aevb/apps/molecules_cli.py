@@ -117,7 +117,7 @@ def add_options(sub: Any) -> None:
         },
     )
     g = t.add_argument_group("training")
-    add_config_flags(g, TrainConfig, train_flags())
+    add_config_flags(g, TrainConfig, train_flags(sequences=True))
     # Adam at 1e-3 with clipping as the MOSES VAE, not the paper's Adagrad: Adagrad's
     # shrinking steps barely train a GRU (docs/molecules.md, "Training defaults")
     t.set_defaults(optimizer="adam", lr=1e-3, clip_grad_norm=50.0)
