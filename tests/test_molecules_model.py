@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,10 +114,15 @@ def test_samples_of_a_selfies_model_are_valid_molecules(run):
 
 
 def test_resume_extends_the_run(run, smi, capsys):
-    assert main(["molecules", "train", "--out", run, "--resume", "--epochs", "11", "--quiet"]) == 0
+    # the extra epoch decays the learning rate (the 10 before were at a constant one)
+    decay = ["--lr-schedule", "linear", "--lr-decay-start", "10ep"]
+    resume = ["molecules", "train", "--out", run, "--resume", "--epochs", "11"]
+    assert main([*resume, *decay, "--quiet"]) == 0
     assert "run folder" in capsys.readouterr().out
     history = list(csv.DictReader(open(f"{run}/metrics.csv")))
     assert float(history[-1]["epoch"]) == pytest.approx(11.0)
+    stored = json.loads(Path(run, "checkpoint", "trainer.json").read_text())["train_config"]
+    assert stored["lr_schedule"] == "linear" and stored["lr_decay_start"] == 1400
     with pytest.raises(SystemExit):
         main(["molecules", "train", "--out", run, "--resume", "--epochs", "x"])
 

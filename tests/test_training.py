@@ -80,11 +80,20 @@ def test_training_improves_the_bound_and_writes_a_run_folder(tmp_path):
         train(tiny_vae(), toy_data(), config(), tmp_path / "run", quiet=True)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adagrad"])
-def test_killed_run_resumes_to_the_same_parameters_bit_for_bit(tmp_path, monkeypatch, optimizer):
+@pytest.mark.parametrize(
+    "optimizer, schedule",
+    [
+        ("adam", {}),
+        ("adagrad", {}),
+        ("adam", {"lr_schedule": "cosine", "lr_decay_start": 400, "lr_final": 0.1}),
+    ],
+)
+def test_killed_run_resumes_to_the_same_parameters_bit_for_bit(
+    tmp_path, monkeypatch, optimizer, schedule
+):
     data = toy_data()
     straight = tiny_vae(seed=5)
-    train(straight, data, config(optimizer=optimizer), tmp_path / "a", quiet=True)
+    train(straight, data, config(optimizer=optimizer, **schedule), tmp_path / "a", quiet=True)
 
     original_step = Trainer._step
     calls = {"n": 0}
@@ -97,7 +106,13 @@ def test_killed_run_resumes_to_the_same_parameters_bit_for_bit(tmp_path, monkeyp
 
     monkeypatch.setattr(Trainer, "_step", dying_step)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_vae(seed=5), data, config(optimizer=optimizer), tmp_path / "b", quiet=True)
+        train(
+            tiny_vae(seed=5),
+            data,
+            config(optimizer=optimizer, **schedule),
+            tmp_path / "b",
+            quiet=True,
+        )
     monkeypatch.setattr(Trainer, "_step", original_step)
     saved = aevb_io.read_json(tmp_path / "b" / "checkpoint" / "trainer.json")
     assert 0 < saved["state"]["examples"] < 1500

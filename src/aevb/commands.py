@@ -44,7 +44,7 @@ from aevb.options import (
 )
 from aevb.run import spent_budget, train_or_resume, writer_lock
 from aevb.runfolder import RunFolder
-from aevb.training import TrainConfig, resolve_device, seed_everything
+from aevb.training import SCHEDULE_FIELDS, TrainConfig, resolve_device, seed_everything
 
 
 def load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_data.Dataset:
@@ -84,8 +84,9 @@ def _no_such_data(name: str, *, given: bool) -> str:
     )
 
 
-def kl_warmup_option(value: int | str, n_train: int) -> int:
-    """--kl-warmup as training examples: a count, or E epochs written Eep."""
+def kl_warmup_option(value: int | str, n_train: int, flag: str = "--kl-warmup") -> int:
+    """--kl-warmup (or another ``flag`` counting training examples) as training examples:
+    a count, or E epochs written Eep."""
     if isinstance(value, int):  # training examples, as parsed by the command line
         return value
     try:
@@ -94,8 +95,19 @@ def kl_warmup_option(value: int | str, n_train: int) -> int:
         return int(value)
     except ValueError:
         raise ValueError(
-            f"--kl-warmup={value!r}: expected training examples (e.g. 100000) or epochs (e.g. 10ep)"
+            f"{flag}={value!r}: expected training examples (e.g. 100000) or epochs (e.g. 10ep)"
         ) from None
+
+
+def schedule_options(args: argparse.Namespace, n_train: int) -> dict[str, Any]:
+    """The learning-rate schedule's options given on the command line (those left out are
+    absent): a new run's config takes them, a resumed run's schedule is changed by them."""
+    given = {k: getattr(args, k, None) for k in SCHEDULE_FIELDS}
+    if given["lr_decay_start"] is not None:
+        given["lr_decay_start"] = kl_warmup_option(
+            given["lr_decay_start"], n_train, "--lr-decay-start"
+        )
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def weight_decay_option(value: str, n_train: int) -> float:
@@ -217,6 +229,7 @@ def _resume(args: argparse.Namespace, out: Path) -> str:
         max_examples=args.max_examples,
         quiet=args.quiet,
         new_data=args.new_data,
+        schedule=schedule_options(args, len(data.train)),
     )
     return _report(args, out, data, result)
 
@@ -240,6 +253,7 @@ def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> 
         weight_decay=weight_decay_option(args.weight_decay, len(data.train)),
         kl_warmup_examples=kl_warmup_option(args.kl_warmup_examples, len(data.train)),
         epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
+        **schedule_options(args, len(data.train)),
     )
     memory.check_training_fits(model_config, config, len(data.train), resolve_device(args.device))
     result = train_or_resume(
@@ -254,9 +268,12 @@ def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> 
 
 def _config(cls: type, args: argparse.Namespace, **given: Any) -> Any:
     """Config dataclass ``cls`` from the options named as its fields (generated from them:
-    :func:`aevb.cli.model_flags`), with the values ``given`` derived from the data."""
+    :func:`aevb.cli.model_flags`), with the values ``given`` derived from the data. An
+    option left at None (one whose default depends on the data or the run) takes the
+    field's default unless ``given`` sets it."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return from_dict(cls, {**{k: v for k, v in vars(args).items() if k in names}, **given})
+    options = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return from_dict(cls, {**options, **given})
 
 
 def _report(args: argparse.Namespace, out: Path, data: aevb_data.Dataset, result) -> str:

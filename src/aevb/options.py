@@ -88,6 +88,9 @@ def add_threads(p: argparse.ArgumentParser) -> None:
     )
 
 
+RESUMED_SCHEDULE = "with --resume, the run's, changed only for the steps still to come."
+"""What the learning-rate schedule's options do to a resumed run."""
+
 FIELD_DEFAULT = "the field's default"
 """``Flag.default`` when the option's default is the config field's."""
 
@@ -188,6 +191,23 @@ def train_flags(*, sequences: bool = False) -> dict[str, Flag]:
         "algorithm": Flag(choices=objectives.ALGORITHMS),
         "optimizer": Flag(choices=training.OPTIMIZERS),
         "lr": Flag(positive()),
+        "lr_schedule": Flag(
+            choices=training.LR_SCHEDULES,
+            default=None,
+            note=f"Default here {training.TrainConfig.lr_schedule}; {RESUMED_SCHEDULE}",
+        ),
+        "lr_decay_start": Flag(
+            Number(int, 0, MAX_COUNT, suffix="ep"),
+            default=None,
+            note="Here also E epochs, written Eep (e.g. 10ep). Default here "
+            f"{training.TrainConfig.lr_decay_start}; {RESUMED_SCHEDULE} A resumed run may "
+            "start decaying where it is: pass the examples it has trained.",
+        ),
+        "lr_final": Flag(
+            Number(float, 0.0, 1.0),
+            default=None,
+            note=f"Default here {training.TrainConfig.lr_final:g}; {RESUMED_SCHEDULE}",
+        ),
         "weight_decay": Flag(
             Number(float, 0.0, 1e6, words=("prior",)),
             default=str(training.TrainConfig.weight_decay),

@@ -10,9 +10,11 @@ from and hands the trainer its model, data and config.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import math
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -23,7 +25,7 @@ from aevb.config import check_choice, from_dict
 from aevb.data.conditions import conditioned
 from aevb.models.protocol import Model
 from aevb.runfolder import TRAINER_FILE, RunFolder, read_trainer_meta
-from aevb.training import TrainConfig, Trainer, TrainResult, resolve_device
+from aevb.training import TrainConfig, Trainer, TrainResult, lr_factor, resolve_device
 
 if TYPE_CHECKING:
     from aevb.data import Dataset
@@ -103,10 +105,14 @@ def resume(
     quiet: bool = False,
     new_data: bool = False,
     log_evaluations: bool = True,
+    schedule: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Continue the run in ``out_dir`` from its last checkpoint.
 
-    The checkpoint's settings are used; only the budget may be changed (to extend a run).
+    The checkpoint's settings are used; only the budget may be changed (to extend a run),
+    and the learning-rate schedule for the steps still to come (``schedule``: the
+    :data:`~aevb.training.SCHEDULE_FIELDS` to change, e.g. ``{"lr_schedule": "cosine",
+    "lr_decay_start": examples_so_far}``; :meth:`~aevb.training.TrainConfig.rescheduled`).
     Interrupted and resumed, a run ends with the same parameters as an uninterrupted one
     (bit for bit on the CPU with the same thread count). ``data`` must be the data the
     run was trained on (checked against the identity stored in ``trainer.json``); with
@@ -127,13 +133,24 @@ def resume(
             )
         meta = read_trainer_meta(folder)
         try:
-            config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_examples)
+            stored = from_dict(TrainConfig, meta["train_config"])
+            examples = int(meta["state"]["examples"])
         except (KeyError, ValueError, TypeError) as e:
             raise aevb_io.CheckpointError(f"{folder}/{TRAINER_FILE}: {e}") from None
+        config = stored.with_budget(epochs, max_examples).rescheduled(examples, **(schedule or {}))
         model = aevb_io.load_model(folder)
         data = conditioned(data, model.config.condition_dim)  # the labels the model reads
         trainer = Trainer(model, data, config, out, quiet=quiet, log_evaluations=log_evaluations)
         trainer.restore(folder, new_data=new_data)
+        was = stored.lr * lr_factor(stored, examples, stored.budget_examples(trainer.n_train))
+        if not math.isclose(trainer.learning_rate(), was, rel_tol=1e-9):
+            warnings.warn(
+                f"{out}: with the new budget the learning rate goes on at "
+                f"{trainer.learning_rate():.3g}, not {was:.3g} where the run left off "
+                f"({config.lr_schedule} decay from {config.lr_decay_start:,} examples)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         result = trainer.fit()
         distributed.barrier()
         return result
@@ -150,6 +167,7 @@ def train_or_resume(
     quiet: bool = False,
     new_data: bool = False,
     log_evaluations: bool = True,
+    schedule: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train the run in ``out_dir``: continue it from its checkpoint, or start it.
 
@@ -158,7 +176,9 @@ def train_or_resume(
     exist (:func:`resume`). When the folder holds a run, ``if_exists`` says what to do:
     "resume" it (extended to ``epochs`` / ``max_examples`` when given), refuse with an
     "error", or "overwrite" it with a new run. A new run replaces what a run that wrote
-    no checkpoint left behind. ``quiet`` and ``log_evaluations`` as in :func:`train`.
+    no checkpoint left behind. ``quiet`` and ``log_evaluations`` as in :func:`train`;
+    ``schedule`` changes a resumed run's learning-rate schedule (:func:`resume`; a new
+    run takes the one in its config).
     """
     check_choice("train_or_resume", "if_exists", if_exists, IF_EXISTS)
     run = RunFolder(out_dir)
@@ -171,6 +191,7 @@ def train_or_resume(
             quiet=quiet,
             new_data=new_data,
             log_evaluations=log_evaluations,
+            schedule=schedule,
         )
     if new_data:
         raise ValueError("new_data: only when resuming (a new run trains on data)")

@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 OPTIMIZERS = ("adagrad", "adam")
 NONFINITE = ("error", "skip")
 PRECISIONS = ("fp32", "bf16")
+LR_SCHEDULES = ("constant", "cosine", "linear")
+SCHEDULE_FIELDS = ("lr_schedule", "lr_decay_start", "lr_final")
+"""The TrainConfig fields of the learning-rate schedule (a resumed run may change them
+for the steps still to come: :meth:`TrainConfig.rescheduled`)."""
 
 
 class TrainingError(RuntimeError):
@@ -74,6 +78,18 @@ class TrainConfig:
     lr: float = 0.02
     """The optimiser's step size, or learning rate (the paper picks Adagrad's from {0.01,
     0.02, 0.1})."""
+    lr_schedule: str = "constant"
+    """"constant", or the learning rate after --lr-decay-start decays to lr times
+    --lr-final by the end of the budget: along a half cosine ("cosine") or a line
+    ("linear").
+
+    The rate is a function of the training examples seen, so a resumed run takes the
+    same steps. Extending the budget of a decaying run stretches what is left of the
+    decay (the rate jumps up to where the new schedule has it; resuming warns)."""
+    lr_decay_start: int = 0
+    """Training examples at the constant rate before the decay starts."""
+    lr_final: float = 0.0
+    """The learning rate at the end of the budget, as a fraction of lr."""
     weight_decay: float = 0.0
     """L2 penalty on the per-example loss; 1 / N_train is the paper's N(0, I) prior on the
     parameters (e.g. 2e-5 for 50,000 images)."""
@@ -154,6 +170,11 @@ class TrainConfig:
         check_choice(name, "algorithm", self.algorithm, ALGORITHMS)
         check_choice(name, "optimizer", self.optimizer, OPTIMIZERS)
         check_positive(name, "lr", self.lr)
+        check_choice(name, "lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if self.lr_decay_start < 0:
+            raise ValueError(f"TrainConfig.lr_decay_start={self.lr_decay_start}: expected >= 0")
+        if not 0.0 <= self.lr_final <= 1.0:
+            raise ValueError(f"TrainConfig.lr_final={self.lr_final}: expected in [0, 1]")
         for key in ("weight_decay", "free_bits", "kl_warmup_examples"):
             if getattr(self, key) < 0:
                 raise ValueError(f"TrainConfig.{key}={getattr(self, key)}: expected >= 0")
@@ -195,6 +216,30 @@ class TrainConfig:
         if max_examples is not None:
             changes["max_examples"] = max_examples
         return dataclasses.replace(self, **changes)
+
+    def decay_start(self) -> float:
+        """Training examples before the rate leaves lr (infinite for a constant rate)."""
+        return math.inf if self.lr_schedule == "constant" else self.lr_decay_start
+
+    def rescheduled(self, examples: int, **schedule: Any) -> TrainConfig:
+        """This config with the learning-rate schedule ``schedule`` (``lr_schedule``,
+        ``lr_decay_start``, ``lr_final``; None keeps the config's), for a run resumed
+        after ``examples`` training examples: refused when the new schedule would have
+        given any step already taken another rate than the one it had."""
+        given = {k: v for k, v in schedule.items() if v is not None}
+        unknown = set(given) - set(SCHEDULE_FIELDS)
+        if unknown:
+            raise ValueError(f"{sorted(unknown)}: expected schedule fields {SCHEDULE_FIELDS}")
+        new = dataclasses.replace(self, **given)
+        if new != self and examples > min(self.decay_start(), new.decay_start()):
+            flags = "/".join("--" + k.replace("_", "-") for k in given)
+            raise ValueError(
+                f"{flags}: the run has trained {examples:,} examples and its rate "
+                f"{'has decayed' if examples > self.decay_start() else 'was constant'} "
+                "so far; a new schedule may only change steps still to come: expected "
+                f"--lr-decay-start >= {examples} on a run whose decay has not started"
+            )
+        return new
 
 
 @dataclass
@@ -313,6 +358,18 @@ def bucketed_order(
     shuffle = torch.randperm(full, generator=generator, device=perm.device)
     batches = order[: full * batch_size].view(full, batch_size)[shuffle]
     return torch.cat([batches.reshape(-1), order[full * batch_size :]])
+
+
+def lr_factor(config: TrainConfig, examples: int, total: int) -> float:
+    """The learning rate after ``examples`` of ``total`` training examples, as a fraction
+    of ``config.lr``: 1 until ``config.lr_decay_start``, then down to ``config.lr_final``
+    at ``total`` along ``config.lr_schedule``."""
+    start = config.lr_decay_start
+    if config.lr_schedule == "constant" or examples <= start:
+        return 1.0
+    t = min(1.0, (examples - start) / max(total - start, 1))
+    shape = 0.5 * (1.0 + math.cos(math.pi * t)) if config.lr_schedule == "cosine" else 1.0 - t
+    return config.lr_final + (1.0 - config.lr_final) * shape
 
 
 def kl_weight(examples: int, warmup_examples: int) -> float:
@@ -554,6 +611,7 @@ class Trainer:
                 torch.nn.utils.clip_grads_with_norm_(
                     self.model.parameters(), self.config.clip_grad_norm, norm
                 )
+            self._set_lr()
             self.optimizer.step()
         st.step += 1
         n = shard.total if shard is not None else x.shape[0]
@@ -565,6 +623,15 @@ class Trainer:
             bound = metrics["bound"].mean().item()
             bar.set_status(f"bound {bound:.2f}, {self.training_speed():,.0f} training examples/s")
         bar.update(n)
+
+    def learning_rate(self) -> float:
+        """The learning rate of the next step (``config.lr`` scaled by the schedule)."""
+        return self.config.lr * lr_factor(self.config, self.state.examples, self.total_examples)
+
+    def _set_lr(self) -> None:
+        lr = self.learning_rate()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def _handle_nonfinite(self, loss: Tensor, metrics: dict[str, Tensor]) -> None:
         st = self.state
@@ -602,6 +669,7 @@ class Trainer:
         row.update(self.evaluate())
         row["train_seconds"] = st.train_seconds
         row["skipped"] = float(st.skipped)
+        row["lr"] = self.learning_rate()  # of the steps from here on
         st.history.append(row)
         st.next_eval = self.next_evaluation(st.examples)
         if "valid_bound" in row:
@@ -782,6 +850,8 @@ class Trainer:
         if "kl" in row:
             dims = self.model.config.latent_dim
             line += f" | KL {row['kl']:.2f} nats, {row['active_units']:.0f}/{dims} active"
+        if self.config.lr_schedule != "constant":
+            line += f" | lr {row['lr']:.3g}"
         line += f" | {ips:,.0f} training examples/s"
         if self.log_evaluations and self._progress is not None:
             self._progress.write(line)

@@ -251,7 +251,7 @@ def _dataset(spec: dict) -> tuple[Any, Any]:
 def train_command(args: argparse.Namespace) -> str:
     """``aevb molecules train``: a new run (or ``--resume``), then a summary."""
     _extra()
-    from aevb.commands import kl_warmup_option, weight_decay_option
+    from aevb.commands import kl_warmup_option, schedule_options, weight_decay_option
     from aevb.config import from_dict
     from aevb.models import SequenceVAEConfig
     from aevb.molecules.model import new_model, train_molecules
@@ -270,7 +270,12 @@ def train_command(args: argparse.Namespace) -> str:
             data, _ = _dataset(spec)
             start = time.perf_counter()
             result = train_molecules(
-                out, data, epochs=args.epochs, max_examples=args.max_examples, quiet=args.quiet
+                out,
+                data,
+                epochs=args.epochs,
+                max_examples=args.max_examples,
+                quiet=args.quiet,
+                schedule=schedule_options(args, len(data.train)),
             )
         else:
             if spec_path.exists() and not args.overwrite:
@@ -300,8 +305,9 @@ def train_command(args: argparse.Namespace) -> str:
             config = from_dict(
                 TrainConfig,
                 {
-                    **{k: v for k, v in vars(args).items() if k in train_names},
+                    **{k: v for k, v in vars(args).items() if k in train_names and v is not None},
                     "epochs": args.epochs if args.epochs is not None else TrainConfig.epochs,
+                    **schedule_options(args, n_train),
                     "kl_warmup_examples": kl_warmup_option(args.kl_warmup_examples, n_train),
                     "weight_decay": weight_decay_option(args.weight_decay, n_train),
                 },

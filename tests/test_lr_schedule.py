@@ -1,0 +1,128 @@
+"""The learning-rate schedule: its closed forms, the rate each step takes, and what a
+resumed run may change."""
+
+import math
+
+import pytest
+import torch
+
+from aevb import io as aevb_io
+from aevb.cli import main
+from aevb.run import resume, train
+from aevb.training import TrainConfig, Trainer, lr_factor
+from test_training import config, params, toy_data
+
+from helpers import tiny_vae
+
+
+@pytest.mark.parametrize("final", [0.0, 0.25])
+def test_lr_factor_follows_the_closed_forms(final):
+    cosine = TrainConfig(lr_schedule="cosine", lr_decay_start=100, lr_final=final)
+    linear = TrainConfig(lr_schedule="linear", lr_decay_start=100, lr_final=final)
+    total = 500
+    for c in (cosine, linear):
+        assert lr_factor(c, 0, total) == lr_factor(c, 100, total) == 1.0  # before the decay
+        assert lr_factor(c, 300, total) == pytest.approx((1 + final) / 2)  # half way
+        assert lr_factor(c, 500, total) == pytest.approx(final)
+        assert lr_factor(c, 900, total) == pytest.approx(final)  # past the budget: stays
+    # a quarter of the way: cos(pi/4) for the cosine, 3/4 for the line
+    assert lr_factor(cosine, 200, total) == pytest.approx(
+        final + (1 - final) * (1 + math.cos(math.pi / 4)) / 2
+    )
+    assert lr_factor(linear, 200, total) == pytest.approx(final + (1 - final) * 0.75)
+    assert lr_factor(TrainConfig(lr_final=final), 499, total) == 1.0  # constant
+
+
+def test_each_step_takes_the_scheduled_rate(tmp_path):
+    c = config(lr_schedule="linear", lr_decay_start=320, lr_final=0.2, max_examples=960)
+    trainer = Trainer(tiny_vae(), toy_data(), c, tmp_path / "run", quiet=True)
+    seen: list[tuple[int, float]] = []
+    step = trainer.optimizer.step
+
+    def recording_step(*args, **kwargs):
+        seen.append((trainer.state.examples, trainer.optimizer.param_groups[0]["lr"]))
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = recording_step
+    trainer.fit()
+    assert len(seen) == trainer.state.step and seen[0][0] == 0 and seen[-1][0] > 900
+    for examples, lr in seen:
+        expected = 0.01 if examples <= 320 else 0.01 * (1 - 0.8 * (examples - 320) / 640)
+        assert lr == pytest.approx(expected, rel=1e-12), examples
+    assert seen[-1][1] < 0.0025  # the last step is near the final rate, 0.002
+    rows = trainer.state.history  # each evaluation records the rate from there on
+    assert [r["lr"] for r in rows] == pytest.approx(
+        [
+            0.01 * (1 - 0.8 * (r["examples"] - 320) / 640) if r["examples"] > 320 else 0.01
+            for r in rows
+        ]
+    )
+    assert rows[-1]["lr"] == pytest.approx(0.002)
+
+
+def test_a_resumed_run_may_start_decaying_where_it_stopped(tmp_path):
+    """Constant for 400 examples (two epochs: no minibatch cut at the end), then resumed
+    with a cosine decay from there: the same parameters, bit for bit, as a run that had
+    that schedule from the start."""
+    data, schedule = toy_data(), {"lr_schedule": "cosine", "lr_decay_start": 400}
+    train(tiny_vae(seed=2), data, config(max_examples=800, **schedule), tmp_path / "a", quiet=True)
+    train(tiny_vae(seed=2), data, config(max_examples=400), tmp_path / "b", quiet=True)
+    resume(tmp_path / "b", data, max_examples=800, schedule=schedule, quiet=True)
+    a = aevb_io.load_model(tmp_path / "a" / "checkpoint")
+    b = aevb_io.load_model(tmp_path / "b" / "checkpoint")
+    for k, v in params(a).items():
+        assert torch.equal(v, params(b)[k]), k
+    stored = aevb_io.read_json(tmp_path / "b" / "checkpoint" / "trainer.json")["train_config"]
+    assert stored["lr_schedule"] == "cosine" and stored["lr_decay_start"] == 400
+
+
+def test_a_schedule_change_that_rewrites_steps_taken_is_refused(tmp_path):
+    data = toy_data()
+    train(tiny_vae(), data, config(max_examples=640), tmp_path / "r", quiet=True)
+    with pytest.raises(ValueError, match=r"trained 640 examples .*--lr-decay-start >= 640"):
+        resume(
+            tmp_path / "r",
+            data,
+            max_examples=1280,
+            schedule={"lr_decay_start": 0, "lr_schedule": "linear"},
+            quiet=True,
+        )
+    before = aevb_io.read_json(tmp_path / "r" / "checkpoint" / "trainer.json")
+    assert before["state"]["examples"] == 640  # nothing was trained
+    decaying = config(max_examples=640, lr_schedule="cosine", lr_decay_start=320)
+    train(tiny_vae(), data, decaying, tmp_path / "d", quiet=True)
+    with pytest.raises(ValueError, match="has decayed"):
+        resume(tmp_path / "d", data, max_examples=1280, schedule={"lr_final": 0.5}, quiet=True)
+    with pytest.raises(ValueError, match=r"unknown|expected schedule fields"):
+        TrainConfig().rescheduled(0, lr=0.1)
+
+
+def test_extending_a_decaying_run_warns_that_the_rate_jumps(tmp_path):
+    data = toy_data()
+    c = config(max_examples=640, lr_schedule="cosine", lr_decay_start=0)
+    train(tiny_vae(), data, c, tmp_path / "r", quiet=True)
+    with pytest.warns(RuntimeWarning, match=r"learning rate goes on at 0\.005, not 0 "):
+        resume(tmp_path / "r", data, max_examples=1280, quiet=True)
+
+
+def test_the_schedule_options_of_train(tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["--data", "digits", "--hidden", "16", "--latent-dim", "2", "--eval-every", "300"]
+    argv = ["train", *common, "--max-examples", "600", "--out", str(out), "--quiet"]
+    assert (
+        main([*argv, "--no-pictures", "--lr-schedule", "cosine", "--lr-decay-start", "0.1ep"]) == 0
+    )
+    stored = aevb_io.read_json(out / "checkpoint" / "trainer.json")["train_config"]
+    meta = aevb_io.read_json(out / "checkpoint" / "trainer.json")
+    n_train = meta["data_identity"]["splits"]["train"]["shape"][0]
+    assert stored["lr_schedule"] == "cosine" and stored["lr_final"] == 0.0
+    assert stored["lr_decay_start"] == round(0.1 * n_train)
+    assert "| lr 0 |" in capsys.readouterr().err  # a decaying run logs its rate: 0 at the end
+    resumed = ["train", "--out", str(out), "--resume", "--max-examples", "900", "--quiet"]
+    assert main([*resumed, "--lr-decay-start", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the data's line
+    assert err.startswith("aevb: error: --lr-decay-start: the run has trained 600 examples")
+    # left out on --resume, the run's schedule is kept (not reset to the defaults)
+    assert main([*resumed, "--no-pictures"]) == 0
+    stored = aevb_io.read_json(out / "checkpoint" / "trainer.json")["train_config"]
+    assert stored["lr_schedule"] == "cosine" and stored["max_examples"] == 900
