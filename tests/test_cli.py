@@ -308,3 +308,26 @@ def test_field_docs_fall_back_to_name_and_type_without_source():
         "shape": "Made.shape, of type tuple[int, ...]",
     }
     assert field_summary(Made, "width") == "Made.width, of type int"
+
+
+def test_resume_refuses_settings_other_than_the_runs(tmp_path, capsys):
+    """A resumed run keeps its settings: an option given with --resume that differs from
+    the run's is refused in one line naming both values; the run's own values (the whole
+    command line again, plus --resume) and "auto" are accepted."""
+    out = str(tmp_path / "run")
+    first = ["train", "--data", "digits", "--hidden", "16", "8", "--latent-dim", "2"]
+    first += ["--lr", "0.01", "--kl-warmup", "1ep", "--max-examples", "300", "--out", out]
+    assert main([*first, "--quiet", "--no-pictures"]) == 0
+    capsys.readouterr()
+    again = [*first, "--resume", "--max-examples", "600", "--estimator", "auto", "--quiet"]
+    assert main([*again, "--no-pictures"]) == 0
+    capsys.readouterr()
+    changed = ["--lr", "0.5", "--hidden", "16", "--compile", "--samples", "2"]
+    assert main([*again, "--max-examples", "900", *changed]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("aevb: error: --resume keeps the run's settings, and these differ:")
+    assert "--lr 0.5 (the run's: 0.01)" in err and "--hidden 16 (the run's: 16 8)" in err
+    assert "--compile True (the run's: False)" in err and "--samples 2 (the run's: 1)" in err
+    assert "--kl-warmup" not in err  # 1ep is the run's warm-up, in examples
+    history = json.loads(open(f"{out}/checkpoint/trainer.json").read())["state"]["history"]
+    assert history[-1]["examples"] == 600  # nothing was trained

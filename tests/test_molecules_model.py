@@ -123,6 +123,13 @@ def test_resume_extends_the_run(run, smi, capsys):
     assert float(history[-1]["epoch"]) == pytest.approx(11.0)
     stored = json.loads(Path(run, "checkpoint", "trainer.json").read_text())["train_config"]
     assert stored["lr_schedule"] == "linear" and stored["lr_decay_start"] == 1400
+    # the run's data and model are its own: other ones given with --resume are refused
+    for other, said in (
+        (["--tokenizer", "smiles"], "--tokenizer smiles (the run's: selfies)"),
+        (["--decoder-hidden", "64"], "--decoder-hidden 64 (the run's: 32)"),
+    ):
+        assert main([*resume, "--epochs", "12", *other, "--quiet"]) == 2
+        assert said in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["molecules", "train", "--out", run, "--resume", "--epochs", "x"])
 

@@ -39,6 +39,7 @@ from aevb.options import (
     add_examples_command,
     add_model_path,
     add_threads,
+    given_options,
     model_flags,
     train_flags,
 )
@@ -99,6 +100,42 @@ def kl_warmup_option(value: int | str, n_train: int, flag: str = "--kl-warmup") 
         ) from None
 
 
+RESUMABLE = ("epochs", "max_examples", *SCHEDULE_FIELDS)
+"""The settings a resumed run takes from the command line (its budget and schedule)."""
+
+
+def check_resume_settings(args: argparse.Namespace, run: RunFolder, n_train: int) -> None:
+    """Refuse, in one line, the model and training options given with ``--resume`` that
+    differ from the run's own settings (which a resumed run keeps); the budget and the
+    learning-rate schedule (:data:`RESUMABLE`) may change, and "auto" matches the value
+    the run resolved it to. ``n_train`` turns epochs and "prior" into numbers."""
+    stored = {**run.model_config(), **run.meta().get("train_config", {})}
+    differ = []
+    for name, option in given_options(args).items():
+        value = getattr(args, name)
+        if name in RESUMABLE or value == "auto" or name not in stored:
+            continue
+        if name == "weight_decay":
+            value = weight_decay_option(value, n_train)
+        elif name == "kl_warmup_examples":
+            value = kl_warmup_option(value, n_train, option)
+        mine = list(value) if isinstance(value, (list, tuple)) else value
+        theirs = stored[name]
+        if mine != (list(theirs) if isinstance(theirs, (list, tuple)) else theirs):
+            differ.append(f"{option} {_plain(mine)} (the run's: {_plain(theirs)})")
+    if differ:
+        raise ValueError(
+            f"--resume keeps the run's settings, and these differ: {', '.join(differ)}; "
+            "only the budget (--epochs, --max-examples) and the learning-rate schedule "
+            "may change: start a new run (another --out, or --overwrite) for the others"
+        )
+
+
+def _plain(value: Any) -> str:
+    """A setting as it would be typed: ``4 3`` for a list."""
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def schedule_options(args: argparse.Namespace, n_train: int) -> dict[str, Any]:
     """The learning-rate schedule's options given on the command line (those left out are
     absent): a new run's config takes them, a resumed run's schedule is changed by them."""
@@ -140,7 +177,8 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint (its settings are "
-        "kept; --epochs/--max-examples may extend the budget)",
+        "kept: other values are refused; --epochs/--max-examples may extend the budget, "
+        "the --lr-schedule options change the steps still to come)",
     )
     t.add_argument(
         "--overwrite",
@@ -217,6 +255,7 @@ def _resume(args: argparse.Namespace, out: Path) -> str:
     finished = spent_budget(
         out, len(data.train), epochs=args.epochs, max_examples=args.max_examples
     )
+    check_resume_settings(args, run, len(data.train))
     if finished:  # nothing to train: say so and how to extend the run
         return finished
     stored = run.model_config()

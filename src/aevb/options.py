@@ -126,22 +126,44 @@ def flag_help(config: type, name: str, flag: Flag) -> str:
     return " ".join(p for p in parts if p).replace("%", "%%")
 
 
+GIVEN = "given_options"
+"""The attribute of the parsed arguments naming the config options given on the command
+line: {field name: the option as typed} (:func:`given_options`)."""
+
+
+class StoreGiven(argparse.Action):
+    """Store the option's value (``const`` for a flag without one), and note that the
+    option was given: a resumed run refuses settings other than its own
+    (:func:`aevb.commands.check_resume_settings`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        setattr(namespace, GIVEN, {**given_options(namespace), self.dest: option_string})
+
+
+def given_options(args: argparse.Namespace) -> dict[str, str]:
+    """The config options given on the command line: {field name: the option as typed}."""
+    return dict(getattr(args, GIVEN, None) or {})
+
+
 def add_config_flags(g: Any, config: type, flags: dict[str, Flag]) -> None:
     """One option per field of dataclass ``config`` named in ``flags``, stored under the
-    field's name (so a command builds the config from the parsed arguments by name)."""
+    field's name (so a command builds the config from the parsed arguments by name), and
+    noted in :func:`given_options` when given."""
     fields = {f.name: f for f in dataclasses.fields(config)}
     for name, flag in flags.items():
         default = fields[name].default if flag.default == FIELD_DEFAULT else flag.default
         kw: dict[str, Any] = {"dest": name, "help": flag_help(config, name, flag)}
+        kw["action"] = StoreGiven
         if isinstance(default, bool):
-            kw["action"] = "store_true"
+            kw.update(nargs=0, const=True, default=default)
         else:
             nargs = flag.nargs or ("*" if isinstance(default, tuple) else None)
             kw.update(default=list(default) if isinstance(default, tuple) else default)
             kw.update(type=flag.type, nargs=nargs, metavar=flag.metavar)
             kw.update(choices=list(flag.choices) if flag.choices else None)
         option = flag.flag or "--" + name.replace("_", "-")
-        if flag.flag and "action" not in kw:  # the placeholder of the option, not the field
+        if flag.flag and kw.get("nargs") != 0:  # the placeholder of the option, not the field
             kw["metavar"] = kw["metavar"] or option[2:].upper().replace("-", "_")
         g.add_argument(option, *flag.aliases, **kw)
 

@@ -51,6 +51,7 @@ def add_options(sub: Any) -> None:
     from aevb.options import (
         DefaultsHelpFormatter,
         Flag,
+        StoreGiven,
         add_config_flags,
         add_model_path,
         add_threads,
@@ -81,23 +82,30 @@ def add_options(sub: Any) -> None:
         f"{DEFAULT_DATA}, with --resume the run's",
     )
     t.add_argument("--out", required=True, help="the run folder to write (or --resume)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out (its data, model and settings are kept: other "
+        "values are refused; the budget and the --lr-schedule options may change)",
+    )
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument(
-        "--tokenizer", choices=("smiles", "chars", "selfies"), default="smiles",
+        "--tokenizer", choices=("smiles", "chars", "selfies"), default="smiles", action=StoreGiven,
         help="how molecules become tokens: regex-atom SMILES, characters or SELFIES",
     )  # fmt: skip
     t.add_argument(
-        "--train-size", type=count(1, 10**9), default=None,
+        "--train-size", type=count(1, 10**9), default=None, action=StoreGiven,
         help="train on this many molecules drawn at random (default: all but the held-out)",
     )  # fmt: skip
     t.add_argument(
-        "--valid-size", type=count(0, 10**9), default=10_000,
+        "--valid-size", type=count(0, 10**9), default=10_000, action=StoreGiven,
         help="molecules held out at random to evaluate the bound and pick best/",
     )  # fmt: skip
-    t.add_argument("--column", default=None, help="the SMILES column of a CSV file")
     t.add_argument(
-        "--skip-invalid", action="store_true",
+        "--column", default=None, action=StoreGiven, help="the SMILES column of a CSV file"
+    )
+    t.add_argument(
+        "--skip-invalid", action=StoreGiven, nargs=0, const=True, default=False,
         help="skip unparsable molecules of DATA (counted in a warning) instead of failing",
     )  # fmt: skip
     g = t.add_argument_group("model")
@@ -251,11 +259,18 @@ def _dataset(spec: dict) -> tuple[Any, Any]:
 def train_command(args: argparse.Namespace) -> str:
     """``aevb molecules train``: a new run (or ``--resume``), then a summary."""
     _extra()
-    from aevb.commands import kl_warmup_option, schedule_options, weight_decay_option
+    from aevb.commands import (
+        check_resume_settings,
+        kl_warmup_option,
+        schedule_options,
+        weight_decay_option,
+    )
     from aevb.config import from_dict
     from aevb.models import SequenceVAEConfig
     from aevb.molecules.model import new_model, train_molecules
+    from aevb.options import given_options
     from aevb.run import writer_lock
+    from aevb.runfolder import RunFolder
     from aevb.training import TrainConfig, seed_everything
 
     out = Path(args.out)
@@ -268,6 +283,17 @@ def train_command(args: argparse.Namespace) -> str:
             if args.data not in (None, spec["data"]):
                 raise ValueError(f"--resume: the run trains on {spec['data']!r}, not {args.data!r}")
             data, _ = _dataset(spec)
+            check_resume_settings(args, RunFolder(out), len(data.train))
+            differ = [
+                f"{option} {getattr(args, name)} (the run's: {spec[name]})"
+                for name, option in given_options(args).items()
+                if name in spec and getattr(args, name) != spec[name]
+            ]
+            if differ:  # how the run's data was made: its molecules.json
+                raise ValueError(
+                    f"--resume keeps the run's data, and these differ: {', '.join(differ)}; "
+                    "start a new run (another --out, or --overwrite) to change them"
+                )
             start = time.perf_counter()
             result = train_molecules(
                 out,
