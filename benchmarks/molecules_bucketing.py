@@ -57,6 +57,33 @@ def padded_length(lengths: torch.Tensor, pool: int, batch: int = 256) -> float:
     return float(lengths[order[:full]].view(-1, batch).max(1).values.float().mean())
 
 
+def alternate(
+    variants: dict[str, list[str]], rounds: int, max_examples: int, threads: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Train the CPU benchmark's model on 100,000 MOSES molecules for ``max_examples``
+    molecules once per variant (the extra ``aevb molecules train`` options of each), the
+    variants alternating in ``rounds`` rounds so that all see the same machine load.
+    Returns each variant's training molecules/s and held-out bounds, one per round."""
+    speeds: dict[str, list[float]] = {name: [] for name in variants}
+    bounds: dict[str, list[float]] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for name, extra in variants.items():
+                out = Path(tmp) / f"r{r}-{name}"
+                budget = str(max_examples)
+                cmd = ["molecules", "train", "--out", str(out), "--train-size", "100000",
+                       *CPU, "--max-examples", budget, "--eval-every", budget,
+                       "--eval-max-examples", "500", *extra,
+                       "--threads", str(threads), "--quiet"]  # fmt: skip
+                if aevb(cmd) != 0:
+                    raise SystemExit(f"aevb {' '.join(cmd)} failed")
+                state = read_trainer_meta(RunFolder(out).checkpoint)["state"]
+                speeds[name].append(state["examples"] / state["train_seconds"])
+                bounds[name].append(state["history"][-1]["valid_bound"])
+                print(f"round {r}, {name}: {speeds[name][-1]:.0f} molecules/s", flush=True)
+    return speeds, bounds
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=2)
@@ -64,30 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    speeds: dict[int, list[float]] = {pool: [] for pool in POOLS}
-    bounds: dict[int, list[float]] = {pool: [] for pool in POOLS}
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            for pool in POOLS:
-                out = Path(tmp) / f"r{r}-p{pool}"
-                budget = str(args.max_examples)
-                cmd = ["molecules", "train", "--out", str(out), "--train-size", "100000",
-                       *CPU, "--max-examples", budget, "--eval-every", budget,
-                       "--eval-max-examples", "500", "--bucket-pool", str(pool),
-                       "--threads", str(args.threads), "--quiet"]  # fmt: skip
-                if aevb(cmd) != 0:
-                    raise SystemExit(f"aevb {' '.join(cmd)} failed")
-                state = read_trainer_meta(RunFolder(out).checkpoint)["state"]
-                speeds[pool].append(state["examples"] / state["train_seconds"])
-                bounds[pool].append(state["history"][-1]["valid_bound"])
-                print(f"round {r}, bucket pool {pool}: {speeds[pool][-1]:.0f} molecules/s")
+    variants = {str(pool): ["--bucket-pool", str(pool)] for pool in POOLS}
+    speeds, bounds = alternate(variants, args.rounds, args.max_examples, args.threads)
     lengths = training_lengths()
     rows = {}
     for pool in POOLS:
         rows[str(pool)] = {
-            "molecules_per_s": speeds[pool],
-            "median_molecules_per_s": statistics.median(speeds[pool]),
-            "valid_bound": bounds[pool],
+            "molecules_per_s": speeds[str(pool)],
+            "median_molecules_per_s": statistics.median(speeds[str(pool)]),
+            "valid_bound": bounds[str(pool)],
             "mean_tokens": float(lengths.float().mean()),
             "mean_padded_length": padded_length(lengths, pool),
         }

@@ -30,7 +30,7 @@ def test_lr_factor_follows_the_closed_forms(final):
         final + (1 - final) * (1 + math.cos(math.pi / 4)) / 2
     )
     assert lr_factor(linear, 200, total) == pytest.approx(final + (1 - final) * 0.75)
-    assert lr_factor(TrainConfig(lr_final=final), 499, total) == 1.0  # constant
+    assert lr_factor(TrainConfig(), 499, total) == 1.0  # constant
 
 
 def test_each_step_takes_the_scheduled_rate(tmp_path):
@@ -79,7 +79,7 @@ def test_a_resumed_run_may_start_decaying_where_it_stopped(tmp_path):
 def test_a_schedule_change_that_rewrites_steps_taken_is_refused(tmp_path):
     data = toy_data()
     train(tiny_vae(), data, config(max_examples=640), tmp_path / "r", quiet=True)
-    with pytest.raises(ValueError, match=r"trained 640 examples .*--lr-decay-start >= 640"):
+    with pytest.raises(ValueError, match=r"640 examples at a constant rate.*decay-start >= 640"):
         resume(
             tmp_path / "r",
             data,
@@ -91,7 +91,7 @@ def test_a_schedule_change_that_rewrites_steps_taken_is_refused(tmp_path):
     assert before["state"]["examples"] == 640  # nothing was trained
     decaying = config(max_examples=640, lr_schedule="cosine", lr_decay_start=320)
     train(tiny_vae(), data, decaying, tmp_path / "d", quiet=True)
-    with pytest.raises(ValueError, match="has decayed"):
+    with pytest.raises(ValueError, match=r"^--lr-final: the run's rate has decayed since 320"):
         resume(tmp_path / "d", data, max_examples=1280, schedule={"lr_final": 0.5}, quiet=True)
     with pytest.raises(ValueError, match=r"unknown|expected schedule fields"):
         TrainConfig().rescheduled(0, lr=0.1)
@@ -121,8 +121,35 @@ def test_the_schedule_options_of_train(tmp_path, capsys):
     resumed = ["train", "--out", str(out), "--resume", "--max-examples", "900", "--quiet"]
     assert main([*resumed, "--lr-decay-start", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the data's line
-    assert err.startswith("aevb: error: --lr-decay-start: the run has trained 600 examples")
+    assert err.startswith("aevb: error: --lr-decay-start: the run's rate has decayed since")
     # left out on --resume, the run's schedule is kept (not reset to the defaults)
     assert main([*resumed, "--no-pictures"]) == 0
     stored = aevb_io.read_json(out / "checkpoint" / "trainer.json")["train_config"]
     assert stored["lr_schedule"] == "cosine" and stored["max_examples"] == 900
+
+
+def test_decay_settings_without_a_decaying_schedule_are_refused(tmp_path, capsys):
+    """--lr-decay-start or --lr-final alone would leave the rate constant: refused, not
+    ignored, for a new run and a resumed one (which learns it also when finished)."""
+    with pytest.raises(ValueError, match=r"lr_decay_start=300: the rate is constant"):
+        TrainConfig(lr_decay_start=300)
+    with pytest.raises(ValueError, match=r"lr_final=0.1: the rate is constant"):
+        TrainConfig(lr_final=0.1)
+    out = str(tmp_path / "run")
+    first = ["train", "--data", "digits", "--hidden", "8", "--latent-dim", "2", "--out", out]
+    assert main([*first, "--max-examples", "300", "--lr-decay-start", "100", "--quiet"]) == 2
+    assert "the rate is constant" in capsys.readouterr().err
+    assert main([*first, "--max-examples", "300", "--quiet", "--no-pictures"]) == 0
+    capsys.readouterr()
+    finished = [*first, "--resume", "--quiet", "--no-pictures"]
+    decay = ["--lr-schedule", "cosine", "--lr-decay-start", "5"]
+    assert main([*finished, *decay]) == 2  # the run has no budget left, and is refused
+    assert "decay from 5 would change steps already taken" in capsys.readouterr().err
+    assert main([*finished, "--conditional"]) == 2
+    assert "--conditional (the run's model is not conditional)" in capsys.readouterr().err
+    card = (tmp_path / "run" / "best" / "README.md").read_text()
+    assert "decay" not in card
+    decaying = [*first[:-2], "--out", str(tmp_path / "d"), "--max-examples", "300", *decay]
+    assert main([*decaying, "--quiet", "--no-pictures"]) == 0
+    card = (tmp_path / "d" / "best" / "README.md").read_text()
+    assert "step size 0.02 (cosine decay from 5 examples to 0 of it at the end)" in card

@@ -255,3 +255,17 @@ def test_molecules_train_defaults_to_adam_with_clipping_and_train_keeps_adagrad(
     assert (mol.optimizer, mol.lr, mol.clip_grad_norm) == ("adam", 1e-3, 50.0)
     img = build_parser().parse_args(["train", "--out", "r"])
     assert img.optimizer == "adagrad"
+
+
+def test_lstm_networks_train_and_sample_from_the_command_line(smi, tmp_path):
+    out = tmp_path / "lstm"
+    args = ["molecules", "train", smi, "--out", str(out), "--tokenizer", "selfies"]
+    lstm = ["--encoder", "lstm", "--decoder", "lstm", "--valid-size", "20", "--epochs", "4"]
+    assert main([*args, *lstm, *TINY]) == 0
+    model = load_molecule_model(out)
+    assert (model.config.encoder, model.config.decoder) == ("lstm", "lstm")
+    assert isinstance(model.decoder, torch.nn.LSTM)
+    history = list(csv.DictReader(open(out / "metrics.csv")))
+    assert float(history[-1]["train_bound"]) > float(history[0]["train_bound"])  # it learns
+    smiles = sample_smiles(model, 50, seed=0)
+    assert all(parse(s) is not None for s in smiles if s)  # SELFIES: valid when not empty

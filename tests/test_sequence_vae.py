@@ -15,7 +15,7 @@ from aevb.evaluate import log_likelihood
 from aevb.io import load_model
 from aevb.models import MODEL_CLASSES, SequenceVAE, SequenceVAEConfig
 from aevb.models.protocol import Model
-from aevb.models.sequence import BOS, EOS, PAD, sequence_lengths
+from aevb.models.sequence import BOS, EOS, PAD, RECURRENT, sequence_lengths
 from aevb.run import resume, train
 from aevb.training import TrainConfig
 
@@ -58,9 +58,11 @@ def test_it_is_a_model_and_registered():
     assert MODEL_CLASSES["SequenceVAE"] is SequenceVAE
 
 
-@pytest.mark.parametrize("encoder", ["gru", "transformer"])
-def test_p_x_given_z_sums_to_one_over_every_row(encoder):
-    model = tiny(d=5, encoder=encoder).eval()
+@pytest.mark.parametrize(
+    "encoder, decoder", [("gru", "gru"), ("transformer", "gru"), ("lstm", "lstm")]
+)
+def test_p_x_given_z_sums_to_one_over_every_row(encoder, decoder):
+    model = tiny(d=5, encoder=encoder, decoder=decoder).eval()
     rows = every_row(5)
     assert len(rows) == 1 + 2 + 4 + 8 + 16  # <eos> at step 1..4, or 4 tokens and no <eos>
     z = torch.randn(3, model.config.latent_dim, generator=torch.Generator().manual_seed(1))
@@ -77,10 +79,12 @@ def test_rows_with_pad_or_bos_inside_have_probability_zero():
         assert torch.isneginf(model.decode(torch.zeros(2, 3)).log_prob(bad)).all()
 
 
-def test_draws_follow_the_probabilities_it_scores():
+@pytest.mark.parametrize("decoder", ["gru", "lstm"])
+def test_draws_follow_the_probabilities_it_scores(decoder):
     """Frequencies of 20,000 draws at one z against exp(log p(x|z)): every row's count
-    within 5 binomial standard deviations (plus one count for the rarest rows)."""
-    model = tiny(d=4).eval()
+    within 5 binomial standard deviations (plus one count for the rarest rows). Drawing
+    carries the decoder's state token by token; scoring runs it over the whole row."""
+    model = tiny(d=4, decoder=decoder).eval()
     z = torch.full((1, 3), 0.5)
     rows = every_row(4)
     with torch.no_grad():
@@ -142,23 +146,25 @@ ROWS = [
 ]
 
 
-def test_the_gru_encoder_reads_like_a_packed_bidirectional_gru():
-    # the reference: PyTorch's bidirectional GRU over packed rows, holding the same weights
-    model = tiny(d=7).eval()
-    reference = torch.nn.GRU(
+@pytest.mark.parametrize("encoder", ["gru", "lstm"])
+def test_the_recurrent_encoder_reads_like_a_packed_bidirectional_one(encoder):
+    # the reference: PyTorch's bidirectional GRU (LSTM) over packed rows, same weights
+    model = tiny(d=7, encoder=encoder).eval()
+    reference = RECURRENT[encoder](
         model.config.embedding_dim, model.config.encoder_hidden, batch_first=True,
         bidirectional=True,
     )  # fmt: skip
-    for gru, suffix in zip(model.encoder, ("", "_reverse"), strict=True):
+    for rnn, suffix in zip(model.encoder, ("", "_reverse"), strict=True):
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(reference, f"{name}_l0{suffix}").data = getattr(gru, f"{name}_l0").data
+            getattr(reference, f"{name}_l0{suffix}").data = getattr(rnn, f"{name}_l0").data
     ids = torch.tensor(ROWS)
     lengths = sequence_lengths(ids)
     packed = torch.nn.utils.rnn.pack_padded_sequence(
         model.embedding(ids), lengths, batch_first=True, enforce_sorted=False
     )
     with torch.no_grad():
-        _, h = reference(packed)  # (2, B, H): forwards, backwards
+        _, h = reference(packed)  # (2, B, H): forwards, backwards (an LSTM's: h, c)
+        h = h[0] if encoder == "lstm" else h
         torch.testing.assert_close(model.read_both_ways(ids, lengths), torch.cat([h[0], h[1]], -1))
 
 
@@ -200,8 +206,10 @@ def test_bad_configs_are_one_line_errors():
         SequenceVAEConfig(input_dim=5, tokens=("A", "B", "C", "D"))
     with pytest.raises(ValueError, match="word_dropout"):
         SequenceVAEConfig(input_dim=5, tokens=TOKENS, word_dropout=1.0)
-    with pytest.raises(ValueError, match="encoder"):
-        SequenceVAEConfig(input_dim=5, tokens=TOKENS, encoder="lstm")
+    with pytest.raises(ValueError, match="encoder='rnn': expected one of"):
+        SequenceVAEConfig(input_dim=5, tokens=TOKENS, encoder="rnn")
+    with pytest.raises(ValueError, match="decoder='transformer': expected one of"):
+        SequenceVAEConfig(input_dim=5, tokens=TOKENS, decoder="transformer")
 
 
 def test_word_dropout_acts_in_training_only():

@@ -106,11 +106,21 @@ RESUMABLE = ("epochs", "max_examples", *SCHEDULE_FIELDS)
 
 def check_resume_settings(args: argparse.Namespace, run: RunFolder, n_train: int) -> None:
     """Refuse, in one line, the model and training options given with ``--resume`` that
-    differ from the run's own settings (which a resumed run keeps); the budget and the
-    learning-rate schedule (:data:`RESUMABLE`) may change, and "auto" matches the value
-    the run resolved it to. ``n_train`` turns epochs and "prior" into numbers."""
-    stored = {**run.model_config(), **run.meta().get("train_config", {})}
+    differ from the run's own settings (which a resumed run keeps), and a new
+    learning-rate schedule that would change steps already taken (also when the run has
+    no budget left). The budget and the schedule (:data:`RESUMABLE`) may change; "auto"
+    is accepted whatever the run resolved it to (the run keeps its value). ``n_train``
+    turns epochs and "prior" into numbers."""
+    meta = run.meta()
+    train_config = meta.get("train_config", {})
+    schedule = schedule_options(args, n_train)
+    if schedule:  # checked here too, as resume() does nothing on a finished run
+        examples = int(meta.get("state", {}).get("examples", 0))
+        from_dict(TrainConfig, train_config).rescheduled(examples, **schedule)
+    stored = {**run.model_config(), **train_config}
     differ = []
+    if getattr(args, "conditional", False) and not stored.get("condition_dim"):
+        differ.append("--conditional (the run's model is not conditional)")
     for name, option in given_options(args).items():
         value = getattr(args, name)
         if name in RESUMABLE or value == "auto" or name not in stored:

@@ -173,7 +173,7 @@ def _training_lines(
         ("objective", ", ".join([objective, f"estimator {t.get('estimator')}", *extras])),
         (
             "optimiser",
-            f"{t.get('optimizer')}, step size {t.get('lr')}, "
+            f"{t.get('optimizer')}, step size {t.get('lr')}{_decay(t)}, "
             f"minibatch {t.get('batch_size')}, seed {t.get('seed')}",
         ),
     ]
@@ -184,6 +184,17 @@ def _training_lines(
     if seconds is not None:
         rows.append(("training time", f"{seconds:,.1f} s of optimiser steps"))
     return _table(rows)
+
+
+def _decay(t: dict[str, Any]) -> str:
+    """The learning-rate decay of training settings ``t``, as words ("" when constant)."""
+    schedule = t.get("lr_schedule", "constant")
+    if schedule == "constant":
+        return ""
+    return (
+        f" ({schedule} decay from {t.get('lr_decay_start', 0):,} examples to "
+        f"{t.get('lr_final', 0.0):g} of it at the end)"
+    )
 
 
 def _metric_lines(metrics: dict[str, float] | None, bound: str) -> list[str]:

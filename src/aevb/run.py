@@ -142,7 +142,10 @@ def resume(
         data = conditioned(data, model.config.condition_dim)  # the labels the model reads
         trainer = Trainer(model, data, config, out, quiet=quiet, log_evaluations=log_evaluations)
         trainer.restore(folder, new_data=new_data)
-        was = stored.lr * lr_factor(stored, examples, stored.budget_examples(trainer.n_train))
+        # the rate where the run left off: its budget over its own training data
+        splits = meta.get("data_identity", {}).get("splits", {})
+        n_train = splits.get("train", {}).get("shape", [trainer.n_train])[0]
+        was = stored.lr * lr_factor(stored, examples, stored.budget_examples(n_train))
         if not math.isclose(trainer.learning_rate(), was, rel_tol=1e-9):
             warnings.warn(
                 f"{out}: with the new budget the learning rate goes on at "

@@ -175,6 +175,12 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr_decay_start={self.lr_decay_start}: expected >= 0")
         if not 0.0 <= self.lr_final <= 1.0:
             raise ValueError(f"TrainConfig.lr_final={self.lr_final}: expected in [0, 1]")
+        if self.lr_schedule == "constant" and (self.lr_decay_start or self.lr_final):
+            key = "lr_decay_start" if self.lr_decay_start else "lr_final"
+            raise ValueError(
+                f"TrainConfig.{key}={getattr(self, key)}: the rate is constant; expected "
+                f"lr_schedule {' or '.join(repr(k) for k in LR_SCHEDULES[1:])} with it"
+            )
         for key in ("weight_decay", "free_bits", "kl_warmup_examples"):
             if getattr(self, key) < 0:
                 raise ValueError(f"TrainConfig.{key}={getattr(self, key)}: expected >= 0")
@@ -231,15 +237,20 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"{sorted(unknown)}: expected schedule fields {SCHEDULE_FIELDS}")
         new = dataclasses.replace(self, **given)
-        if new != self and examples > min(self.decay_start(), new.decay_start()):
-            flags = "/".join("--" + k.replace("_", "-") for k in given)
+        if new == self or examples <= min(self.decay_start(), new.decay_start()):
+            return new
+        flags = "/".join("--" + k.replace("_", "-") for k in given if given[k] != getattr(self, k))
+        if examples > self.decay_start():
             raise ValueError(
-                f"{flags}: the run has trained {examples:,} examples and its rate "
-                f"{'has decayed' if examples > self.decay_start() else 'was constant'} "
-                "so far; a new schedule may only change steps still to come: expected "
-                f"--lr-decay-start >= {examples} on a run whose decay has not started"
+                f"{flags}: the run's rate has decayed since {self.lr_decay_start:,} examples "
+                f"({self.lr_schedule}), and a new schedule would change steps already taken; "
+                "expected the run's schedule (a larger budget stretches its decay)"
             )
-        return new
+        raise ValueError(
+            f"{flags}: the run has trained {examples:,} examples at a constant rate, and "
+            f"a decay from {new.lr_decay_start:,} would change steps already taken; "
+            f"expected --lr-decay-start >= {examples}"
+        )
 
 
 @dataclass

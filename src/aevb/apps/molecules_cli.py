@@ -47,7 +47,7 @@ def _extra() -> None:
 
 def add_options(sub: Any) -> None:
     """``aevb molecules`` and its commands."""
-    from aevb.models.sequence import ENCODERS, SequenceVAEConfig
+    from aevb.models.sequence import DECODERS, ENCODERS, SequenceVAEConfig
     from aevb.options import (
         DefaultsHelpFormatter,
         Flag,
@@ -119,6 +119,7 @@ def add_options(sub: Any) -> None:
             "encoder": Flag(choices=ENCODERS),
             "encoder_hidden": Flag(size),
             "encoder_layers": Flag(count(1, 64)),
+            "decoder": Flag(choices=DECODERS),
             "decoder_hidden": Flag(size),
             "decoder_layers": Flag(count(1, 64)),
             "word_dropout": Flag(Number(float, 0.0, 0.99)),

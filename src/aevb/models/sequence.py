@@ -4,16 +4,16 @@ Sentences from a Continuous Space"), as used for molecules by Gómez-Bombarelli 
 
 The parts are the image model's, with sequence networks in place of the MLPs:
 
-* q(z|x): token embeddings, two GRUs reading each row forwards and backwards (or a small
-  transformer) and a linear head giving the diagonal Gaussian, exactly as
+* q(z|x): token embeddings, two GRUs (or LSTMs) reading each row forwards and backwards
+  (or a small transformer) and a linear head giving the diagonal Gaussian, exactly as
   :class:`aevb.models.VAE`'s;
 * p(z) = N(0, I), with the closed-form KL, so every objective (ELBO estimators A and B,
   beta, free bits, KL warm-up, IWAE) and the importance-sampled log-likelihood apply;
-* p(x|z) = prod_t Cat(x_t | x_<t, z): a GRU decoder that reads z at every step and starts
-  from a state computed from z (:class:`TokenSequence`). Scoring uses teacher forcing (the
-  true previous token is the input); ``word_dropout`` replaces a share of those inputs by
-  ``<pad>`` during training, so the decoder has to rely on z (Bowman et al.'s remedy for
-  posterior collapse).
+* p(x|z) = prod_t Cat(x_t | x_<t, z): a GRU (or LSTM) decoder that reads z at every step
+  and starts from a state computed from z (:class:`TokenSequence`). Scoring uses teacher
+  forcing (the true previous token is the input); ``word_dropout`` replaces a share of
+  those inputs by ``<pad>`` during training, so the decoder has to rely on z (Bowman et
+  al.'s remedy for posterior collapse).
 
 **Rows are floats.** A sequence is a row of D token ids ``<bos> t_1 ... t_n <eos> <pad>...``
 (:class:`aevb.molecules.Vocabulary` writes them), stored as float32 like every other data
@@ -40,7 +40,11 @@ from aevb.models.protocol import Encoded
 
 PAD, BOS, EOS = 0, 1, 2
 """The ids of the special tokens every vocabulary starts with."""
-ENCODERS = ("gru", "transformer")
+ENCODERS = ("gru", "lstm", "transformer")
+DECODERS = ("gru", "lstm")
+RECURRENT = {"gru": nn.GRU, "lstm": nn.LSTM}
+"""The recurrent networks by name. On CPUs with bf16 units an LSTM trains faster than a
+GRU under ``precision="bf16"`` (docs/molecules.md)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,16 +62,18 @@ class SequenceVAEConfig:
     embedding_dim: int = 64
     """Width of the token embeddings (shared by the encoder and decoder)."""
     encoder: str = "gru"
-    """The encoder: "gru" (one GRU reading forwards, one backwards) or "transformer" (a small
-    one, mean-pooled)."""
+    """The encoder: "gru" or "lstm" (one network reading forwards, one backwards) or
+    "transformer" (a small one, mean-pooled)."""
     encoder_hidden: int = 256
-    """Encoder width: each GRU direction's state, or the transformer's model width."""
+    """Encoder width: each direction's state, or the transformer's model width."""
     encoder_layers: int = 1
-    """Encoder depth (GRU or transformer layers)."""
+    """Encoder depth (recurrent or transformer layers)."""
+    decoder: str = "gru"
+    """The decoder's recurrent network: "gru" or "lstm" (whose cell state starts at 0)."""
     decoder_hidden: int = 512
-    """Width of the decoder GRU's state."""
+    """Width of the decoder's state."""
     decoder_layers: int = 1
-    """Depth of the decoder GRU."""
+    """Depth of the decoder."""
     word_dropout: float = 0.0
     """Share of the decoder's teacher-forced input tokens replaced by <pad> in training."""
     latent_logvar_range: tuple[float, float] | None = None
@@ -88,6 +94,7 @@ class SequenceVAEConfig:
         for field in ("encoder_layers", "decoder_hidden", "decoder_layers"):
             check_positive(name, field, getattr(self, field))
         check_choice(name, "encoder", self.encoder, ENCODERS)
+        check_choice(name, "decoder", self.decoder, DECODERS)
         if self.input_dim < 2:
             raise ValueError(f"{name}.input_dim={self.input_dim}: expected 2 or more (<bos> <eos>)")
         if len(self.tokens) < 4 or tuple(self.tokens[:3]) != ("<pad>", "<bos>", "<eos>"):
@@ -173,9 +180,10 @@ class SequenceVAE(nn.Module):
         super().__init__()
         self.config = c = config
         self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=None)
-        if c.encoder == "gru":  # [forwards, backwards]: see :meth:`read_both_ways`
+        if c.encoder in RECURRENT:  # [forwards, backwards]: see :meth:`read_both_ways`
+            rnn = RECURRENT[c.encoder]
             self.encoder = nn.ModuleList(
-                nn.GRU(c.embedding_dim, c.encoder_hidden, c.encoder_layers, batch_first=True)
+                rnn(c.embedding_dim, c.encoder_hidden, c.encoder_layers, batch_first=True)
                 for _ in range(2)
             )
             features = 2 * c.encoder_hidden
@@ -192,7 +200,7 @@ class SequenceVAE(nn.Module):
             features = c.encoder_hidden
         self.encoder_head = nn.Linear(features, 2 * c.latent_dim)
         self.decoder_start = nn.Linear(c.latent_dim, c.decoder_layers * c.decoder_hidden)
-        self.decoder = nn.GRU(
+        self.decoder = RECURRENT[c.decoder](
             c.embedding_dim + c.latent_dim, c.decoder_hidden, c.decoder_layers, batch_first=True
         )
         self.decoder_head = nn.Linear(c.decoder_hidden, c.vocab_size)
@@ -234,7 +242,7 @@ class SequenceVAE(nn.Module):
         ids = x.long()
         lengths = sequence_lengths(ids)
         ids = ids[:, : int(lengths.max())]
-        if self.config.encoder == "gru":
+        if self.config.encoder in RECURRENT:
             features = self.read_both_ways(ids, lengths)
         else:
             t = ids.shape[1]
@@ -248,21 +256,22 @@ class SequenceVAE(nn.Module):
         return Encoded(q, features)
 
     def read_both_ways(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        """The GRU encoder's features ``(B, 2H)`` for ids ``(B, T)`` long with ``lengths``
-        ``(B,)``: the forward GRU's state after each row's last token, beside the backward
-        GRU's after its first (it reads the row reversed within its length).
+        """The recurrent encoder's features ``(B, 2H)`` for ids ``(B, T)`` long with
+        ``lengths`` ``(B,)``: the forward network's output after each row's last token,
+        beside the backward one's after its first (it reads the row reversed within its
+        length).
 
-        The same as a packed bidirectional GRU, without packing: PyTorch's CPU backward of a
-        packed sequence fills a zero gradient of the whole input for every time step, which
-        cost two thirds of a training step.
+        The same as a packed bidirectional network, without packing: PyTorch's CPU backward
+        of a packed sequence fills a zero gradient of the whole input for every time step,
+        which cost two thirds of a training step.
         """
         pos = torch.arange(ids.shape[1], device=ids.device)[None]
         last = (lengths - 1)[:, None]  # (B, 1)
         reversed_ids = ids.gather(1, torch.where(pos <= last, last - pos, pos))
         ends = last[:, :, None].expand(-1, 1, self.config.encoder_hidden)
         reads = [
-            gru(self.embedding(rows))[0].gather(1, ends)[:, 0]
-            for gru, rows in zip(self.encoder, (ids, reversed_ids), strict=True)
+            rnn(self.embedding(rows))[0].gather(1, ends)[:, 0]
+            for rnn, rows in zip(self.encoder, (ids, reversed_ids), strict=True)
         ]
         return torch.cat(reads, dim=-1)
 
@@ -279,11 +288,13 @@ class SequenceVAE(nn.Module):
         """:meth:`decode` of the one layer ``[z]``."""
         return self.decode(layers[0], condition)
 
-    def _start(self, z: Tensor) -> Tensor:
-        """The decoder's initial state from z ``(N, Nz)``: ``(layers, N, H)``."""
+    def _start(self, z: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """The decoder's initial state from z ``(N, Nz)``: ``(layers, N, H)``; for an LSTM
+        with its cell state, zeros of the same shape."""
         c = self.config
         h = torch.tanh(self.decoder_start(z))
-        return h.reshape(-1, c.decoder_layers, c.decoder_hidden).transpose(0, 1).contiguous()
+        h = h.reshape(-1, c.decoder_layers, c.decoder_hidden).transpose(0, 1).contiguous()
+        return (h, torch.zeros_like(h)) if c.decoder == "lstm" else h
 
     def decoder_log_prob(self, z: Tensor, ids: Tensor) -> Tensor:
         """log p(x|z) by teacher forcing, for z ``(N, Nz)`` and rows ``(N, D)`` long: ``(N,)``."""
