@@ -266,28 +266,28 @@ def _epochs(default: int, scale: float) -> int:
     return max(1, round(default * scale))
 
 
-def _pyod(name: str, **fixed: Any) -> Callable[[Task, float], Any]:
-    """A pyod detector with its defaults, silenced and seeded where it takes a seed."""
+def _detector(package: str, name: str, **fixed: Any) -> Callable[[Task, float], Any]:
+    """A maker of detector ``package.name`` (``module.Class``), imported when first made,
+    with the settings ``fixed`` (a callable one is computed from the task and scale)."""
 
     def make(task: Task, scale: float) -> Any:
         import importlib
 
         module, cls = name.rsplit(".", 1)
         kwargs = {k: v(task, scale) if callable(v) else v for k, v in fixed.items()}
-        return getattr(importlib.import_module(f"pyod.models.{module}"), cls)(**kwargs)
+        return getattr(importlib.import_module(f"{package}.{module}"), cls)(**kwargs)
 
     return make
+
+
+def _pyod(name: str, **fixed: Any) -> Callable[[Task, float], Any]:
+    """A pyod detector with its defaults, silenced and seeded where it takes a seed."""
+    return _detector("pyod.models", name, **fixed)
 
 
 def _sklearn(name: str, **fixed: Any) -> Callable[[Task, float], Any]:
-    def make(task: Task, scale: float) -> Any:
-        import importlib
-
-        module, cls = name.rsplit(".", 1)
-        kwargs = {k: v(task, scale) if callable(v) else v for k, v in fixed.items()}
-        return getattr(importlib.import_module(f"sklearn.{module}"), cls)(**kwargs)
-
-    return make
+    """A scikit-learn detector with its defaults, seeded where it takes a seed."""
+    return _detector("sklearn", name, **fixed)
 
 
 def _seed(task: Task, scale: float) -> int:
