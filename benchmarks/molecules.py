@@ -2,19 +2,20 @@
 
     .venv/bin/python -m benchmarks.molecules [--run runs/moses-smiles] [--tokenizer smiles]
         [--max-examples 3750000] [--decay-from 2750112] [--threads 2]   # the CPU budget
+    .venv/bin/python -m benchmarks.molecules --networks lstm --max-examples N  # LSTMs
     .venv/bin/python -m benchmarks.molecules --full --device cuda   # the MOSES VAE schedule
     .venv/bin/python -m benchmarks.molecules --evaluate-only          # skip training
 
 1. Train (or resume) the run with ``aevb molecules train`` on the MOSES training split
-   (settings: :data:`CPU` or :data:`FULL`), printing the exact
-   command line.
+   (settings: :data:`CPU`, :data:`CPU_LSTM` or :data:`FULL`), printing the exact command
+   line.
 2. Sample 30,000 molecules from the prior (as MOSES does), timing it.
 3. The MOSES metrics against the MOSES test and scaffold-test sets
    (:func:`aevb.molecules.moses_metrics`, references cached after their first use).
 4. Reconstruction accuracy of 1,000 random test molecules, an interpolation picture, and
    latent-space optimisation of QED and penalised logP (:mod:`aevb.molecules.design`).
 
-Writes ``benchmarks/results/molecules-<tokenizer>.json``, the pictures to docs/figures/,
+Writes ``benchmarks/results/molecules-<tokenizer>[-lstm].json``, the pictures to docs/figures/,
 and prints the table beside the published MOSES rows.
 """
 
@@ -46,6 +47,9 @@ CPU = [
 """The CPU run's settings (with ``--max-examples`` and the learning-rate decay): one decoder
 layer of 512, Adam with the MOSES VAE's clipping, bf16 matrix products (Intel AMX), the ELBO
 (beta 1) with a KL warm-up over the first 200,000 molecules."""
+CPU_LSTM = [*CPU, "--encoder", "lstm", "--decoder", "lstm", "--decoder-layers", "2"]
+"""``--networks lstm``: the CPU run's settings with LSTM networks and a second decoder
+layer, the LSTM's speed (docs/molecules.md) spent on depth."""
 FULL = [
     "--valid-size", "10000", "--latent-dim", "128", "--decoder-hidden", "512",
     "--decoder-layers", "3", "--encoder-hidden", "256", "--batch-size", "512",
@@ -94,10 +98,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tokenizer", choices=("smiles", "selfies"), default="smiles")
     p.add_argument("--max-examples", type=int, default=3_750_000, help="CPU budget")
     p.add_argument(
-        "--decay-from", type=int, default=2_750_112,
+        "--decay-from", type=int, default=None,
         help="CPU budget: the learning rate is constant until this many molecules, then "
-        "decays along a half cosine to 0 at --max-examples (2,750,112: the evaluation "
-        "point where the recorded run, trained at a constant rate until then, started it)",
+        "decays along a half cosine to 0 at --max-examples (default for GRUs 2,750,112: "
+        "the evaluation point where the recorded run, trained at a constant rate until "
+        "then, started it; for LSTMs 60%% of the budget)",
+    )  # fmt: skip
+    p.add_argument(
+        "--networks", choices=("gru", "lstm"), default="gru",
+        help="CPU budget: GRUs (the recorded run) or LSTMs with a 2-layer decoder "
+        "(CPU_LSTM; run folder, results and figures named <tokenizer>-lstm)",
     )  # fmt: skip
     p.add_argument(
         "--train-size", type=int, default=None,
@@ -127,7 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     from aevb.runfolder import RunFolder
 
-    run = Path(args.run or REPO / "runs" / f"moses-{args.tokenizer}")
+    name = args.tokenizer + ("-lstm" if args.networks == "lstm" else "")
+    if args.decay_from is None:
+        args.decay_from = 2_750_112 if args.networks == "gru" else int(0.6 * args.max_examples)
+    run = Path(args.run or REPO / "runs" / f"moses-{name}")
     record: dict = {"machine": machine(args.threads), "run": str(run), "wall_s": {}}
     t0 = time.perf_counter()
     if not args.evaluate_only:
@@ -137,7 +150,12 @@ def main(argv: list[str] | None = None) -> None:
             cmd = ["molecules", "train", "--out", str(run), "--resume", *budget]
         else:
             settings = (
-                FULL if args.full else [*CPU, "--max-examples", str(args.max_examples), *decay]
+                FULL
+                if args.full
+                else [
+                    *(CPU if args.networks == "gru" else CPU_LSTM),
+                    *("--max-examples", str(args.max_examples), *decay),
+                ]
             )
             cmd = ["molecules", "train", "moses", "--out", str(run)]
             cmd += ["--tokenizer", args.tokenizer, *settings]
@@ -180,24 +198,24 @@ def main(argv: list[str] | None = None) -> None:
     ends = [test[i] for i in pick[:2]]  # two random test molecules (MOSES has no stereo)
     line = interpolate(model, *ends, steps=8)
     FIGURES.mkdir(parents=True, exist_ok=True)
-    draw_grid(line, FIGURES / f"molecules-interpolation-{args.tokenizer}.png",
+    draw_grid(line, FIGURES / f"molecules-interpolation-{name}.png",
               legends=[f"t = {i / 7:.2f}" for i in range(8)])  # fmt: skip
     record["interpolation"] = {"ends": ends, "path": line}
     train = load_moses(splits=("train",)).train
     record["design"] = {}
     for prop in ("qed", "plogp"):
         t = time.perf_counter()
-        out = RESULTS / f"molecules-design-{args.tokenizer}-{prop}"
+        out = RESULTS / f"molecules-design-{name}-{prop}"
         found = run_optimization(model, train, prop, out=out)
         (out / "proposals.csv").unlink()  # large; results.json and top.png are kept
         top = out / "top.png"
         if top.exists():
-            top.replace(FIGURES / f"molecules-top-{prop}-{args.tokenizer}.png")
+            top.replace(FIGURES / f"molecules-top-{prop}-{name}.png")
         record["design"][prop] = dataclasses.asdict(found) | {"seconds": time.perf_counter() - t}
     record["wall_s"]["total"] = time.perf_counter() - t0
-    path = RESULTS / f"molecules-{args.tokenizer}.json"
+    path = RESULTS / f"molecules-{name}.json"
     path.write_text(json.dumps(record, indent=1, default=float) + "\n")
-    print(f"\n| metric | aevb ({args.tokenizer}) | " + " | ".join(PUBLISHED) + " |")
+    print(f"\n| metric | aevb ({name}) | " + " | ".join(PUBLISHED) + " |")
     print("| --- | ---: |" + " ---: |" * len(PUBLISHED))
     for k, v in table.items():
         pub = " | ".join(f"{PUBLISHED[m].get(k, float('nan')):.4f}" for m in PUBLISHED)
