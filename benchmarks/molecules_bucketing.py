@@ -59,11 +59,12 @@ def padded_length(lengths: torch.Tensor, pool: int, batch: int = 256) -> float:
 
 def alternate(
     variants: dict[str, list[str]], rounds: int, max_examples: int, threads: int
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+) -> dict[str, dict]:
     """Train the CPU benchmark's model on 100,000 MOSES molecules for ``max_examples``
     molecules once per variant (the extra ``aevb molecules train`` options of each), the
     variants alternating in ``rounds`` rounds so that all see the same machine load.
-    Returns each variant's training molecules/s and held-out bounds, one per round."""
+    Returns each variant's training molecules/s and held-out bound, one per round
+    (``molecules_per_s``, ``valid_bound``), and the median speed."""
     speeds: dict[str, list[float]] = {name: [] for name in variants}
     bounds: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,28 +82,44 @@ def alternate(
                 speeds[name].append(state["examples"] / state["train_seconds"])
                 bounds[name].append(state["history"][-1]["valid_bound"])
                 print(f"round {r}, {name}: {speeds[name][-1]:.0f} molecules/s", flush=True)
-    return speeds, bounds
+    return {
+        name: {
+            "molecules_per_s": speeds[name],
+            "median_molecules_per_s": statistics.median(speeds[name]),
+            "valid_bound": bounds[name],
+        }
+        for name in variants
+    }
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def write_record(filename: str, args: argparse.Namespace, **results: object) -> None:
+    """``benchmarks/results/<filename>``: the machine, the benchmark's arguments and its
+    ``results``, as JSON."""
+    record = {"machine": machine(args.threads), "args": vars(args), **results}
+    write_text(RESULTS / filename, json.dumps(record, indent=1) + "\n")
+
+
+def alternated(
+    doc: str, variants: dict[str, list[str]], argv: list[str] | None
+) -> tuple[argparse.Namespace, dict[str, dict]]:
+    """Parse a benchmark's ``--rounds``, ``--max-examples`` and ``--threads`` (its
+    description: the first paragraph of ``doc``) and run :func:`alternate` with them."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--max-examples", type=int, default=25_600)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    return args, alternate(variants, args.rounds, args.max_examples, args.threads)
+
+
+def main(argv: list[str] | None = None) -> None:
     variants = {str(pool): ["--bucket-pool", str(pool)] for pool in POOLS}
-    speeds, bounds = alternate(variants, args.rounds, args.max_examples, args.threads)
+    args, rows = alternated(__doc__, variants, argv)
     lengths = training_lengths()
-    rows = {}
     for pool in POOLS:
-        rows[str(pool)] = {
-            "molecules_per_s": speeds[str(pool)],
-            "median_molecules_per_s": statistics.median(speeds[str(pool)]),
-            "valid_bound": bounds[str(pool)],
-            "mean_tokens": float(lengths.float().mean()),
-            "mean_padded_length": padded_length(lengths, pool),
-        }
+        rows[str(pool)]["mean_tokens"] = float(lengths.float().mean())
+        rows[str(pool)]["mean_padded_length"] = padded_length(lengths, pool)
     ratio = rows["50"]["median_molecules_per_s"] / rows["0"]["median_molecules_per_s"]
     print("bucket pool | molecules/s (median) | tokens a row | padded length | valid bound")
     for pool, row in rows.items():
@@ -111,9 +128,7 @@ def main(argv: list[str] | None = None) -> None:
             f"| {row['mean_padded_length']:13.1f} | {row['valid_bound'][-1]:.2f}"
         )
     print(f"speed-up with a pool of 50: {ratio:.2f}x")
-    record = {"machine": machine(args.threads), "args": vars(args), "pools": rows,
-              "speedup": ratio}  # fmt: skip
-    write_text(RESULTS / "molecules-bucketing.json", json.dumps(record, indent=1) + "\n")
+    write_record("molecules-bucketing.json", args, pools=rows, speedup=ratio)
 
 
 if __name__ == "__main__":
