@@ -322,12 +322,24 @@ def test_resume_refuses_settings_other_than_the_runs(tmp_path, capsys):
     again = [*first, "--resume", "--max-examples", "600", "--estimator", "auto", "--quiet"]
     assert main([*again, "--no-pictures"]) == 0
     capsys.readouterr()
-    changed = ["--lr", "0.5", "--hidden", "16", "--compile", "--samples", "2"]
-    assert main([*again, "--max-examples", "900", *changed]) == 2
+    changed = ["--lr", "0.5", "--hidden", "16", "--precision", "bf16", "--samples", "2"]
+    assert main([*again, "--max-examples", "900", *changed, "--patience", "4"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("aevb: error: --resume keeps the run's settings, and these differ:")
     assert "--lr 0.5 (the run's: 0.01)" in err and "--hidden 16 (the run's: 16 8)" in err
-    assert "--compile True (the run's: False)" in err and "--samples 2 (the run's: 1)" in err
+    assert "--precision bf16 (the run's: fp32)" in err and "--samples 2 (the run's: 1)" in err
     assert "--kl-warmup" not in err  # 1ep is the run's warm-up, in examples
-    history = json.loads(open(f"{out}/checkpoint/trainer.json").read())["state"]["history"]
-    assert history[-1]["examples"] == 600  # nothing was trained
+    assert "--patience" not in err  # how the run is watched may change
+    meta = json.loads(open(f"{out}/checkpoint/trainer.json").read())
+    assert meta["state"]["history"][-1]["examples"] == 600  # nothing was trained
+    # when it is evaluated and stopped early may change, and the run records it
+    watched = ["--eval-every", "100", "--patience", "4", "--nonfinite", "skip"]
+    assert main([*again, "--max-examples", "700", *watched, "--no-pictures"]) == 0
+    meta = json.loads(open(f"{out}/checkpoint/trainer.json").read())
+    assert [meta["train_config"][k] for k in ("eval_every", "patience", "nonfinite")] == [
+        100,
+        4,
+        "skip",
+    ]
+    assert meta["train_config"]["lr"] == 0.01
+    assert meta["state"]["history"][-1]["examples"] == 700

@@ -67,7 +67,7 @@ def test_a_resumed_run_may_start_decaying_where_it_stopped(tmp_path):
     data, schedule = toy_data(), {"lr_schedule": "cosine", "lr_decay_start": 400}
     train(tiny_vae(seed=2), data, config(max_examples=800, **schedule), tmp_path / "a", quiet=True)
     train(tiny_vae(seed=2), data, config(max_examples=400), tmp_path / "b", quiet=True)
-    resume(tmp_path / "b", data, max_examples=800, schedule=schedule, quiet=True)
+    resume(tmp_path / "b", data, max_examples=800, changes=schedule, quiet=True)
     a = aevb_io.load_model(tmp_path / "a" / "checkpoint")
     b = aevb_io.load_model(tmp_path / "b" / "checkpoint")
     for k, v in params(a).items():
@@ -84,7 +84,7 @@ def test_a_schedule_change_that_rewrites_steps_taken_is_refused(tmp_path):
             tmp_path / "r",
             data,
             max_examples=1280,
-            schedule={"lr_decay_start": 0, "lr_schedule": "linear"},
+            changes={"lr_decay_start": 0, "lr_schedule": "linear"},
             quiet=True,
         )
     before = aevb_io.read_json(tmp_path / "r" / "checkpoint" / "trainer.json")
@@ -92,9 +92,9 @@ def test_a_schedule_change_that_rewrites_steps_taken_is_refused(tmp_path):
     decaying = config(max_examples=640, lr_schedule="cosine", lr_decay_start=320)
     train(tiny_vae(), data, decaying, tmp_path / "d", quiet=True)
     with pytest.raises(ValueError, match=r"^--lr-final: the run's rate has decayed since 320"):
-        resume(tmp_path / "d", data, max_examples=1280, schedule={"lr_final": 0.5}, quiet=True)
-    with pytest.raises(ValueError, match=r"unknown|expected schedule fields"):
-        TrainConfig().rescheduled(0, lr=0.1)
+        resume(tmp_path / "d", data, max_examples=1280, changes={"lr_final": 0.5}, quiet=True)
+    with pytest.raises(ValueError, match=r"\[.lr.\]: a resumed run keeps these"):
+        TrainConfig().resumed(0, lr=0.1)
 
 
 def test_extending_a_decaying_run_warns_that_the_rate_jumps(tmp_path):
@@ -153,3 +153,17 @@ def test_decay_settings_without_a_decaying_schedule_are_refused(tmp_path, capsys
     assert main([*decaying, "--quiet", "--no-pictures"]) == 0
     card = (tmp_path / "d" / "best" / "README.md").read_text()
     assert "step size 0.02 (cosine decay from 5 examples to 0 of it at the end)" in card
+
+
+def test_a_resumed_run_may_change_how_it_is_watched(tmp_path):
+    """Evaluation spacing (like patience, the non-finite policy and compilation) touches
+    no step already taken: a resumed run takes the new value from its next evaluation."""
+    data = toy_data()
+    train(tiny_vae(), data, config(max_examples=640, eval_every=320), tmp_path / "r", quiet=True)
+    result = resume(
+        tmp_path / "r", data, max_examples=1280, changes={"eval_every": 160}, quiet=True
+    )
+    after = [r["examples"] for r in result.history if r["examples"] > 640]
+    assert len(after) >= 3 and after[-1] == 1280  # every 160 after the next one (at 960+)
+    stored = aevb_io.read_json(tmp_path / "r" / "checkpoint" / "trainer.json")["train_config"]
+    assert stored["eval_every"] == 160 and stored["lr"] == 0.01

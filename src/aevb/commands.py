@@ -45,7 +45,13 @@ from aevb.options import (
 )
 from aevb.run import spent_budget, train_or_resume, writer_lock
 from aevb.runfolder import RunFolder
-from aevb.training import SCHEDULE_FIELDS, TrainConfig, resolve_device, seed_everything
+from aevb.training import (
+    RUNTIME_FIELDS,
+    SCHEDULE_FIELDS,
+    TrainConfig,
+    resolve_device,
+    seed_everything,
+)
 
 
 def load_data(args: argparse.Namespace, fallback: str | None = None) -> aevb_data.Dataset:
@@ -100,23 +106,24 @@ def kl_warmup_option(value: int | str, n_train: int, flag: str = "--kl-warmup") 
         ) from None
 
 
-RESUMABLE = ("epochs", "max_examples", *SCHEDULE_FIELDS)
-"""The settings a resumed run takes from the command line (its budget and schedule)."""
+RESUMABLE = ("epochs", "max_examples", *SCHEDULE_FIELDS, *RUNTIME_FIELDS)
+"""The settings a resumed run takes from the command line: its budget, its learning-rate
+schedule (for the steps still to come) and how it is run (:data:`RUNTIME_FIELDS`)."""
 
 
 def check_resume_settings(args: argparse.Namespace, run: RunFolder, n_train: int) -> None:
     """Refuse, in one line, the model and training options given with ``--resume`` that
     differ from the run's own settings (which a resumed run keeps), and a new
     learning-rate schedule that would change steps already taken (also when the run has
-    no budget left). The budget and the schedule (:data:`RESUMABLE`) may change; "auto"
+    no budget left). The settings of :data:`RESUMABLE` may change; "auto"
     is accepted whatever the run resolved it to (the run keeps its value). ``n_train``
     turns epochs and "prior" into numbers."""
     meta = run.meta()
     train_config = meta.get("train_config", {})
-    schedule = schedule_options(args, n_train)
-    if schedule:  # checked here too, as resume() does nothing on a finished run
+    changes = resume_changes(args, n_train)
+    if changes:  # checked here too, as resume() does nothing on a finished run
         examples = int(meta.get("state", {}).get("examples", 0))
-        from_dict(TrainConfig, train_config).rescheduled(examples, **schedule)
+        from_dict(TrainConfig, train_config).resumed(examples, **changes)
     stored = {**run.model_config(), **train_config}
     differ = []
     if getattr(args, "conditional", False) and not stored.get("condition_dim"):
@@ -144,6 +151,15 @@ def check_resume_settings(args: argparse.Namespace, run: RunFolder, n_train: int
 def _plain(value: Any) -> str:
     """A setting as it would be typed: ``4 3`` for a list."""
     return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def resume_changes(args: argparse.Namespace, n_train: int) -> dict[str, Any]:
+    """What ``--resume`` changes of the run's :class:`TrainConfig` (see
+    :meth:`TrainConfig.resumed`): the schedule's options given, and the
+    :data:`RUNTIME_FIELDS` options given."""
+    given = given_options(args)
+    runtime = {k: getattr(args, k) for k in RUNTIME_FIELDS if k in given}
+    return {**schedule_options(args, n_train), **runtime}
 
 
 def schedule_options(args: argparse.Namespace, n_train: int) -> dict[str, Any]:
@@ -188,7 +204,8 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue the run in --out from its last checkpoint (its settings are "
         "kept: other values are refused; --epochs/--max-examples may extend the budget, "
-        "the --lr-schedule options change the steps still to come)",
+        "the --lr-schedule options change the steps still to come, and --eval-every, "
+        "--eval-per-decade, --patience, --nonfinite and --compile may change)",
     )
     t.add_argument(
         "--overwrite",
@@ -278,7 +295,7 @@ def _resume(args: argparse.Namespace, out: Path) -> str:
         max_examples=args.max_examples,
         quiet=args.quiet,
         new_data=args.new_data,
-        schedule=schedule_options(args, len(data.train)),
+        changes=resume_changes(args, len(data.train)),
     )
     return _report(args, out, data, result)
 

@@ -105,14 +105,15 @@ def resume(
     quiet: bool = False,
     new_data: bool = False,
     log_evaluations: bool = True,
-    schedule: Mapping[str, Any] | None = None,
+    changes: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Continue the run in ``out_dir`` from its last checkpoint.
 
     The checkpoint's settings are used; only the budget may be changed (to extend a run),
-    and the learning-rate schedule for the steps still to come (``schedule``: the
-    :data:`~aevb.training.SCHEDULE_FIELDS` to change, e.g. ``{"lr_schedule": "cosine",
-    "lr_decay_start": examples_so_far}``; :meth:`~aevb.training.TrainConfig.rescheduled`).
+    and through ``changes`` the learning-rate schedule of the steps still to come (e.g.
+    ``{"lr_schedule": "cosine", "lr_decay_start": examples_so_far}``) and the settings of
+    :data:`~aevb.training.RUNTIME_FIELDS` (e.g. ``{"patience": 5}``):
+    :meth:`~aevb.training.TrainConfig.resumed`.
     Interrupted and resumed, a run ends with the same parameters as an uninterrupted one
     (bit for bit on the CPU with the same thread count). ``data`` must be the data the
     run was trained on (checked against the identity stored in ``trainer.json``); with
@@ -137,7 +138,7 @@ def resume(
             examples = int(meta["state"]["examples"])
         except (KeyError, ValueError, TypeError) as e:
             raise aevb_io.CheckpointError(f"{folder}/{TRAINER_FILE}: {e}") from None
-        config = stored.with_budget(epochs, max_examples).rescheduled(examples, **(schedule or {}))
+        config = stored.with_budget(epochs, max_examples).resumed(examples, **(changes or {}))
         model = aevb_io.load_model(folder)
         data = conditioned(data, model.config.condition_dim)  # the labels the model reads
         trainer = Trainer(model, data, config, out, quiet=quiet, log_evaluations=log_evaluations)
@@ -170,7 +171,7 @@ def train_or_resume(
     quiet: bool = False,
     new_data: bool = False,
     log_evaluations: bool = True,
-    schedule: Mapping[str, Any] | None = None,
+    changes: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train the run in ``out_dir``: continue it from its checkpoint, or start it.
 
@@ -180,8 +181,8 @@ def train_or_resume(
     "resume" it (extended to ``epochs`` / ``max_examples`` when given), refuse with an
     "error", or "overwrite" it with a new run. A new run replaces what a run that wrote
     no checkpoint left behind. ``quiet`` and ``log_evaluations`` as in :func:`train`;
-    ``schedule`` changes a resumed run's learning-rate schedule (:func:`resume`; a new
-    run takes the one in its config).
+    ``changes`` are those a resumed run takes (:func:`resume`; a new run takes its
+    config's).
     """
     check_choice("train_or_resume", "if_exists", if_exists, IF_EXISTS)
     run = RunFolder(out_dir)
@@ -194,7 +195,7 @@ def train_or_resume(
             quiet=quiet,
             new_data=new_data,
             log_evaluations=log_evaluations,
-            schedule=schedule,
+            changes=changes,
         )
     if new_data:
         raise ValueError("new_data: only when resuming (a new run trains on data)")

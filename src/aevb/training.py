@@ -60,7 +60,11 @@ PRECISIONS = ("fp32", "bf16")
 LR_SCHEDULES = ("constant", "cosine", "linear")
 SCHEDULE_FIELDS = ("lr_schedule", "lr_decay_start", "lr_final")
 """The TrainConfig fields of the learning-rate schedule (a resumed run may change them
-for the steps still to come: :meth:`TrainConfig.rescheduled`)."""
+for the steps still to come: :meth:`TrainConfig.resumed`)."""
+RUNTIME_FIELDS = ("eval_every", "eval_per_decade", "patience", "nonfinite", "compile")
+"""The TrainConfig fields a resumed run may change at will: when it is evaluated, when it
+stops early, what a non-finite step does and whether the step is compiled. None of them
+changes the steps already taken (:meth:`TrainConfig.resumed`)."""
 
 
 class TrainingError(RuntimeError):
@@ -227,19 +231,23 @@ class TrainConfig:
         """Training examples before the rate leaves lr (infinite for a constant rate)."""
         return math.inf if self.lr_schedule == "constant" else self.lr_decay_start
 
-    def rescheduled(self, examples: int, **schedule: Any) -> TrainConfig:
-        """This config with the learning-rate schedule ``schedule`` (``lr_schedule``,
-        ``lr_decay_start``, ``lr_final``; None keeps the config's), for a run resumed
-        after ``examples`` training examples: refused when the new schedule would have
-        given any step already taken another rate than the one it had."""
-        given = {k: v for k, v in schedule.items() if v is not None}
-        unknown = set(given) - set(SCHEDULE_FIELDS)
+    def resumed(self, examples: int, **changes: Any) -> TrainConfig:
+        """This config with ``changes`` (None keeps the config's value), for a run resumed
+        after ``examples`` training examples: :data:`RUNTIME_FIELDS` change freely,
+        :data:`SCHEDULE_FIELDS` only when the new schedule would have given every step
+        already taken the rate it had; other fields are the run's for good."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        unknown = set(given) - set(SCHEDULE_FIELDS) - set(RUNTIME_FIELDS)
         if unknown:
-            raise ValueError(f"{sorted(unknown)}: expected schedule fields {SCHEDULE_FIELDS}")
+            raise ValueError(
+                f"{sorted(unknown)}: a resumed run keeps these; expected changes of "
+                f"{', '.join(SCHEDULE_FIELDS + RUNTIME_FIELDS)}"
+            )
         new = dataclasses.replace(self, **given)
-        if new == self or examples <= min(self.decay_start(), new.decay_start()):
+        moved = [k for k in SCHEDULE_FIELDS if getattr(new, k) != getattr(self, k)]
+        if not moved or examples <= min(self.decay_start(), new.decay_start()):
             return new
-        flags = "/".join("--" + k.replace("_", "-") for k in given if given[k] != getattr(self, k))
+        flags = "/".join("--" + k.replace("_", "-") for k in moved)
         if examples > self.decay_start():
             raise ValueError(
                 f"{flags}: the run's rate has decayed since {self.lr_decay_start:,} examples "

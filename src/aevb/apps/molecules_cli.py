@@ -86,7 +86,8 @@ def add_options(sub: Any) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out (its data, model and settings are kept: other "
-        "values are refused; the budget and the --lr-schedule options may change)",
+        "values are refused; the budget, the --lr-schedule options, --eval-every, "
+        "--eval-per-decade, --patience, --nonfinite and --compile may change)",
     )
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument(
@@ -263,6 +264,7 @@ def train_command(args: argparse.Namespace) -> str:
     from aevb.commands import (
         check_resume_settings,
         kl_warmup_option,
+        resume_changes,
         schedule_options,
         weight_decay_option,
     )
@@ -302,7 +304,7 @@ def train_command(args: argparse.Namespace) -> str:
                 epochs=args.epochs,
                 max_examples=args.max_examples,
                 quiet=args.quiet,
-                schedule=schedule_options(args, len(data.train)),
+                changes=resume_changes(args, len(data.train)),
             )
         else:
             if spec_path.exists() and not args.overwrite:
