@@ -115,9 +115,9 @@ def check_resume_settings(args: argparse.Namespace, run: RunFolder, n_train: int
     """Refuse, in one line, the model and training options given with ``--resume`` that
     differ from the run's own settings (which a resumed run keeps), and a new
     learning-rate schedule that would change steps already taken (also when the run has
-    no budget left). The settings of :data:`RESUMABLE` may change; "auto"
-    is accepted whatever the run resolved it to (the run keeps its value). ``n_train``
-    turns epochs and "prior" into numbers."""
+    no budget left). The settings of :data:`RESUMABLE` may change; "auto" is accepted
+    whatever the run resolved it to (the run keeps its value). ``n_train`` turns epochs
+    and "prior" into numbers."""
     meta = run.meta()
     train_config = meta.get("train_config", {})
     changes = resume_changes(args, n_train)
@@ -143,8 +143,9 @@ def check_resume_settings(args: argparse.Namespace, run: RunFolder, n_train: int
     if differ:
         raise ValueError(
             f"--resume keeps the run's settings, and these differ: {', '.join(differ)}; "
-            "only the budget (--epochs, --max-examples) and the learning-rate schedule "
-            "may change: start a new run (another --out, or --overwrite) for the others"
+            "only the budget, the learning-rate schedule and how the run is watched "
+            "(see --resume in --help) may change: start a new run (another --out, or "
+            "--overwrite) for the others"
         )
 
 
