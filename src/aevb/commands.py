@@ -91,9 +91,9 @@ def _no_such_data(name: str, *, given: bool) -> str:
     )
 
 
-def kl_warmup_option(value: int | str, n_train: int, flag: str = "--kl-warmup") -> int:
-    """--kl-warmup (or another ``flag`` counting training examples) as training examples:
-    a count, or E epochs written Eep."""
+def examples_option(value: int | str, n_train: int, flag: str) -> int:
+    """An option counting training examples (``flag``: --kl-warmup, --lr-decay-start) as
+    training examples: a count, or E epochs written Eep."""
     if isinstance(value, int):  # training examples, as parsed by the command line
         return value
     try:
@@ -111,20 +111,26 @@ RESUMABLE = ("epochs", "max_examples", *SCHEDULE_FIELDS, *RUNTIME_FIELDS)
 schedule (for the steps still to come) and how it is run (:data:`RUNTIME_FIELDS`)."""
 
 
-def check_resume_settings(args: argparse.Namespace, run: RunFolder, n_train: int) -> None:
+def check_resume_settings(
+    args: argparse.Namespace,
+    run: RunFolder,
+    n_train: int,
+    also: dict[str, Any] | None = None,
+) -> None:
     """Refuse, in one line, the model and training options given with ``--resume`` that
     differ from the run's own settings (which a resumed run keeps), and a new
     learning-rate schedule that would change steps already taken (also when the run has
     no budget left). The settings of :data:`RESUMABLE` may change; "auto" is accepted
     whatever the run resolved it to (the run keeps its value). ``n_train`` turns epochs
-    and "prior" into numbers."""
+    and "prior" into numbers; ``also``: the run's settings stored outside its configs
+    (e.g. how a molecule run's data was made), checked the same way."""
     meta = run.meta()
     train_config = meta.get("train_config", {})
     changes = resume_changes(args, n_train)
     if changes:  # checked here too, as resume() does nothing on a finished run
         examples = int(meta.get("state", {}).get("examples", 0))
         from_dict(TrainConfig, train_config).resumed(examples, **changes)
-    stored = {**run.model_config(), **train_config}
+    stored = {**(also or {}), **run.model_config(), **train_config}
     differ = []
     if getattr(args, "conditional", False) and not stored.get("condition_dim"):
         differ.append("--conditional (the run's model is not conditional)")
@@ -135,7 +141,7 @@ def check_resume_settings(args: argparse.Namespace, run: RunFolder, n_train: int
         if name == "weight_decay":
             value = weight_decay_option(value, n_train)
         elif name == "kl_warmup_examples":
-            value = kl_warmup_option(value, n_train, option)
+            value = examples_option(value, n_train, option)
         mine = list(value) if isinstance(value, (list, tuple)) else value
         theirs = stored[name]
         if mine != (list(theirs) if isinstance(theirs, (list, tuple)) else theirs):
@@ -168,7 +174,7 @@ def schedule_options(args: argparse.Namespace, n_train: int) -> dict[str, Any]:
     absent): a new run's config takes them, a resumed run's schedule is changed by them."""
     given = {k: getattr(args, k, None) for k in SCHEDULE_FIELDS}
     if given["lr_decay_start"] is not None:
-        given["lr_decay_start"] = kl_warmup_option(
+        given["lr_decay_start"] = examples_option(
             given["lr_decay_start"], n_train, "--lr-decay-start"
         )
     return {k: v for k, v in given.items() if v is not None}
@@ -314,14 +320,7 @@ def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> 
         image_shape=data.image_shape,
     )
     _announce_data(data, to_dict(model_config))
-    config = _config(
-        TrainConfig,
-        args,
-        weight_decay=weight_decay_option(args.weight_decay, len(data.train)),
-        kl_warmup_examples=kl_warmup_option(args.kl_warmup_examples, len(data.train)),
-        epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
-        **schedule_options(args, len(data.train)),
-    )
+    config = train_config(args, len(data.train))
     memory.check_training_fits(model_config, config, len(data.train), resolve_device(args.device))
     result = train_or_resume(
         out,
@@ -331,6 +330,21 @@ def _train_new(args: argparse.Namespace, data: aevb_data.Dataset, out: Path) -> 
         quiet=args.quiet,
     )
     return _report(args, out, data, result)
+
+
+def train_config(args: argparse.Namespace, n_train: int, **given: Any) -> TrainConfig:
+    """A new run's :class:`TrainConfig` from the training options, with the values that
+    depend on the ``n_train`` training examples (epochs, "prior") resolved and the
+    values ``given``."""
+    return _config(
+        TrainConfig,
+        args,
+        weight_decay=weight_decay_option(args.weight_decay, n_train),
+        kl_warmup_examples=examples_option(args.kl_warmup_examples, n_train, "--kl-warmup"),
+        epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
+        **schedule_options(args, n_train),
+        **given,
+    )
 
 
 def _config(cls: type, args: argparse.Namespace, **given: Any) -> Any:

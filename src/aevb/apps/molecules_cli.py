@@ -261,20 +261,12 @@ def _dataset(spec: dict) -> tuple[Any, Any]:
 def train_command(args: argparse.Namespace) -> str:
     """``aevb molecules train``: a new run (or ``--resume``), then a summary."""
     _extra()
-    from aevb.commands import (
-        check_resume_settings,
-        kl_warmup_option,
-        resume_changes,
-        schedule_options,
-        weight_decay_option,
-    )
-    from aevb.config import from_dict
+    from aevb.commands import check_resume_settings, resume_changes, train_config
     from aevb.models import SequenceVAEConfig
     from aevb.molecules.model import new_model, train_molecules
-    from aevb.options import given_options
     from aevb.run import writer_lock
     from aevb.runfolder import RunFolder
-    from aevb.training import TrainConfig, seed_everything
+    from aevb.training import seed_everything
 
     out = Path(args.out)
     spec_path = out / RUN_SPEC
@@ -286,17 +278,8 @@ def train_command(args: argparse.Namespace) -> str:
             if args.data not in (None, spec["data"]):
                 raise ValueError(f"--resume: the run trains on {spec['data']!r}, not {args.data!r}")
             data, _ = _dataset(spec)
-            check_resume_settings(args, RunFolder(out), len(data.train))
-            differ = [
-                f"{option} {getattr(args, name)} (the run's: {spec[name]})"
-                for name, option in given_options(args).items()
-                if name in spec and getattr(args, name) != spec[name]
-            ]
-            if differ:  # how the run's data was made: its molecules.json
-                raise ValueError(
-                    f"--resume keeps the run's data, and these differ: {', '.join(differ)}; "
-                    "start a new run (another --out, or --overwrite) to change them"
-                )
+            # how the run's data was made (molecules.json) is one of its settings
+            check_resume_settings(args, RunFolder(out), len(data.train), also=spec)
             start = time.perf_counter()
             result = train_molecules(
                 out,
@@ -330,17 +313,7 @@ def train_command(args: argparse.Namespace) -> str:
                 args.eval_max_examples = EVAL_MAX_EXAMPLES
             names = {f.name for f in dataclasses.fields(SequenceVAEConfig)}
             model_fields = {k: v for k, v in vars(args).items() if k in names and k != "tokenizer"}
-            train_names = {f.name for f in dataclasses.fields(TrainConfig)}
-            config = from_dict(
-                TrainConfig,
-                {
-                    **{k: v for k, v in vars(args).items() if k in train_names and v is not None},
-                    "epochs": args.epochs if args.epochs is not None else TrainConfig.epochs,
-                    **schedule_options(args, n_train),
-                    "kl_warmup_examples": kl_warmup_option(args.kl_warmup_examples, n_train),
-                    "weight_decay": weight_decay_option(args.weight_decay, n_train),
-                },
-            )
+            config = train_config(args, n_train)
 
             def start_run():
                 seed_everything(args.seed)
