@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from aevb.apps import molecules_cli
 from aevb.cli import main
 from aevb.data import DataError
 from aevb.molecules import Vocabulary, canonical, fraction_valid, load_moses, parse
@@ -113,7 +114,7 @@ def test_samples_of_a_selfies_model_are_valid_molecules(run):
     assert len(set(cold)) < len(set(smiles))  # colder draws: likelier tokens, less variety
 
 
-def test_resume_extends_the_run(run, smi, capsys):
+def test_resume_extends_the_run(run, smi, capsys, monkeypatch):
     # the extra epoch decays the learning rate (the 10 before were at a constant one)
     decay = ["--lr-schedule", "linear", "--lr-decay-start", "10ep"]
     resume = ["molecules", "train", "--out", run, "--resume", "--epochs", "11"]
@@ -123,7 +124,12 @@ def test_resume_extends_the_run(run, smi, capsys):
     assert float(history[-1]["epoch"]) == pytest.approx(11.0)
     stored = json.loads(Path(run, "checkpoint", "trainer.json").read_text())["train_config"]
     assert stored["lr_schedule"] == "linear" and stored["lr_decay_start"] == 1400
-    # the run's data and model are its own: other ones given with --resume are refused
+    # the run's data and model are its own: other ones given with --resume are refused,
+    # before the data is read (MOSES takes a while)
+    def unread(spec):
+        raise AssertionError("the data was read before the settings were checked")
+
+    monkeypatch.setattr(molecules_cli, "_dataset", unread)
     for other, said in (
         (["--tokenizer", "smiles"], "--tokenizer smiles (the run's: selfies)"),
         (["--decoder-hidden", "64"], "--decoder-hidden 64 (the run's: 32)"),

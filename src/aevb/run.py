@@ -24,7 +24,7 @@ from aevb.atomic import recover_dir, remove_leftovers
 from aevb.config import check_choice, from_dict
 from aevb.data.conditions import conditioned
 from aevb.models.protocol import Model
-from aevb.runfolder import TRAINER_FILE, RunFolder, read_trainer_meta
+from aevb.runfolder import TRAINER_FILE, RunFolder, read_trainer_meta, train_size
 from aevb.training import TrainConfig, Trainer, TrainResult, lr_factor, resolve_device
 
 if TYPE_CHECKING:
@@ -144,8 +144,7 @@ def resume(
         trainer = Trainer(model, data, config, out, quiet=quiet, log_evaluations=log_evaluations)
         trainer.restore(folder, new_data=new_data)
         # the rate where the run left off: its budget over its own training data
-        splits = meta.get("data_identity", {}).get("splits", {})
-        n_train = splits.get("train", {}).get("shape", [trainer.n_train])[0]
+        n_train = train_size(meta) or trainer.n_train
         was = stored.lr * lr_factor(stored, examples, stored.budget_examples(n_train))
         if not math.isclose(trainer.learning_rate(), was, rel_tol=1e-9):
             warnings.warn(

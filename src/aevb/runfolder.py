@@ -48,6 +48,14 @@ def read_trainer_meta(checkpoint: Path) -> dict[str, Any]:
     return meta
 
 
+def train_size(meta: dict[str, Any]) -> int | None:
+    """How many training examples a run with checkpoint metadata ``meta`` (its
+    ``trainer.json``) was trained on, from the data identity it stored; None when it
+    recorded none."""
+    shape = meta.get("data_identity", {}).get("splits", {}).get("train", {}).get("shape")
+    return int(shape[0]) if shape else None
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """The paths of the run folder ``path`` and what its checkpoint records. ``checkpoint``
@@ -108,6 +116,10 @@ class RunFolder:
     def data_name(self) -> str | None:
         """The name of the data the run was trained on (a registered name or a path)."""
         return self.meta().get("data")
+
+    def train_size(self) -> int | None:
+        """How many training examples the run was trained on (:func:`train_size`)."""
+        return train_size(self.meta())
 
     def model_folder(self) -> Path:
         """The folder of the weights to load: ``best/``, else ``checkpoint/``

@@ -277,9 +277,15 @@ def train_command(args: argparse.Namespace) -> str:
             spec = json.loads(spec_path.read_text())
             if args.data not in (None, spec["data"]):
                 raise ValueError(f"--resume: the run trains on {spec['data']!r}, not {args.data!r}")
+            # checked before the data is loaded (MOSES takes a while); how the run's data
+            # was made (molecules.json) is one of its settings
+            run = RunFolder(out)
+            n_train = run.train_size()
+            if n_train is not None:
+                check_resume_settings(args, run, n_train, also=spec)
             data, _ = _dataset(spec)
-            # how the run's data was made (molecules.json) is one of its settings
-            check_resume_settings(args, RunFolder(out), len(data.train), also=spec)
+            if n_train is None:
+                check_resume_settings(args, run, len(data.train), also=spec)
             start = time.perf_counter()
             result = train_molecules(
                 out,
