@@ -272,6 +272,18 @@ def test_run_dir_is_a_run_folder_that_resumes(tmp_path):
         VAEEstimator(**settings, run_dir=tmp_path / "run").fit(np.vstack([X, X]))
 
 
+def test_lr_schedule_decays_over_the_fit():
+    """A cosine schedule takes the step size from lr at the first step to 0 at the last,
+    along half a cosine: the rate of each epoch's end in history_."""
+    X = np.random.default_rng(0).random((40, 4))
+    fitted = VAEEstimator(**dict(FAST, epochs=4, lr=2e-3, lr_schedule="cosine")).fit(X)
+    rates = [row["lr"] for row in fitted.history_]
+    expected = [1e-3 * (1 + math.cos(math.pi * e / 4)) for e in (1, 2, 3, 4)]
+    np.testing.assert_allclose(rates, expected, atol=1e-12)
+    constant = VAEEstimator(**dict(FAST, epochs=2, lr=2e-3)).fit(X)
+    assert [row["lr"] for row in constant.history_] == [2e-3, 2e-3]
+
+
 def test_fit_is_silent_unless_verbose(capfd):
     X = np.random.default_rng(0).random((20, 3))
     VAEEstimator(**FAST).fit(X)
@@ -325,6 +337,7 @@ def test_bernoulli_needs_values_in_the_unit_interval():
         ({"k": 0}, r"VAEEstimator.k=0: expected a number > 0"),
         ({"latent_dim": 0}, r"VAEConfig.latent_dim=0: expected a number > 0"),
         ({"optimizer": "sgd"}, r"TrainConfig.optimizer='sgd': expected one of"),
+        ({"lr_schedule": "step"}, r"TrainConfig.lr_schedule='step': expected one of"),
         ({"verbose": -1}, r"VAEEstimator.verbose=-1: expected an integer >= 0"),
     ],
 )

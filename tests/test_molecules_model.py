@@ -124,6 +124,7 @@ def test_resume_extends_the_run(run, smi, capsys, monkeypatch):
     assert float(history[-1]["epoch"]) == pytest.approx(11.0)
     stored = json.loads(Path(run, "checkpoint", "trainer.json").read_text())["train_config"]
     assert stored["lr_schedule"] == "linear" and stored["lr_decay_start"] == 1400
+
     # the run's data and model are its own: other ones given with --resume are refused,
     # before the data is read (MOSES takes a while)
     def unread(spec):

@@ -81,7 +81,7 @@ EXPECTED_FAILED_CHECKS = {
 }
 """The checks of ``sklearn.utils.estimator_checks`` both estimators fail, with the reason
 (for ``parametrize_with_checks(..., expected_failed_checks=...)``)."""
-_TRAIN_KEYS = ("optimizer", "lr", "batch_size", "n_samples", "beta", "device")
+_TRAIN_KEYS = ("optimizer", "lr", "lr_schedule", "batch_size", "n_samples", "beta", "device")
 """The TrainConfig fields an estimator sets that a resumed run must share (the budget may
 grow; the seed only starts a run)."""
 
@@ -112,6 +112,10 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         batch_size: minibatch size; clamped to the number of rows when ``X`` has fewer,
             so a fit on 10 rows trains on full batches of 10.
         lr: Adam's (or Adagrad's) step size.
+        lr_schedule: ``"constant"`` (the default), or ``"cosine"`` / ``"linear"``: the
+            step size decays from ``lr`` at the first step to 0 at the end of the fit
+            (``TrainConfig.lr_schedule``). A resumed fit with more ``epochs`` stretches
+            the decay, so its rate jumps up (with a ``RuntimeWarning``).
         optimizer: ``"adam"`` or ``"adagrad"`` (the paper's; slower to converge).
         beta: weight of the KL term (1 = the ELBO; beta-VAE otherwise).
         n_samples: draws L of z per row in the training objective (and in the detector's
@@ -157,6 +161,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         epochs: float = 100.0,
         batch_size: int = 100,
         lr: float = 1e-3,
+        lr_schedule: str = "constant",
         optimizer: str = "adam",
         beta: float = 1.0,
         n_samples: int = 1,
@@ -172,6 +177,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.beta = beta
         self.n_samples = n_samples
@@ -270,6 +276,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         train = TrainConfig(
             optimizer=self.optimizer,
             lr=_plain(self.lr),
+            lr_schedule=self.lr_schedule,
             batch_size=min(_plain(self.batch_size), shape[0]),
             n_samples=_plain(self.n_samples),
             beta=_plain(self.beta),
@@ -535,6 +542,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
         epochs: float = 100.0,
         batch_size: int = 100,
         lr: float = 1e-3,
+        lr_schedule: str = "constant",
         optimizer: str = "adam",
         beta: float = 1.0,
         n_samples: int = 1,
@@ -551,6 +559,7 @@ class VAEOutlierDetector(OutlierMixin, VAEEstimator):
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
+            lr_schedule=lr_schedule,
             optimizer=optimizer,
             beta=beta,
             n_samples=n_samples,
