@@ -7,6 +7,10 @@ import json
 import pytest
 
 from aevb.cli import build_parser, main
+from aevb.config import to_dict, with_defaults
+from aevb.models import VAEConfig
+from aevb.options import given_options
+from aevb.runfolder import RunFolder
 
 
 @pytest.fixture(scope="module")
@@ -275,6 +279,11 @@ def test_every_config_field_is_an_option_of_train_or_set_by_the_command():
     assert "--max-samples" in dests["max_examples"].help
     assert dests["prior"].choices == ["standard", "mog", "vamp"]
     assert dests["hidden"].default == [500] and dests["hidden"].nargs == "*"
+    # a flag has its opposite (a resumed run may turn compilation off), both noted as given
+    args = train.parse_args(["--compile", "--no-compile"])
+    assert args.compile is False and given_options(args) == {"compile": "--no-compile"}
+    assert train.parse_args(["--compile"]).compile is True
+    assert train.parse_args([]).compile is False
 
 
 def test_the_help_of_every_generated_option_is_its_fields_docstring():
@@ -285,7 +294,8 @@ def test_the_help_of_every_generated_option_is_its_fields_docstring():
     from aevb.options import model_flags, train_flags
     from aevb.training import TrainConfig
 
-    dests = {a.dest: a for a in _subparsers(build_parser())["train"]._actions}
+    actions = _subparsers(build_parser())["train"]._actions
+    dests = {a.dest: a for a in actions if not a.option_strings[0].startswith("--no-")}
     for config, flags in ((VAEConfig, model_flags()), (TrainConfig, train_flags())):
         docs = field_docs(config)
         for name in flags:
@@ -343,3 +353,26 @@ def test_resume_refuses_settings_other_than_the_runs(tmp_path, capsys):
     ]
     assert meta["train_config"]["lr"] == 0.01
     assert meta["state"]["history"][-1]["examples"] == 700
+
+
+def test_resume_checks_fields_an_older_run_did_not_write(tmp_path, capsys):
+    """A run written before a setting existed has it at its default: options given with
+    --resume are checked against that, not skipped."""
+    out = tmp_path / "run"
+    first = ["train", "--data", "digits", "--hidden", "16", "--latent-dim", "2"]
+    first += ["--max-examples", "300", "--out", str(out), "--quiet", "--no-pictures"]
+    assert main(first) == 0
+    path = out / "checkpoint" / "trainer.json"  # as a version before --precision wrote it
+    stored = json.loads(path.read_text())
+    del stored["train_config"]["precision"]
+    path.write_text(json.dumps(stored))
+    capsys.readouterr()
+    again = [*first, "--resume", "--max-examples", "600"]
+    assert main([*again, "--precision", "bf16"]) == 2
+    assert "--precision bf16 (the run's: fp32)" in capsys.readouterr().err
+    assert main([*again, "--precision", "fp32"]) == 0
+    # the model's config likewise (its fields are also in the weights' metadata, which
+    # an older version wrote without them)
+    vae = RunFolder(out).model_config()
+    assert vae["activation"] == "tanh" and vae["hidden"] == [16]
+    assert with_defaults(VAEConfig, {"input_dim": 4}) == {**to_dict(VAEConfig(4)), "input_dim": 4}

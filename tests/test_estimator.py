@@ -4,6 +4,7 @@ Jacobian, the detector's contamination rate, and one-line errors for bad input."
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
 
@@ -260,6 +261,11 @@ def test_run_dir_is_a_run_folder_that_resumes(tmp_path):
     np.testing.assert_array_equal(
         VAEEstimator.load(tmp_path / "run").transform(X), first.transform(X)
     )
+    meta = tmp_path / "run" / "checkpoint" / "trainer.json"  # as written before schedules
+    stored = json.loads(meta.read_text())
+    for key in ("lr_schedule", "lr_decay_start", "lr_final"):
+        del stored["train_config"][key]
+    meta.write_text(json.dumps(stored))
     resumed = first.set_params(epochs=3).fit(X)
     assert [row["epoch"] for row in resumed.history_] == [1.0, 2.0, 3.0]
     straight = VAEEstimator(**dict(settings, epochs=3), run_dir=tmp_path / "straight").fit(X)

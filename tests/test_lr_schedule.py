@@ -1,6 +1,7 @@
 """The learning-rate schedule: its closed forms, the rate each step takes, and what a
 resumed run may change."""
 
+import dataclasses
 import math
 
 import pytest
@@ -95,6 +96,16 @@ def test_a_schedule_change_that_rewrites_steps_taken_is_refused(tmp_path):
         resume(tmp_path / "d", data, max_examples=1280, changes={"lr_final": 0.5}, quiet=True)
     with pytest.raises(ValueError, match=r"\[.lr.\]: a resumed run keeps these"):
         TrainConfig().resumed(0, lr=0.1)
+
+
+def test_a_decay_not_yet_started_may_be_called_off():
+    """Back to a constant rate before the decay starts: its start and end go with it."""
+    planned = TrainConfig(max_examples=5000, lr_schedule="cosine", lr_decay_start=1000)
+    assert planned.resumed(500, lr_schedule="constant") == dataclasses.replace(
+        planned, lr_schedule="constant", lr_decay_start=0
+    )
+    with pytest.raises(ValueError, match=r"^--lr-schedule: the run's rate has decayed since"):
+        planned.resumed(1500, lr_schedule="constant")
 
 
 def test_extending_a_decaying_run_warns_that_the_rate_jumps(tmp_path):

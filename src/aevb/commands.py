@@ -26,7 +26,7 @@ from aevb import io as aevb_io
 from aevb.apps import synthetic
 from aevb.argtypes import MAX_COUNT, MAX_SEED, MAX_SIZE, Named, Number, count, device_name, positive
 from aevb.atomic import write_text
-from aevb.config import current_names, from_dict, to_dict
+from aevb.config import current_names, from_dict, to_dict, with_defaults
 from aevb.data.registry import DEFAULT_DATASET
 from aevb.data.validation import looks_like_pixels, resolve_gaussian_mean
 from aevb.diagnose import posterior_collapse
@@ -125,7 +125,7 @@ def check_resume_settings(
     and "prior" into numbers; ``also``: the run's settings stored outside its configs
     (e.g. how a molecule run's data was made), checked the same way."""
     meta = run.meta()
-    train_config = meta.get("train_config", {})
+    train_config = with_defaults(TrainConfig, meta.get("train_config", {}))
     changes = resume_changes(args, n_train)
     if changes:  # checked here too, as resume() does nothing on a finished run
         examples = int(meta.get("state", {}).get("examples", 0))

@@ -39,6 +39,19 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**kwargs)
 
 
+def with_defaults(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a stored config of ``cls``, in current names) with the fields it lacks at
+    their defaults: what a config written before those fields existed means."""
+    defaults = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            defaults[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults[f.name] = f.default_factory()
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}
+    return {**plain, **current_names(cls, data)}
+
+
 def current_names(cls: type, data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with the keys older versions wrote renamed to ``cls``'s fields: the class
     lists them as ``RENAMED = {"old_name": "field_name"}`` (a ``ClassVar``)."""

@@ -138,8 +138,8 @@ def _sequence_lines(c: dict[str, Any]) -> list[str]:
         ),
         (
             "decoder",
-            f"GRU, {c.get('decoder_layers')} layer(s) of {c.get('decoder_hidden')}, teacher "
-            f"forcing, word dropout {c.get('word_dropout')}",
+            f"{c.get('decoder', 'gru')}, {c.get('decoder_layers')} layer(s) of "
+            f"{c.get('decoder_hidden')}, teacher forcing, word dropout {c.get('word_dropout')}",
         ),
         ("likelihood p(x|z)", "categorical, token by token (autoregressive)"),
         ("prior p(z)", "standard"),

@@ -166,6 +166,17 @@ def add_config_flags(g: Any, config: type, flags: dict[str, Flag]) -> None:
         if flag.flag and kw.get("nargs") != 0:  # the placeholder of the option, not the field
             kw["metavar"] = kw["metavar"] or option[2:].upper().replace("-", "_")
         g.add_argument(option, *flag.aliases, **kw)
+        if isinstance(default, bool):  # and its opposite (e.g. for a resumed run)
+            g.add_argument(
+                "--no-" + option[2:],
+                dest=name,
+                action=StoreGiven,
+                nargs=0,
+                const=False,
+                default=default,
+                help=f"turn {option} off, e.g. on a resumed run that had it "
+                f"(default: {'on' if default else 'off'})",
+            )
 
 
 def model_flags() -> dict[str, Flag]:

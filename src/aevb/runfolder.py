@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aevb import io as aevb_io
+from aevb.config import with_defaults
 from aevb.runlock import LOCK_FILE
 
 TRAINER_FILE = "trainer.json"
@@ -127,8 +128,12 @@ class RunFolder:
         return aevb_io.find_model_folder(self.path)
 
     def model_config(self) -> dict[str, Any]:
-        """The stored model config (a dict, as in ``config.json``) of the weights to load."""
-        return aevb_io.read_json(self.model_folder() / aevb_io.CONFIG_FILE)["config"]
+        """The stored model config (a dict, as in ``config.json``) of the weights to load,
+        the fields a config written by an older version lacks at their defaults."""
+        meta = aevb_io.read_json(self.model_folder() / aevb_io.CONFIG_FILE)
+        cls = aevb_io.MODEL_CLASSES.get(meta.get("model_class"))
+        config = meta["config"]
+        return config if cls is None else with_defaults(cls.config_class, config)
 
     def clear(self) -> None:
         """Remove what a run wrote here (checkpoint, best model, metrics, TensorBoard logs),

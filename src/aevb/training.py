@@ -243,8 +243,11 @@ class TrainConfig:
                 f"{sorted(unknown)}: a resumed run keeps these; expected changes of "
                 f"{', '.join(SCHEDULE_FIELDS + RUNTIME_FIELDS)}"
             )
-        new = dataclasses.replace(self, **given)
-        moved = [k for k in SCHEDULE_FIELDS if getattr(new, k) != getattr(self, k)]
+        implied = {}
+        if given.get("lr_schedule") == "constant":  # no decay: nothing left to start or end
+            implied = {"lr_decay_start": 0, "lr_final": 0.0}
+        new = dataclasses.replace(self, **{**implied, **given})
+        moved = [k for k in SCHEDULE_FIELDS if getattr(new, k) != getattr(self, k) and k in given]
         if not moved or examples <= min(self.decay_start(), new.decay_start()):
             return new
         flags = "/".join("--" + k.replace("_", "-") for k in moved)

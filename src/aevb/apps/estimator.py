@@ -41,7 +41,7 @@ from aevb import __version__
 from aevb import io as aevb_io
 from aevb.apps.anomaly import SCORES, anomaly_scores, check_contamination, flags
 from aevb.atomic import atomic_dir, write_text
-from aevb.config import check_choice, check_positive, to_dict
+from aevb.config import check_choice, check_positive, to_dict, with_defaults
 from aevb.data.dataset import Dataset
 from aevb.data.identity import data_identity, identity_differences
 from aevb.data.validation import ROW_LIKELIHOODS as LIKELIHOODS
@@ -304,7 +304,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if not folder.has_checkpoint():
             return
         meta = folder.meta()
-        then = {**meta.get("train_config", {}), **folder.model_config()}
+        then = {**with_defaults(TrainConfig, meta.get("train_config", {})), **folder.model_config()}
         now = {**to_dict(train_config), **to_dict(model_config)}
         keys = [f.name for f in dataclasses.fields(VAEConfig)] + list(_TRAIN_KEYS)
         changes = [f"{k} {then.get(k)!r} -> {now[k]!r}" for k in keys if then.get(k) != now[k]]
