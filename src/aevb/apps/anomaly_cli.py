@@ -43,7 +43,8 @@ def add_options(sub: Any) -> None:
     a = sub.add_parser(
         "anomaly",
         help="anomaly detection: fit a detector, score data, report AUROC against labels",
-        description=__doc__.split("\n\n")[0],
+        description="Anomaly detection with a VAE: fit a model and its threshold, score "
+        "examples, report AUROC and AUPRC against labels.",
     )
     cmds = a.add_subparsers(
         dest="anomaly_command",

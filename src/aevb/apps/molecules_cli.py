@@ -62,7 +62,9 @@ def add_options(sub: Any) -> None:
     m = sub.add_parser(
         "molecules",
         help="molecule design: train a SMILES/SELFIES VAE, sample, MOSES metrics, optimise",
-        description=__doc__.split("\n\n")[0],
+        description="The molecule VAE (SMILES or SELFIES, MOSES by default): train a model, "
+        "sample molecules, score them with the MOSES metrics, reconstruct, interpolate, "
+        "optimise properties in the latent space.",
     )
     cmds = m.add_subparsers(
         dest="molecules_command",
