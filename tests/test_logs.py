@@ -182,3 +182,13 @@ def test_resume_of_an_early_stopped_run_says_so(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"the run stopped early at {state['examples']:,} training examples" in out
     assert f"--max-examples N, N > {state['examples']}" in out
+    assert "or --patience P, P > 1" in out
+    # more patience trains on within the budget, until that runs out too (or the budget)
+    assert cli_run(tmp_path, "--resume", "--patience", "3") == 0
+    meta = json.loads((tmp_path / "run" / "checkpoint" / "trainer.json").read_text())
+    after = meta["state"]
+    assert after["examples"] > state["examples"] and meta["train_config"]["patience"] == 3
+    if after["stopped_early"]:
+        assert after["evals_since_best"] == 3
+    else:
+        assert after["examples"] == 30000

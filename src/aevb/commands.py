@@ -286,8 +286,9 @@ def _resume(args: argparse.Namespace, out: Path) -> str:
     """``aevb train --resume`` once the run folder ``out`` is held."""
     run = RunFolder(out)
     data = load_data(args, _data_name(run))
+    changes = resume_changes(args, len(data.train))
     finished = spent_budget(
-        out, len(data.train), epochs=args.epochs, max_examples=args.max_examples
+        out, len(data.train), epochs=args.epochs, max_examples=args.max_examples, changes=changes
     )
     check_resume_settings(args, run, len(data.train))
     if finished:  # nothing to train: say so and how to extend the run
@@ -302,7 +303,7 @@ def _resume(args: argparse.Namespace, out: Path) -> str:
         max_examples=args.max_examples,
         quiet=args.quiet,
         new_data=args.new_data,
-        changes=resume_changes(args, len(data.train)),
+        changes=changes,
     )
     return _report(args, out, data, result)
 

@@ -231,6 +231,7 @@ def spent_budget(
     *,
     epochs: float | None = None,
     max_examples: int | None = None,
+    changes: dict[str, Any] | None = None,
 ) -> str | None:
     """When the run in ``out_dir`` has already spent its budget (or stopped early, and
     no new budget is given), a message saying so and what to pass to train on; None when
@@ -239,7 +240,9 @@ def spent_budget(
 
     The budget is the run's own, or the one given to extend it (``epochs``,
     ``max_examples``, as :func:`resume` takes them); ``n_train`` is the number of training
-    examples, which turns epochs into examples.
+    examples, which turns epochs into examples. A run that stopped early trains on within
+    its budget when ``changes`` (those :func:`resume` takes) give it a ``patience`` that
+    its evaluations since the best have not used up.
     """
     run = RunFolder(out_dir)
     if not (run.checkpoint / TRAINER_FILE).is_file():
@@ -249,17 +252,21 @@ def spent_budget(
         config = from_dict(TrainConfig, meta["train_config"]).with_budget(epochs, max_examples)
         examples = int(meta["state"]["examples"])
         stopped_early = bool(meta["state"].get("stopped_early"))
+        since_best = int(meta["state"].get("evals_since_best", 0))
     except (aevb_io.CheckpointError, KeyError, TypeError, ValueError, AttributeError):
         return None  # resume gives the one-line error
     extend = (
         f"To train on, pass --resume with --epochs E, E > {examples / n_train:.4g}, or "
         f"--max-examples N, N > {examples}"
     )
-    if stopped_early and epochs is None and max_examples is None:
+    patience = (changes or {}).get("patience")
+    more_patience = patience is not None and patience > since_best
+    if stopped_early and epochs is None and max_examples is None and not more_patience:
         return (
             f"{out_dir}: the run stopped early at {examples:,} training examples: no better "
             f"validation bound in {config.patience} evaluation(s); nothing to resume. "
-            f"{extend} (it stops again at the next evaluation that is no better)"
+            f"{extend} (it stops again at the next evaluation that is no better), or "
+            f"--patience P, P > {since_best}"
         )
     budget = config.budget_examples(n_train)
     if examples < budget:
