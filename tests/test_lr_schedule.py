@@ -2,7 +2,9 @@
 resumed run may change."""
 
 import dataclasses
+import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -178,3 +180,35 @@ def test_a_resumed_run_may_change_how_it_is_watched(tmp_path):
     assert len(after) >= 3 and after[-1] == 1280  # every 160 after the next one (at 960+)
     stored = aevb_io.read_json(tmp_path / "r" / "checkpoint" / "trainer.json")["train_config"]
     assert stored["eval_every"] == 160 and stored["lr"] == 0.01
+
+
+def _as_if_saved_on_cuda(checkpoint):
+    """Rewrite a CPU checkpoint's generator state as a CUDA run writes it (16 bytes: seed
+    and offset of its Philox generator), recorded as such in trainer.json."""
+    path = checkpoint / "trainer.safetensors"
+    tensors = aevb_io.load_tensors(path)
+    tensors["rng"] = torch.arange(16, dtype=torch.uint8)
+    aevb_io.save_tensors(tensors, path)
+    meta = json.loads((checkpoint / "trainer.json").read_text())
+    (checkpoint / "trainer.json").write_text(json.dumps({**meta, "rng_device": "cuda"}))
+
+
+def test_a_run_may_move_to_another_device_type(tmp_path):
+    """A checkpoint written on another device type (a GPU run finished on a CPU) resumes
+    with a warning: its random numbers go on from a generator seeded by the stored state,
+    the same for every resume of that checkpoint. A run on the device it was saved on
+    records its device type and resumes bit for bit (the other tests)."""
+    data = toy_data()
+    train(tiny_vae(seed=3), data, config(max_examples=400), tmp_path / "a", quiet=True)
+    meta = aevb_io.read_json(tmp_path / "a" / "checkpoint" / "trainer.json")
+    assert meta["rng_device"] == "cpu"
+    _as_if_saved_on_cuda(tmp_path / "a" / "checkpoint")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    for run in ("a", "b"):
+        with pytest.warns(RuntimeWarning, match=r"moves from cuda to cpu: .* no longer the same"):
+            resume(tmp_path / run, data, max_examples=800, changes={"device": "cpu"}, quiet=True)
+    a = aevb_io.load_model(tmp_path / "a" / "checkpoint")
+    b = aevb_io.load_model(tmp_path / "b" / "checkpoint")
+    for k, v in params(a).items():
+        assert torch.equal(v, params(b)[k]), k
+    assert aevb_io.read_json(tmp_path / "a" / "checkpoint" / "trainer.json")["rng_device"] == "cpu"

@@ -121,7 +121,8 @@ def check_resume_settings(
     differ from the run's own settings (which a resumed run keeps), and a new
     learning-rate schedule that would change steps already taken (also when the run has
     no budget left). The settings of :data:`RESUMABLE` may change; "auto" is accepted
-    whatever the run resolved it to (the run keeps its value). ``n_train`` turns epochs
+    whatever the run resolved it to (the run keeps its value, but for ``--device``, a
+    runtime setting: there "auto" moves the run to the GPU when there is one). ``n_train`` turns epochs
     and "prior" into numbers; ``also``: the run's settings stored outside its configs
     (e.g. how a molecule run's data was made), checked the same way."""
     meta = run.meta()
@@ -212,7 +213,8 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
         help="continue the run in --out from its last checkpoint (its settings are "
         "kept: other values are refused; --epochs/--max-examples may extend the budget, "
         "the --lr-schedule options change the steps still to come, and --eval-every, "
-        "--eval-per-decade, --patience, --nonfinite and --compile may change)",
+        "--eval-per-decade, --patience, --nonfinite, --compile and --device may change; "
+        "a new device type ends the bit-for-bit continuation)",
     )
     t.add_argument(
         "--overwrite",

@@ -15,6 +15,7 @@ import contextlib
 import csv
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import math
@@ -61,10 +62,12 @@ LR_SCHEDULES = ("constant", "cosine", "linear")
 SCHEDULE_FIELDS = ("lr_schedule", "lr_decay_start", "lr_final")
 """The TrainConfig fields of the learning-rate schedule (a resumed run may change them
 for the steps still to come: :meth:`TrainConfig.resumed`)."""
-RUNTIME_FIELDS = ("eval_every", "eval_per_decade", "patience", "nonfinite", "compile")
+RUNTIME_FIELDS = ("eval_every", "eval_per_decade", "patience", "nonfinite", "compile", "device")
 """The TrainConfig fields a resumed run may change at will: when it is evaluated, when it
-stops early, what a non-finite step does and whether the step is compiled. None of them
-changes the steps already taken (:meth:`TrainConfig.resumed`)."""
+stops early, what a non-finite step does, whether the step is compiled and the device it
+runs on. None of them changes the steps already taken (:meth:`TrainConfig.resumed`); a
+new device type (CPU and CUDA) ends the bit-for-bit continuation, as its random numbers
+and arithmetic differ (:meth:`Trainer.restore`)."""
 
 
 class TrainingError(RuntimeError):
@@ -784,6 +787,7 @@ class Trainer:
             "data_identity": self.data_identity,
             "state": dict(vars(st)),
             "optimizer": opt_meta,
+            "rng_device": self.generator.device.type,
         }
         run = self.run_folder
         with atomic_dir(run.checkpoint) as tmp:
@@ -793,6 +797,28 @@ class Trainer:
             write_text(tmp / TRAINER_FILE, json.dumps(meta, indent=1, default=float) + "\n")
         write_text(run.metrics, _history_csv(st.history))
         return run.checkpoint
+
+    def _restore_generator(self, folder: Path, state: Tensor, device_type: str | None) -> None:
+        """Set the generator to the checkpoint's ``state``, saved by a generator on a
+        device of ``device_type`` (None: a checkpoint that did not record it, taken to be
+        this run's). A state of another device type cannot be set (CPU and CUDA generators
+        differ): the run goes on with a generator seeded from that state (the same for
+        every resume of that checkpoint), and says it is no longer bit-for-bit the run it
+        would have been on its first device."""
+        here = self.generator.device.type
+        if device_type in (None, here):
+            self.generator.set_state(state)
+            return
+        digest = hashlib.sha256(state.cpu().numpy().tobytes()).digest()
+        self.generator.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+        warnings.warn(
+            f"{folder}: the run moves from {device_type} to {here}: its random numbers go on "
+            f"from a generator seeded by its {device_type} state, and the arithmetic "
+            "differs, so it is no longer the same bit for bit as it would have been on "
+            f"{device_type}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     def restore(self, folder: str | Path, *, new_data: bool = False) -> None:
         """Load optimiser, RNG, permutation and counters from a checkpoint folder.
@@ -806,7 +832,7 @@ class Trainer:
         tensors = aevb_io.load_tensors(folder / TRAINER_TENSORS)
         try:
             _restore_optimizer(self.optimizer, meta["optimizer"], tensors)
-            self.generator.set_state(tensors["rng"])
+            self._restore_generator(folder, tensors["rng"], meta.get("rng_device"))
             self.perm = tensors["perm"].to(self.device) if "perm" in tensors else None
             self.state = TrainState(**meta["state"])
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
