@@ -9,7 +9,8 @@ import pytest
 
 from aevb.data import DataError, load_dataset
 from aevb.data import registry as reg
-from aevb.molecules import load_filters, load_moses, read_smiles
+from aevb.molecules import fraction_valid, load_filters, load_moses, parse, read_smiles
+from aevb.molecules.chem import MAX_SMILES_LENGTH
 from aevb.molecules.data import MOSES_SIZES
 
 
@@ -146,6 +147,25 @@ def test_bad_files_have_one_line_errors(tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(DataError, match=message):
         read_smiles(tmp_path / name)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
+    """Spreadsheets export UTF-8 CSV with a byte-order mark; the column is still found."""
+    (tmp_path / "bom.csv").write_bytes("SMILES\nCCO\nc1ccccc1\n".encode("utf-8-sig"))
+    assert read_smiles(tmp_path / "bom.csv").smiles == ["CCO", "c1ccccc1"]
+
+
+def test_a_giant_smiles_is_refused_not_a_crash(tmp_path):
+    """RDKit parses a chain of 30,000 carbons but its SMILES writer then overflows the
+    stack (a segmentation fault): such strings are not taken as molecules."""
+    giant = "C" * 30_000
+    assert parse(giant) is None and parse("C" * MAX_SMILES_LENGTH) is not None
+    (tmp_path / "g.smi").write_text(f"CCO\n{giant}\n")
+    with pytest.raises(
+        DataError, match=r"\(line 2\), 1 of them longer than 5,000 characters; skip them"
+    ):
+        read_smiles(tmp_path / "g.smi")
+    assert fraction_valid(["CCO", giant]) == 0.5
 
 
 def test_a_named_column_that_is_missing_is_named(tmp_path):

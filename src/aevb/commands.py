@@ -122,9 +122,10 @@ def check_resume_settings(
     learning-rate schedule that would change steps already taken (also when the run has
     no budget left). The settings of :data:`RESUMABLE` may change; "auto" is accepted
     whatever the run resolved it to (the run keeps its value, but for ``--device``, a
-    runtime setting: there "auto" moves the run to the GPU when there is one). ``n_train`` turns epochs
-    and "prior" into numbers; ``also``: the run's settings stored outside its configs
-    (e.g. how a molecule run's data was made), checked the same way."""
+    runtime setting: there "auto" moves the run to the GPU when there is one).
+    ``n_train`` turns epochs and "prior" into numbers; ``also``: the run's settings
+    stored outside its configs (e.g. how a molecule run's data was made), checked the
+    same way."""
     meta = run.meta()
     train_config = with_defaults(TrainConfig, meta.get("train_config", {}))
     changes = resume_changes(args, n_train)

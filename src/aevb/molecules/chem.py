@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from rdkit import Chem, rdBase
 
+MAX_SMILES_LENGTH = 5000
+"""The longest SMILES (in characters) taken for a molecule. RDKit's SMILES writer recurses
+once per atom along a chain and overflows the stack (a crash, not an error) on chains of
+some 10^4 atoms; drug-like molecules have under 100 heavy atoms (MOSES: at most 57
+characters), and the largest natural products stay under 1,000 characters."""
+
 
 def quiet() -> rdBase.BlockLogs:
     """``with quiet(): ...`` keeps RDKit from printing a line per invalid input."""
@@ -19,10 +25,11 @@ def parse(smiles: str) -> Chem.Mol | None:
     """The molecule of ``smiles``, or None when it is not a valid molecule.
 
     As MOSES' ``get_mol``: the empty string is not a molecule (RDKit would return an empty
-    one), and the molecule must parse and sanitise (valences, aromaticity). RDKit's
-    messages about invalid input are kept off stderr (about 1 µs a call).
+    one), and the molecule must parse and sanitise (valences, aromaticity). A string
+    longer than :data:`MAX_SMILES_LENGTH` is not taken either. RDKit's messages about
+    invalid input are kept off stderr (about 1 µs a call).
     """
-    if not smiles:
+    if not smiles or len(smiles) > MAX_SMILES_LENGTH:
         return None
     with quiet():
         mol = Chem.MolFromSmiles(smiles)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from aevb.data.errors import DataError, read_bytes
 from aevb.data.registry import moses_file
-from aevb.molecules.chem import parse
+from aevb.molecules.chem import MAX_SMILES_LENGTH, parse
 
 SPLITS = ("train", "test", "test_scaffolds")
 """The MOSES splits: training set, test set, scaffold test set (scaffolds unseen in train)."""
@@ -196,6 +196,9 @@ def read_smiles(
         return SmilesFile(smiles, (), name)
     where = _line_list([lines[i] for i in bad])
     count = f"{len(bad)} of {len(smiles)} molecules are not valid SMILES ({where})"
+    long = sum(len(smiles[i]) > MAX_SMILES_LENGTH for i in bad)
+    if long:
+        count += f", {long} of them longer than {MAX_SMILES_LENGTH:,} characters"
     if not skip_invalid:
         raise DataError(f"{name}: {count}; skip them with skip_invalid=True (--skip-invalid)")
     if len(bad) == len(smiles):
@@ -214,7 +217,7 @@ def _read_text(path: Path) -> str:
         except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{path.name}: not a readable gzip file ({e})") from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark (spreadsheet exports) is dropped
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise DataError(f"{path.name}: not UTF-8 text (line {line})") from None
