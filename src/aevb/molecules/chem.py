@@ -12,8 +12,8 @@ from rdkit import Chem, rdBase
 MAX_SMILES_LENGTH = 5000
 """The longest SMILES (in characters) taken for a molecule. RDKit's SMILES writer recurses
 once per atom along a chain and overflows the stack (a crash, not an error) on chains of
-some 10^4 atoms; drug-like molecules have under 100 heavy atoms (MOSES: at most 57
-characters), and the largest natural products stay under 1,000 characters."""
+some 10^4 atoms. Drug-like molecules have under 100 heavy atoms (MOSES: at most 57
+characters), and molecules of a few hundred heavy atoms stay well under the limit."""
 
 
 def quiet() -> rdBase.BlockLogs:
