@@ -135,6 +135,43 @@ def test_killed_run_resumes_to_the_same_parameters_bit_for_bit(
     assert ha == hb
 
 
+def test_checkpoints_between_evaluations_lose_less_and_change_nothing(tmp_path, monkeypatch):
+    """checkpoint_every saves the checkpoint between evaluations, after the first minibatch
+    that reaches each multiple of 100 (an epoch is 6 minibatches of 32 and one of 8):
+    killed in its 23rd step, at 632 examples, the run has 600 saved (328, its first
+    evaluation, without them), and resumed it ends where a run without them ends, bit
+    for bit, with the same evaluations."""
+    data = toy_data()
+    straight = train(tiny_vae(seed=5), data, config(), tmp_path / "a", quiet=True)
+    original_step = Trainer._step
+    calls = {"n": 0}
+
+    def dying_step(self, x, bar):
+        calls["n"] += 1
+        if calls["n"] == 23:
+            raise KeyboardInterrupt
+        original_step(self, x, bar)
+
+    monkeypatch.setattr(Trainer, "_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_vae(seed=5), data, config(checkpoint_every=100), tmp_path / "b", quiet=True)
+    monkeypatch.setattr(Trainer, "_step", original_step)
+    saved = aevb_io.read_json(tmp_path / "b" / "checkpoint" / "trainer.json")
+    assert saved["state"]["examples"] == 600
+    assert [r["examples"] for r in saved["state"]["history"]] == [328]
+    result = resume(tmp_path / "b", data, quiet=True)
+    a = aevb_io.load_model(tmp_path / "a" / "checkpoint")
+    b = aevb_io.load_model(tmp_path / "b" / "checkpoint")
+    for k, v in params(a).items():
+        assert torch.equal(v, params(b)[k]), k
+    timeless = [{k: v for k, v in row.items() if k != "train_seconds"} for row in result.history]
+    assert timeless == [
+        {k: v for k, v in row.items() if k != "train_seconds"} for row in straight.history
+    ]
+    with pytest.raises(ValueError, match=r"TrainConfig.checkpoint_every=0: expected"):
+        config(checkpoint_every=0)
+
+
 def test_resume_can_extend_the_budget(tmp_path):
     data = toy_data()
     train(tiny_vae(), data, config(max_examples=640), tmp_path / "r", quiet=True)

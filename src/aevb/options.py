@@ -268,6 +268,7 @@ def train_flags(*, sequences: bool = False) -> dict[str, Flag]:
         "eval_every": Flag(examples),
         "eval_per_decade": Flag(count(1, 1000)),
         "eval_max_examples": Flag(examples),
+        "checkpoint_every": Flag(examples),
         "patience": Flag(examples),
         "clip_grad_norm": Flag(positive()),
         "nonfinite": Flag(choices=training.NONFINITE),

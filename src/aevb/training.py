@@ -62,12 +62,20 @@ LR_SCHEDULES = ("constant", "cosine", "linear")
 SCHEDULE_FIELDS = ("lr_schedule", "lr_decay_start", "lr_final")
 """The TrainConfig fields of the learning-rate schedule (a resumed run may change them
 for the steps still to come: :meth:`TrainConfig.resumed`)."""
-RUNTIME_FIELDS = ("eval_every", "eval_per_decade", "patience", "nonfinite", "compile", "device")
-"""The TrainConfig fields a resumed run may change at will: when it is evaluated, when it
-stops early, what a non-finite step does, whether the step is compiled and the device it
-runs on. None of them changes the steps already taken (:meth:`TrainConfig.resumed`); a
-new device type (CPU and CUDA) ends the bit-for-bit continuation, as its random numbers
-and arithmetic differ (:meth:`Trainer.restore`)."""
+RUNTIME_FIELDS = (
+    "eval_every",
+    "eval_per_decade",
+    "checkpoint_every",
+    "patience",
+    "nonfinite",
+    "compile",
+    "device",
+)
+"""The TrainConfig fields a resumed run may change at will: when it is evaluated and
+checkpointed, when it stops early, what a non-finite step does, whether the step is
+compiled and the device it runs on. None of them changes the steps already taken
+(:meth:`TrainConfig.resumed`); a new device type (CPU and CUDA) ends the bit-for-bit
+continuation, as its random numbers and arithmetic differ (:meth:`Trainer.restore`)."""
 
 
 class TrainingError(RuntimeError):
@@ -138,6 +146,10 @@ class TrainConfig:
     starting at eval_every (for log-axis curves such as the paper's Figure 2)."""
     eval_max_examples: int | None = None
     """Evaluate on at most this many examples per split (None = the whole split)."""
+    checkpoint_every: int | None = None
+    """Also save the checkpoint every this many training examples between evaluations
+    (None = at evaluations only), so that a killed run loses less; each costs one write
+    of the weights and optimiser state."""
     patience: int | None = None
     """Early stopping: stop after this many evaluations without a better validation bound."""
     clip_grad_norm: float | None = None
@@ -200,6 +212,7 @@ class TrainConfig:
         check_positive(name, "epochs", self.epochs)
         check_positive(name, "max_examples", self.max_examples, allow_none=True)
         check_positive(name, "eval_every", self.eval_every, allow_none=True)
+        check_positive(name, "checkpoint_every", self.checkpoint_every, allow_none=True)
         check_positive(name, "eval_max_examples", self.eval_max_examples, allow_none=True)
         check_positive(name, "eval_per_decade", self.eval_per_decade, allow_none=True)
         check_positive(name, "patience", self.patience, allow_none=True)
@@ -520,6 +533,12 @@ class Trainer:
         k = math.floor(self.config.eval_per_decade * math.log10(examples / every) + 1e-9) + 1
         return max(examples + 1, round(every * 10 ** (k / self.config.eval_per_decade)))
 
+    def _next_checkpoint(self) -> float:
+        """Training examples at the next checkpoint between evaluations: the next multiple
+        of ``checkpoint_every`` (inf when off)."""
+        every = self.config.checkpoint_every
+        return math.inf if every is None else (self.state.examples // every + 1) * every
+
     # ---- the loop -----------------------------------------------------------------
     def fit(self) -> TrainResult:
         """Train until the budget is spent or early stopping fires; return a summary."""
@@ -530,11 +549,15 @@ class Trainer:
         )
         try:
             while st.examples < self.total_examples and not st.stopped_early:
-                end = min(st.next_eval, self.total_examples)
+                end = min(st.next_eval, self._next_checkpoint(), self.total_examples)
                 # the budget is met exactly (a minibatch that would pass it is cut);
-                # evaluation points fall after the first minibatch that reaches them
+                # evaluation and checkpoint points fall after the first minibatch that
+                # reaches them (the same minibatches whichever points there are)
                 self.run(end - st.examples, bar=bar, limit=self.total_examples - st.examples)
-                self._evaluate_and_checkpoint()
+                if st.examples >= min(st.next_eval, self.total_examples):
+                    self._evaluate_and_checkpoint()
+                elif self.process.is_main:
+                    self.save_checkpoint()
         finally:
             bar.close()
             self._progress = None
