@@ -214,8 +214,8 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
         help="continue the run in --out from its last checkpoint (its settings are "
         "kept: other values are refused; --epochs/--max-examples may extend the budget, "
         "the --lr-schedule options change the steps still to come, and --eval-every, "
-        "--eval-per-decade, --checkpoint-every, --patience, --nonfinite, --compile and --device may change; "
-        "a new device type ends the bit-for-bit continuation)",
+        "--eval-per-decade, --checkpoint-every, --patience, --nonfinite, --compile and "
+        "--device may change; a new device type ends the bit-for-bit continuation)",
     )
     t.add_argument(
         "--overwrite",

@@ -89,7 +89,8 @@ def add_options(sub: Any) -> None:
         action="store_true",
         help="continue the run in --out (its data, model and settings are kept: other "
         "values are refused; the budget, the --lr-schedule options, --eval-every, "
-        "--eval-per-decade, --checkpoint-every, --patience, --nonfinite, --compile and --device may change)",
+        "--eval-per-decade, --checkpoint-every, --patience, --nonfinite, --compile and "
+        "--device may change)",
     )
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument(
