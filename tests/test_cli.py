@@ -371,8 +371,12 @@ def test_resume_checks_fields_an_older_run_did_not_write(tmp_path, capsys):
     assert main([*again, "--precision", "bf16"]) == 2
     assert "--precision bf16 (the run's: fp32)" in capsys.readouterr().err
     assert main([*again, "--precision", "fp32"]) == 0
-    # the model's config likewise (its fields are also in the weights' metadata, which
-    # an older version wrote without them)
+    # the model's config likewise (as an older version wrote it, without a field)
+    for folder in ("best", "checkpoint"):
+        path = out / folder / "config.json"
+        stored = json.loads(path.read_text())
+        del stored["config"]["activation"]
+        path.write_text(json.dumps(stored))
     vae = RunFolder(out).model_config()
     assert vae["activation"] == "tanh" and vae["hidden"] == [16]
     assert with_defaults(VAEConfig, {"input_dim": 4}) == {**to_dict(VAEConfig(4)), "input_dim": 4}

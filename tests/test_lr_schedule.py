@@ -182,7 +182,7 @@ def test_a_resumed_run_may_change_how_it_is_watched(tmp_path):
     assert stored["eval_every"] == 160 and stored["lr"] == 0.01
 
 
-def _as_if_saved_on_cuda(checkpoint):
+def _as_if_saved_on_cuda(checkpoint, recorded=True):
     """Rewrite a CPU checkpoint's generator state as a CUDA run writes it (16 bytes: seed
     and offset of its Philox generator), recorded as such in trainer.json."""
     path = checkpoint / "trainer.safetensors"
@@ -190,7 +190,11 @@ def _as_if_saved_on_cuda(checkpoint):
     tensors["rng"] = torch.arange(16, dtype=torch.uint8)
     aevb_io.save_tensors(tensors, path)
     meta = json.loads((checkpoint / "trainer.json").read_text())
-    (checkpoint / "trainer.json").write_text(json.dumps({**meta, "rng_device": "cuda"}))
+    if recorded:
+        meta["rng_device"] = "cuda"
+    else:  # as written before the device was recorded: told by the state's size
+        del meta["rng_device"]
+    (checkpoint / "trainer.json").write_text(json.dumps(meta))
 
 
 def test_a_run_may_move_to_another_device_type(tmp_path):
@@ -202,8 +206,12 @@ def test_a_run_may_move_to_another_device_type(tmp_path):
     train(tiny_vae(seed=3), data, config(max_examples=400), tmp_path / "a", quiet=True)
     meta = aevb_io.read_json(tmp_path / "a" / "checkpoint" / "trainer.json")
     assert meta["rng_device"] == "cpu"
+    shutil.copytree(tmp_path / "a", tmp_path / "c")
     _as_if_saved_on_cuda(tmp_path / "a" / "checkpoint")
     shutil.copytree(tmp_path / "a", tmp_path / "b")
+    _as_if_saved_on_cuda(tmp_path / "c" / "checkpoint", recorded=False)
+    with pytest.warns(RuntimeWarning, match=r"moves from cuda to cpu"):
+        resume(tmp_path / "c", data, max_examples=800, quiet=True)
     for run in ("a", "b"):
         with pytest.warns(RuntimeWarning, match=r"moves from cuda to cpu: .* no longer the same"):
             resume(tmp_path / run, data, max_examples=800, changes={"device": "cpu"}, quiet=True)

@@ -162,7 +162,7 @@ def test_a_giant_smiles_is_refused_not_a_crash(tmp_path):
     assert parse(giant) is None and parse("C" * MAX_SMILES_LENGTH) is not None
     (tmp_path / "g.smi").write_text(f"CCO\n{giant}\n")
     with pytest.raises(
-        DataError, match=r"\(line 2\), 1 of them longer than 5,000 characters; skip them"
+        DataError, match=r"\(line 2\), 1 of them longer than 1,000 characters; skip them"
     ):
         read_smiles(tmp_path / "g.smi")
     assert fraction_valid(["CCO", giant]) == 0.5

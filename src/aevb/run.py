@@ -126,7 +126,14 @@ def resume(
         raise aevb_io.CheckpointError(
             f"{out_dir}: no checkpoint/ to resume from; start a new run without resume"
         )
-    with writer_lock(out, _collective_device(out)):
+    collective = _collective_device(out)
+    moved = (changes or {}).get("device")
+    if collective is not None and moved not in (None, _stored_device(out)):
+        raise ValueError(
+            "--device: a run under torchrun keeps its device (its process group is set up "
+            "on it); resume it in one process to move it"
+        )
+    with writer_lock(out, collective):
         folder = recover_dir(RunFolder(out).checkpoint)
         if not folder.is_dir():
             raise aevb_io.CheckpointError(
@@ -210,6 +217,11 @@ def train_or_resume(
     )
 
 
+def _stored_device(out: Path) -> str:
+    """The device setting of the run in ``out`` (its ``trainer.json``)."""
+    return RunFolder(out).meta().get("train_config", {}).get("device", "cpu")
+
+
 def _collective_device(out: Path) -> torch.device | None:
     """Under torchrun: the device of the run in ``out`` (from its ``trainer.json``, read
     without moving anything), with the process group joined on it, so that every rank
@@ -217,10 +229,7 @@ def _collective_device(out: Path) -> torch.device | None:
     me = distributed.info()
     if me.world == 1:
         return None
-    meta = RunFolder(out).meta()
-    device = resolve_device(
-        meta.get("train_config", {}).get("device", "cpu"), local_rank=me.local_rank
-    )
+    device = resolve_device(_stored_device(out), local_rank=me.local_rank)
     distributed.setup(device)
     return device
 

@@ -78,6 +78,10 @@ compiled and the device it runs on. None of them changes the steps already taken
 continuation, as its random numbers and arithmetic differ (:meth:`Trainer.restore`)."""
 
 
+CPU_RNG_STATE_BYTES = 5056
+"""The size of a CPU generator's state (Mersenne Twister); a CUDA generator's is 16 bytes."""
+
+
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss or gradient, incompatible resume)."""
 
@@ -802,6 +806,10 @@ class Trainer:
         st = self.state
         tensors, opt_meta = _flatten_optimizer(self.optimizer)
         tensors["rng"] = self.generator.get_state()
+        # torch's global generators, which layers may draw from (word dropout)
+        tensors["global_rng"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["global_rng_cuda"] = torch.cuda.get_rng_state(self.device)
         if self.perm is not None:
             tensors["perm"] = self.perm.cpu()
         meta = {
@@ -823,13 +831,15 @@ class Trainer:
 
     def _restore_generator(self, folder: Path, state: Tensor, device_type: str | None) -> None:
         """Set the generator to the checkpoint's ``state``, saved by a generator on a
-        device of ``device_type`` (None: a checkpoint that did not record it, taken to be
-        this run's). A state of another device type cannot be set (CPU and CUDA generators
+        device of ``device_type`` (None: a checkpoint that did not record it, told by the
+        state's size). A state of another device type cannot be set (CPU and CUDA generators
         differ): the run goes on with a generator seeded from that state (the same for
         every resume of that checkpoint), and says it is no longer bit-for-bit the run it
         would have been on its first device."""
         here = self.generator.device.type
-        if device_type in (None, here):
+        if device_type is None:  # older checkpoints: a CUDA (Philox) state is 16 bytes
+            device_type = "cpu" if state.numel() == CPU_RNG_STATE_BYTES else "cuda"
+        if device_type == here:
             self.generator.set_state(state)
             return
         digest = hashlib.sha256(state.cpu().numpy().tobytes()).digest()
@@ -856,6 +866,10 @@ class Trainer:
         try:
             _restore_optimizer(self.optimizer, meta["optimizer"], tensors)
             self._restore_generator(folder, tensors["rng"], meta.get("rng_device"))
+            if "global_rng" in tensors:
+                torch.set_rng_state(tensors["global_rng"])
+            if "global_rng_cuda" in tensors and self.device.type == "cuda":
+                torch.cuda.set_rng_state(tensors["global_rng_cuda"], self.device)
             self.perm = tensors["perm"].to(self.device) if "perm" in tensors else None
             self.state = TrainState(**meta["state"])
         except (KeyError, TypeError, ValueError, RuntimeError) as e:

@@ -16,6 +16,7 @@ lines, unless the caller asks to skip them; then they are counted and reported
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -216,8 +217,9 @@ def _read_text(path: Path) -> str:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{path.name}: not a readable gzip file ({e})") from None
+    data = data.removeprefix(codecs.BOM_UTF8)  # a byte-order mark (spreadsheet exports)
     try:
-        return data.decode("utf-8-sig")  # a byte-order mark (spreadsheet exports) is dropped
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise DataError(f"{path.name}: not UTF-8 text (line {line})") from None

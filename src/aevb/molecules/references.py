@@ -181,11 +181,11 @@ def fragments(mol: Chem.Mol) -> list[str]:
 def scaffold(mol: Chem.Mol) -> str | None:
     """The Bemis-Murcko scaffold's canonical SMILES, or None when it has fewer than
     :data:`MIN_SCAFFOLD_RINGS` rings (or RDKit cannot build it)."""
-    if mol.GetRingInfo().NumRings() < MIN_SCAFFOLD_RINGS:
-        # the scaffold keeps every ring, so it has too few as well; and RDKit takes
-        # minutes over the long chains of hostile input
-        return None
     try:
+        if mol.GetRingInfo().NumRings() < MIN_SCAFFOLD_RINGS:
+            # the scaffold keeps every ring, so it has too few as well; and RDKit takes
+            # minutes over the long chains of hostile input
+            return None
         core = MurckoScaffold.GetScaffoldForMol(mol)
     except (ValueError, RuntimeError):
         return None
