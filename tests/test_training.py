@@ -159,6 +159,9 @@ def test_checkpoints_between_evaluations_lose_less_and_change_nothing(tmp_path, 
     saved = aevb_io.read_json(tmp_path / "b" / "checkpoint" / "trainer.json")
     assert saved["state"]["examples"] == 600
     assert [r["examples"] for r in saved["state"]["history"]] == [328]
+    card = (tmp_path / "b" / "checkpoint" / "README.md").read_text()
+    assert "No evaluation at these weights" in card  # not the bounds of 328 examples
+    assert "No evaluation" not in (tmp_path / "a" / "checkpoint" / "README.md").read_text()
     result = resume(tmp_path / "b", data, quiet=True)
     a = aevb_io.load_model(tmp_path / "a" / "checkpoint")
     b = aevb_io.load_model(tmp_path / "b" / "checkpoint")

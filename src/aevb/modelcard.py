@@ -200,7 +200,7 @@ def _decay(t: dict[str, Any]) -> str:
 def _metric_lines(metrics: dict[str, float] | None, bound: str) -> list[str]:
     bounds = {k[: -len("_bound")]: v for k, v in (metrics or {}).items() if k.endswith("_bound")}
     if not bounds:
-        return ["No evaluation recorded."]
+        return ["No evaluation at these weights (a run folder's metrics.csv has those so far)."]
     what = "ELBO" if bound == "elbo" else bound.upper()
     rows = [(f"{split} {what}", f"{v:.2f} nats per example") for split, v in bounds.items()]
     return [

@@ -812,6 +812,9 @@ class Trainer:
             tensors["global_rng_cuda"] = torch.cuda.get_rng_state(self.device)
         if self.perm is not None:
             tensors["perm"] = self.perm.cpu()
+        # the card's bounds are those of an evaluation at these weights (none between)
+        last = st.history[-1] if st.history else {}
+        evaluated = last if last.get("examples") == st.examples else {}
         meta = {
             "train_config": to_dict(self.config),
             "data": self.data.name,
@@ -823,7 +826,7 @@ class Trainer:
         run = self.run_folder
         with atomic_dir(run.checkpoint) as tmp:
             aevb_io.save_model(self.model, tmp)
-            write_card(tmp, self.model_card(st.history[-1] if st.history else {}))
+            write_card(tmp, self.model_card(evaluated))
             aevb_io.save_tensors(tensors, tmp / TRAINER_TENSORS)
             write_text(tmp / TRAINER_FILE, json.dumps(meta, indent=1, default=float) + "\n")
         write_text(run.metrics, _history_csv(st.history))
