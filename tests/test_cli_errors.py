@@ -455,6 +455,40 @@ def test_keyboard_interrupt_keeps_its_status(capsys, monkeypatch):
     assert "interrupted" in capsys.readouterr().err
 
 
+def test_sigterm_stops_a_training_run_with_a_checkpoint_that_resumes(tmp_path):
+    """`kill` (SIGTERM) on `aevb train`: status 143, one line naming the examples and the
+    checkpoint, and the checkpoint holds the step where it stopped; --resume goes on."""
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "aevb", "train", "--data", "digits", "--hidden", "16"]
+    cmd += ["--latent-dim", "2", "--max-examples", "100000000", "--eval-every", "500"]
+    cmd += ["--out", str(out), "--no-pictures", "--threads", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint" / "trainer.json").exists():  # training, handlers set
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM == 143
+    lines = err.strip().splitlines()
+    assert "SIGTERM: stopping after this step with a checkpoint" in err
+    assert lines[-1].startswith("aevb: training stopped by SIGTERM after ")
+    assert lines[-1].endswith(f"checkpoint {out / 'checkpoint'}; resume to continue (--resume)")
+    examples = json.loads((out / "checkpoint" / "trainer.json").read_text())["state"]["examples"]
+    assert f"after {examples:,} examples" in lines[-1]
+    again = ["train", "--resume", "--out", str(out), "--max-examples", str(examples + 300)]
+    assert main([*again, "--quiet", "--no-pictures"]) == 0
+    state = json.loads((out / "checkpoint" / "trainer.json").read_text())["state"]
+    assert state["examples"] == examples + 300
+
+
 def test_threads_are_set_from_the_option(tiny_run, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     before = torch.get_num_threads()

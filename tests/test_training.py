@@ -1,6 +1,9 @@
 """Training: resume is lossless, non-finite values are caught, configs round-trip."""
 
 import json
+import os
+import pickle
+import signal
 import sys
 
 import numpy as np
@@ -12,7 +15,13 @@ from aevb.config import from_dict, to_dict
 from aevb.data import Dataset
 from aevb.models import VAEConfig
 from aevb.run import resume, train
-from aevb.training import TrainConfig, Trainer, TrainingError
+from aevb.training import (
+    STOP_SIGNALS,
+    TrainConfig,
+    Trainer,
+    TrainingError,
+    TrainingInterrupted,
+)
 
 from helpers import tiny_vae
 
@@ -173,6 +182,72 @@ def test_checkpoints_between_evaluations_lose_less_and_change_nothing(tmp_path, 
     ]
     with pytest.raises(ValueError, match=r"TrainConfig.checkpoint_every=0: expected"):
         config(checkpoint_every=0)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_training_after_a_checkpoint_of_its_step(tmp_path, monkeypatch, signum):
+    """SIGTERM or SIGINT, arriving in the 25th step (after 21 steps, three epochs of 200,
+    and three more minibatches: 696 examples), lets that step finish, writes a checkpoint
+    of it (728 examples, between the evaluations at 664 and 960) and raises
+    TrainingInterrupted; resumed, the
+    run ends where an uninterrupted run ends, bit for bit, with the same evaluations. The
+    handlers are the caller's again afterwards."""
+    data = toy_data()
+    straight = train(tiny_vae(seed=5), data, config(), tmp_path / "a", quiet=True)
+    original_step = Trainer._step
+    calls = {"n": 0}
+
+    def signalled_step(self, x, bar):
+        calls["n"] += 1
+        if calls["n"] == 25:
+            os.kill(os.getpid(), signum)  # handled at once, in this thread, mid-step
+        original_step(self, x, bar)
+
+    before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    monkeypatch.setattr(Trainer, "_step", signalled_step)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(tiny_vae(seed=5), data, config(), tmp_path / "b", quiet=True)
+    monkeypatch.setattr(Trainer, "_step", original_step)
+    assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before
+    assert calls["n"] == 25  # no step after the signal's
+    assert stopped.value.signum == signum and stopped.value.examples == 728
+    assert stopped.value.checkpoint == tmp_path / "b" / "checkpoint"
+    assert str(stopped.value).startswith(f"training stopped by {signum.name} after 728 examples")
+    again = pickle.loads(pickle.dumps(stopped.value))  # as a worker process sends it back
+    assert type(again) is TrainingInterrupted and str(again) == str(stopped.value)
+    saved = aevb_io.read_json(tmp_path / "b" / "checkpoint" / "trainer.json")
+    assert saved["state"]["examples"] == 728
+    assert [r["examples"] for r in saved["state"]["history"]] == [328, 664]
+    result = resume(tmp_path / "b", data, quiet=True)
+    a = aevb_io.load_model(tmp_path / "a" / "checkpoint")
+    b = aevb_io.load_model(tmp_path / "b" / "checkpoint")
+    for k, v in params(a).items():
+        assert torch.equal(v, params(b)[k]), k
+    timeless = [{k: v for k, v in row.items() if k != "train_seconds"} for row in result.history]
+    assert timeless == [
+        {k: v for k, v in row.items() if k != "train_seconds"} for row in straight.history
+    ]
+
+
+def test_a_second_signal_interrupts_at_once(tmp_path, monkeypatch):
+    """A second SIGINT while the step that the first one stops after is still running:
+    KeyboardInterrupt there, not a checkpoint of that step."""
+    original_step = Trainer._step
+    calls = {"n": 0}
+
+    def twice_signalled_step(self, x, bar):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        original_step(self, x, bar)
+
+    monkeypatch.setattr(Trainer, "_step", twice_signalled_step)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        train(tiny_vae(seed=5), toy_data(), config(), tmp_path / "c", quiet=True)
+    assert type(stopped.value) is KeyboardInterrupt
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert not (tmp_path / "c" / "checkpoint").exists()  # the first evaluation is at 328
 
 
 def test_resume_can_extend_the_budget(tmp_path):

@@ -87,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         _end_progress_bars()
         print(f"aevb: error: {one_line(message)}", file=sys.stderr)
         return status
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        from aevb.training import TrainingInterrupted
+
         _end_progress_bars()
+        if isinstance(e, TrainingInterrupted):  # a checkpoint of the last step was written
+            print(f"aevb: {e} (--resume)", file=sys.stderr)
+            return 128 + e.signum
         print("aevb: interrupted; resume a training run with --resume", file=sys.stderr)
         return 130
     finally:

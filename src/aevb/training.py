@@ -19,7 +19,9 @@ import hashlib
 import io
 import json
 import math
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -80,6 +82,32 @@ continuation, as its random numbers and arithmetic differ (:meth:`Trainer.restor
 
 CPU_RNG_STATE_BYTES = 5056
 """The size of a CPU generator's state (Mersenne Twister); a CUDA generator's is 16 bytes."""
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""The signals that stop training at the end of the current step, after a checkpoint
+(:class:`TrainingInterrupted`); a second one interrupts at once."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by a signal (SIGINT: Ctrl-C, SIGTERM: ``kill``, a scheduler's
+    preemption) at the end of a step, with a checkpoint of that step: resuming goes on
+    exactly as if the run had not stopped. A ``KeyboardInterrupt``, so that code catching
+    ``Exception`` lets it through."""
+
+    def __init__(self, signum: int, examples: int, checkpoint: Path | None) -> None:
+        self.signum = signum
+        self.examples = examples
+        self.checkpoint = checkpoint
+        where = f"checkpoint {checkpoint}" if checkpoint else "no checkpoint (not the main process)"
+        super().__init__(
+            f"training stopped by {signal.Signals(signum).name} after {examples:,} examples; "
+            f"{where}; resume to continue"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[int, int, Path | None]]:
+        # pickled as its fields (worker processes of `aevb reproduce --jobs` send it back)
+        return type(self), (self.signum, self.examples, self.checkpoint)
 
 
 class TrainingError(RuntimeError):
@@ -514,6 +542,7 @@ class Trainer:
         self._tensorboard = None
         self._progress: Progress | None = None
         self._tick: float | None = None  # start of the training time being counted
+        self._stop_signal: int | None = None  # a stop asked for by a signal (fit)
 
     # ---- budget -------------------------------------------------------------------
     @property
@@ -551,17 +580,22 @@ class Trainer:
         bar = self._progress = Progress(
             self.total_examples, initial=st.examples, desc="train", quiet=self.quiet
         )
+        self._stop_signal = None
         try:
-            while st.examples < self.total_examples and not st.stopped_early:
-                end = min(st.next_eval, self._next_checkpoint(), self.total_examples)
-                # the budget is met exactly (a minibatch that would pass it is cut);
-                # evaluation and checkpoint points fall after the first minibatch that
-                # reaches them (the same minibatches whichever points there are)
-                self.run(end - st.examples, bar=bar, limit=self.total_examples - st.examples)
-                if st.examples >= min(st.next_eval, self.total_examples):
-                    self._evaluate_and_checkpoint()
-                elif self.process.is_main:
-                    self.save_checkpoint()
+            with self._stopping_on_signals():
+                while st.examples < self.total_examples and not st.stopped_early:
+                    end = min(st.next_eval, self._next_checkpoint(), self.total_examples)
+                    # the budget is met exactly (a minibatch that would pass it is cut);
+                    # evaluation and checkpoint points fall after the first minibatch that
+                    # reaches them (the same minibatches whichever points there are)
+                    self.run(end - st.examples, bar=bar, limit=self.total_examples - st.examples)
+                    if st.examples >= min(st.next_eval, self.total_examples):
+                        self._evaluate_and_checkpoint()
+                    elif self.process.is_main:
+                        self.save_checkpoint()  # a checkpoint point, or a stop (a signal)
+                    if self._stop_signal is not None:
+                        path = self.run_folder.checkpoint if self.process.is_main else None
+                        raise TrainingInterrupted(self._stop_signal, st.examples, path)
         finally:
             bar.close()
             self._progress = None
@@ -596,11 +630,46 @@ class Trainer:
         self._tick = time.perf_counter()
         with flushing_denormals():
             try:
-                while st.examples < stop and (cap is None or st.examples < cap):
+                while (
+                    st.examples < stop
+                    and (cap is None or st.examples < cap)
+                    and self._stop_signal is None
+                ):
                     self._step(self._next_batch(None if cap is None else cap - st.examples), bar)
             finally:
                 st.train_seconds += time.perf_counter() - self._tick
                 self._tick = None
+
+    @contextlib.contextmanager
+    def _stopping_on_signals(self) -> Iterator[None]:
+        """While :meth:`fit` trains: SIGINT or SIGTERM asks for a stop at the end of the
+        current step (or evaluation, or checkpoint), and :meth:`fit` then writes a
+        checkpoint and raises :class:`TrainingInterrupted`; a second signal raises
+        ``KeyboardInterrupt`` at once. Only in a single process's main thread: Python sets
+        handlers there alone, and under torchrun the ranks would stop at different steps
+        (there a signal ends the run, which resumes from its last checkpoint)."""
+        if self.process.world > 1 or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ask_to_stop(signum: int, frame: object) -> None:
+            if self._stop_signal is not None:
+                raise KeyboardInterrupt
+            self._stop_signal = signum
+            if not self.quiet:
+                print(
+                    f"\n{signal.Signals(signum).name}: stopping after this step with a "
+                    "checkpoint (again to stop at once)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        previous = {s: signal.signal(s, ask_to_stop) for s in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
     def training_speed(self) -> float:
         """Training examples per second of training time (optimiser steps, excluding
