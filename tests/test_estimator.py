@@ -380,3 +380,31 @@ def test_dataframes_of_numbers_and_columns_named_when_not():
         VAEEstimator(**FAST).fit(mixed)
     with pytest.raises(ValueError, match=r"non-numeric column\(s\) 'city'"):
         fitted.transform(mixed.drop(columns="kind"))
+
+
+def test_a_signal_during_fit_says_whether_anything_was_kept(tmp_path, monkeypatch):
+    """Ctrl-C during fit: with run_dir the run is checkpointed at that step and a later fit
+    resumes it; without, the temporary run is gone, and the message says so."""
+    import os
+    import signal
+
+    from aevb.training import Trainer, TrainingInterrupted
+
+    original_step = Trainer._step
+
+    def interrupted_step(self, x, bar):
+        if self.state.examples == 10:
+            os.kill(os.getpid(), signal.SIGINT)
+        original_step(self, x, bar)
+
+    X = np.random.default_rng(0).random((30, 4))
+    settings = dict(FAST, epochs=2, batch_size=10, random_state=0)
+    monkeypatch.setattr(Trainer, "_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt, match=r"SIGINT after 20 examples; nothing was kept"):
+        VAEEstimator(**settings).fit(X)
+    with pytest.raises(TrainingInterrupted, match=r"SIGINT after 20 examples; checkpoint"):
+        VAEEstimator(**settings, run_dir=tmp_path / "run").fit(X)
+    monkeypatch.setattr(Trainer, "_step", original_step)
+    resumed = VAEEstimator(**settings, run_dir=tmp_path / "run").fit(X)
+    straight = VAEEstimator(**settings, run_dir=tmp_path / "straight").fit(X)
+    np.testing.assert_array_equal(resumed.transform(X), straight.transform(X))

@@ -159,6 +159,44 @@ def test_reproduction_workers_end_when_the_parent_is_killed(tmp_path):
     pytest.fail("the worker outlived its parent")
 
 
+STOPPED_WORKER_SCRIPT = """
+from concurrent.futures.process import BrokenProcessPool
+from aevb.reproduce.runs import prefixed_call, worker_pool
+from aevb.training import TrainingInterrupted
+
+def stopped():
+    raise TrainingInterrupted(15, 10, None)
+
+if __name__ == "__main__":
+    with worker_pool(1) as pool:
+        try:
+            pool.submit(prefixed_call, "run", stopped, ()).result()
+        except BrokenProcessPool:
+            print("the worker ended")
+        except TrainingInterrupted:
+            print("the worker sent it back and went on")
+"""
+
+
+def test_a_worker_whose_run_a_signal_stopped_ends(tmp_path):
+    """A signal stops a worker's run after a checkpoint (TrainingInterrupted): the worker
+    ends there (its parent died, or Ctrl-C reached them all) instead of sending it back and
+    taking the next run; in the calling process the exception goes on up."""
+    from aevb.reproduce.runs import prefixed_call
+    from aevb.training import TrainingInterrupted
+
+    script = tmp_path / "stopped.py"
+    script.write_text(STOPPED_WORKER_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert proc.stdout.strip() == "the worker ended", proc.stderr
+
+    def stopped():
+        raise TrainingInterrupted(15, 10, None)
+
+    with pytest.raises(TrainingInterrupted):
+        prefixed_call("run", stopped, ())
+
+
 @pytest.mark.parametrize(
     "extra",
     [["--epochs", "vae=2", "3"], ["--full", "--epochs", "3"], ["--epochs", "vae=x"]],

@@ -4,7 +4,9 @@ import json
 import os
 import pickle
 import signal
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,6 +250,65 @@ def test_a_second_signal_interrupts_at_once(tmp_path, monkeypatch):
     assert type(stopped.value) is KeyboardInterrupt
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert not (tmp_path / "c" / "checkpoint").exists()  # the first evaluation is at 328
+
+
+def test_a_signal_in_the_last_step_or_an_ignored_one_lets_the_run_finish(tmp_path, monkeypatch):
+    """SIGTERM in the step that meets the budget: the run is done, nothing is raised. An
+    ignored SIGINT (a job a script started with &) stays ignored."""
+    original_step = Trainer._step
+    data = toy_data()
+
+    def step_signalling_at(examples, signum):
+        def step(self, x, bar):
+            if self.state.examples + x.shape[0] >= examples:
+                os.kill(os.getpid(), signum)
+            original_step(self, x, bar)
+
+        return step
+
+    monkeypatch.setattr(Trainer, "_step", step_signalling_at(1500, signal.SIGTERM))
+    result = train(tiny_vae(seed=5), data, config(), tmp_path / "a", quiet=True)
+    assert result.examples == 1500 and result.history[-1]["examples"] == 1500
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        monkeypatch.setattr(Trainer, "_step", step_signalling_at(700, signal.SIGINT))
+        result = train(tiny_vae(seed=5), data, config(), tmp_path / "b", quiet=True)
+        assert result.examples == 1500
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+SECOND_SIGTERM_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from helpers import tiny_vae
+from test_training import config, toy_data
+from aevb.run import train
+from aevb.training import Trainer
+
+original_step = Trainer._step
+
+def step(self, x, bar):
+    if self.state.examples == 64:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+    original_step(self, x, bar)
+
+Trainer._step = step
+train(tiny_vae(seed=5), toy_data(), config(), sys.argv[2], quiet=True)
+"""
+
+
+def test_a_second_sigterm_ends_the_process_as_sigterm_does(tmp_path):
+    tests = str(Path(__file__).parent)
+    script = tmp_path / "twice.py"
+    script.write_text(SECOND_SIGTERM_SCRIPT)
+    cmd = [sys.executable, str(script), tests, str(tmp_path / "run")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    assert not (tmp_path / "run" / "checkpoint").exists()
 
 
 def test_resume_can_extend_the_budget(tmp_path):

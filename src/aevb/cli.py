@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
         _end_progress_bars()
         if isinstance(e, TrainingInterrupted):  # a checkpoint of the last step was written
-            print(f"aevb: {e} (--resume)", file=sys.stderr)
+            print(f"aevb: {e}", file=sys.stderr)
             return 128 + e.signum
         print("aevb: interrupted; resume a training run with --resume", file=sys.stderr)
         return 130

@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -593,10 +594,12 @@ class Trainer:
                         self._evaluate_and_checkpoint()
                     elif self.process.is_main:
                         self.save_checkpoint()  # a checkpoint point, or a stop (a signal)
-                    if self._stop_signal is not None:
+                    finished = st.examples >= self.total_examples or st.stopped_early
+                    if self._stop_signal is not None and not finished:
                         path = self.run_folder.checkpoint if self.process.is_main else None
                         raise TrainingInterrupted(self._stop_signal, st.examples, path)
         finally:
+            self._stop_signal = None
             bar.close()
             self._progress = None
             if self._tensorboard:
@@ -644,27 +647,30 @@ class Trainer:
     def _stopping_on_signals(self) -> Iterator[None]:
         """While :meth:`fit` trains: SIGINT or SIGTERM asks for a stop at the end of the
         current step (or evaluation, or checkpoint), and :meth:`fit` then writes a
-        checkpoint and raises :class:`TrainingInterrupted`; a second signal raises
-        ``KeyboardInterrupt`` at once. Only in a single process's main thread: Python sets
-        handlers there alone, and under torchrun the ranks would stop at different steps
-        (there a signal ends the run, which resumes from its last checkpoint)."""
+        checkpoint and raises :class:`TrainingInterrupted` (unless the run has just
+        finished). A second SIGINT raises ``KeyboardInterrupt`` at once; a second SIGTERM
+        ends the process as SIGTERM does. Only in a single process's main thread (Python
+        sets handlers there alone; under torchrun the ranks would stop at different steps,
+        and a signal ends the run, which resumes from its last checkpoint), and never for
+        a signal the process ignores (SIGINT, for a job a script starts with ``&``)."""
         if self.process.world > 1 or threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def ask_to_stop(signum: int, frame: object) -> None:
-            if self._stop_signal is not None:
-                raise KeyboardInterrupt
-            self._stop_signal = signum
-            if not self.quiet:
-                print(
-                    f"\n{signal.Signals(signum).name}: stopping after this step with a "
-                    "checkpoint (again to stop at once)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            if self._stop_signal is None:
+                self._stop_signal = signum  # the loops look at it between steps
+                return
+            if signum == signal.SIGTERM:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            raise KeyboardInterrupt
 
-        previous = {s: signal.signal(s, ask_to_stop) for s in STOP_SIGNALS}
+        previous = {
+            s: signal.signal(s, ask_to_stop)
+            for s in STOP_SIGNALS
+            if signal.getsignal(s) is not signal.SIG_IGN
+        }
         try:
             yield
         finally:

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import numbers
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,7 +52,7 @@ from aevb.inputs import check_rows
 from aevb.models import VAE, VAEConfig
 from aevb.run import train_or_resume
 from aevb.runfolder import RunFolder
-from aevb.training import TrainConfig, resolve_device
+from aevb.training import TrainConfig, TrainingInterrupted, resolve_device
 
 ESTIMATOR_FILE = "estimator.json"
 """The estimator's parameters and fitted attributes, beside the model it wraps (a folder
@@ -293,7 +294,13 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             yield Path(self.run_dir)
             return
         with tempfile.TemporaryDirectory(prefix="aevb-estimator-") as tmp:
-            yield Path(tmp) / "run"
+            try:
+                yield Path(tmp) / "run"
+            except TrainingInterrupted as e:  # its checkpoint is about to be removed
+                raise KeyboardInterrupt(
+                    f"fit stopped by {signal.Signals(e.signum).name} after {e.examples:,} "
+                    "examples; nothing was kept (fit with run_dir= to keep a run that resumes)"
+                ) from None
 
     def _check_resumable(
         self, run: Path, model_config: VAEConfig, train_config: TrainConfig, data: Dataset

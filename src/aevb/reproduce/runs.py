@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import io
 import math
+import multiprocessing
 import os
 import signal
 import sys
@@ -29,7 +30,7 @@ from aevb.data import Dataset, load_dataset
 from aevb.models import VAE, VAEConfig
 from aevb.run import train_or_resume
 from aevb.runfolder import TRAINER_FILE, RunFolder
-from aevb.training import TrainConfig, TrainingError, seed_everything
+from aevb.training import TrainConfig, TrainingError, TrainingInterrupted, seed_everything
 
 PAPER_STEP_SIZES = (0.01, 0.02, 0.1)
 HIDDEN = {"binarized_mnist": 500, "frey_face": 200}
@@ -170,7 +171,17 @@ def prefixed_call(label: str, fn: Callable[..., Any], args: Sequence[Any]) -> An
     """``fn(*args)`` with its output prefixed by ``[label]`` (:func:`prefixed_output`);
     a module-level function, so that worker pools can run it."""
     with prefixed_output(label):
-        return fn(*args)
+        try:
+            return fn(*args)
+        except TrainingInterrupted as e:
+            if multiprocessing.parent_process() is None:  # not a pool worker
+                raise
+            signum = e.signum
+    # A pool worker whose run a signal stopped (its parent died, or Ctrl-C reached the
+    # process group): the run is checkpointed; end here rather than take the next run.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(128 + signum)
 
 
 def paper_spec(
