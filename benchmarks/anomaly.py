@@ -40,7 +40,6 @@ import dataclasses
 import io
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -56,6 +55,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from aevb.machine import cpu_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
@@ -434,14 +435,7 @@ def machine() -> str:
     import pyod
     import sklearn
 
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     return (
         f"{model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
         f"torch {torch.__version__}, scikit-learn {sklearn.__version__}, pyod {pyod.__version__}"

@@ -37,7 +37,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import tempfile
 import time
 import warnings
@@ -47,6 +46,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import ndimage, stats
+
+from aevb.machine import cpu_model
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -216,11 +217,7 @@ def machine() -> dict:
     """CPU model, cores, threads used, library versions."""
     import sklearn
 
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if "Model name" in ln)
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        model = platform.processor() or platform.machine()
+    model = cpu_model()
     return {
         "cpu": model,
         "cores": os.cpu_count(),

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import rdkit
 import torch
 
+from aevb.machine import cpu_model
 from aevb.molecules import Filters, References, load_moses, moses_metrics
 from aevb.molecules.metrics import METRICS
 
@@ -57,12 +57,7 @@ MOSES_TRAIN_ROW = {
 def machine(device: str) -> str:
     """The machine in one line: CPU, cores, memory, torch threads, library versions."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln]
-        cpu = names[0].split(":", 1)[1].strip() if names else cpu
-    except OSError:
-        pass
+    cpu = cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, torch {torch.__version__} "
         f"({torch.get_num_threads()} threads), device {device}, RDKit {rdkit.__version__}, "

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing as mp
-import platform
 import resource
 import statistics
 import tempfile
@@ -33,6 +32,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from aevb.machine import cpu_model
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 HIDDEN, LATENT, BATCH, LR = 400, 20, 128, 1e-3
@@ -247,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     t = args.threads
 
     print(
-        f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
+        f"machine: {cpu_model()}, {args.threads} threads, "
         f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
     )
     a = _measure(t, run_aevb, args.data_dir, args.epochs, args.seed)

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
 import statistics
 import time
 
 import torch
 
 from aevb.evaluate import log_likelihood
+from aevb.machine import cpu_model
 from aevb.models import VAE, VAEConfig
 from aevb.objectives import make_objective
 from aevb.reproduce.likelihood import ROW_KEYS, ROWS
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(ROW_KEYS), choices=ROW_KEYS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+    print(f"{cpu_model()}, torch {torch.__version__}, "
           f"{args.threads} thread(s)")  # fmt: skip
     print(f"{'row':<12} {'s/epoch':>8} {'IS k=5000, 10k images (min)':>28}")
     for row in ROWS:

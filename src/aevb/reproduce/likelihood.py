@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from aevb.atomic import write_text
 from aevb.data import load_dataset
 from aevb.evaluate import Estimate, log_likelihood
 from aevb.io import CONFIG_FILE, load_model, read_json
+from aevb.machine import cpu_model
 from aevb.models import VAE, VAEConfig
 from aevb.reproduce.runs import map_prefixed
 from aevb.run import train_or_resume
@@ -296,14 +296,7 @@ def _run_row(
 
 def machine() -> str:
     """A one-line description of this machine (CPU model, cores, torch version)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, 1 thread per row"
 
 
