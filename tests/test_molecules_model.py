@@ -4,6 +4,7 @@ sample, metrics, reconstruct, interpolate, optimize), the design helpers, bad in
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 from pathlib import Path
@@ -168,6 +169,72 @@ def test_sample_metrics_reconstruct_interpolate_commands(run, smi, slice_, tmp_p
     assert main(["molecules", "interpolate", run, slice_[0], slice_[1], "--out", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert capsys.readouterr().out.count("\n") == 9  # 8 molecules and the picture
+
+
+def test_metrics_writes_json_beside_the_file_by_default(run, smi, slice_, tmp_path, capsys):
+    gen = tmp_path / "gen.csv.gz"
+    with gzip.open(gen, "wt") as f:
+        f.write("SMILES\n" + "\n".join([*slice_[:5], "C1CC"]) + "\n")
+    ref = tmp_path / "ref.smi"
+    ref.write_text("\n".join([*slice_[:40], "not-a-molecule"]) + "\n")
+    args = ["molecules", "metrics", str(gen), "--test", str(ref), "--no-fcd"]
+    assert main(args) == 2  # an unparsable reference molecule
+    err = capsys.readouterr().err
+    assert "ref.smi: 1 of 41 molecules are not valid SMILES (line 41)" in err
+    assert "(--skip-invalid)" in err
+    assert main([*args, "--skip-invalid"]) == 0
+    out = capsys.readouterr().out
+    record = json.loads((tmp_path / "gen.metrics.json").read_text())
+    assert out.rstrip().endswith(f"JSON: {tmp_path / 'gen.metrics.json'}")
+    assert record["n"] == 6 and record["metrics"]["Valid"] == pytest.approx(5 / 6)
+
+
+def test_reconstruct_and_optimize_read_csv_columns_and_skip_invalid_lines(
+    run, slice_, tmp_path, capsys
+):
+    table = tmp_path / "mols.csv"
+    table.write_text("id,structure\n" + "".join(f"{i},{s}\n" for i, s in enumerate(slice_[:20])))
+    table.write_text(table.read_text() + "20,C1CC\n")
+    cmd = ["molecules", "reconstruct", run, str(table), "-n", "5"]
+    assert main(cmd) == 2
+    assert "mols.csv: no SMILES column; the columns are 'id', 'structure'" in (
+        capsys.readouterr().err
+    )
+    assert main([*cmd, "--column", "structure"]) == 2
+    assert "(line 22)" in capsys.readouterr().err
+    assert main([*cmd, "--column", "structure", "--skip-invalid"]) == 0
+    assert "5 molecules" in capsys.readouterr().out
+    out = tmp_path / "opt"
+    cmd = ["molecules", "optimize", run, "--data", str(table), "--column", "structure"]
+    cmd += ["--skip-invalid", "--labelled", "100", "--starts", "2", "--steps", "2"]
+    assert main([*cmd, "--out", str(out)]) == 0
+    assert "(20 scored training molecules)" in capsys.readouterr().out  # all of them
+
+
+def test_interpolate_refuses_an_end_that_is_not_a_molecule(run, slice_, tmp_path, capsys):
+    png = tmp_path / "line.png"
+    assert main(["molecules", "interpolate", run, slice_[0], "C1CC", "--out", str(png)]) == 2
+    err = capsys.readouterr().err
+    assert "end 'C1CC': not a valid molecule (RDKit cannot parse or sanitise it)" in err
+    assert not png.exists()
+
+
+def test_moses_references_leave_chemnet_out_when_asked(monkeypatch):
+    """`aevb molecules metrics --no-fcd` on the MOSES sets never runs ChemNet."""
+    from types import SimpleNamespace
+
+    from aevb.molecules import metrics
+
+    seen = {}
+    moses = SimpleNamespace(test=["C"], test_scaffolds=["C"], train=["C"])
+    monkeypatch.setattr(metrics, "load_moses", lambda *a: moses)
+    monkeypatch.setattr(
+        metrics.References, "from_smiles", classmethod(lambda cls, *a, **kw: seen.update(kw))
+    )
+    metrics.moses_references(chemnet=False)
+    assert seen["chemnet"] is False
+    metrics.moses_references()
+    assert seen["chemnet"] is True
 
 
 def test_optimize_writes_its_results(run, smi, tmp_path, capsys):

@@ -163,7 +163,11 @@ def add_options(sub: Any) -> None:
         "metrics", help="the MOSES metrics of generated SMILES", formatter_class=fmt
     )
     q.add_argument("generated", metavar="GEN", help="generated SMILES (.csv/.smi/.txt[.gz])")
-    q.add_argument("--json", default=None, help="also write the table as JSON here")
+    q.add_argument(
+        "--json", default=None,
+        help="where to write the table as JSON (default: beside GEN, GEN's name with "
+        "the suffix .metrics.json)",
+    )  # fmt: skip
     q.add_argument(
         "--data-dir", default=None,
         help="where the MOSES files are (default: $AEVB_DATA_DIR or the cache dir)",
@@ -181,7 +185,12 @@ def add_options(sub: Any) -> None:
         help="with --test: the training molecules, for Novelty (a SMILES file)",
     )  # fmt: skip
     q.add_argument("--no-fcd", action="store_true", help="skip FCD (ChemNet: the slow part)")
-    q.add_argument("--column", default=None, help="the SMILES column of a CSV file")
+    q.add_argument("--column", default=None, help="GEN's SMILES column, if a CSV file")
+    q.add_argument(
+        "--skip-invalid", action="store_true",
+        help="skip unparsable molecules of the --test, --test-scaffolds and --train files "
+        "(counted in a warning) instead of stopping",
+    )  # fmt: skip
     q.add_argument("--device", default=None, help="ChemNet's device (default: cuda if any)")
     add_threads(q)
     q.set_defaults(handler=metrics_command)
@@ -196,6 +205,7 @@ def add_options(sub: Any) -> None:
         "data", nargs="?", default=DEFAULT_DATA, metavar="DATA",
         help="'moses' (its test split) or a SMILES file",
     )  # fmt: skip
+    add_file_options(r)
     r.add_argument("-n", type=count(1, 10**8), default=1000, help="molecules, drawn at random")
     r.add_argument("--seed", type=count(0, 2**63 - 1), default=0, help="seed of the draw")
     r.set_defaults(handler=reconstruct_command)
@@ -220,6 +230,7 @@ def add_options(sub: Any) -> None:
     o.add_argument(
         "--data", default=DEFAULT_DATA, help="training molecules: 'moses' or a SMILES file"
     )
+    add_file_options(o)
     o.add_argument(
         "--labelled", type=count(100, 10**7), default=20_000,
         help="training molecules scored with RDKit to fit the latent predictor",
@@ -229,8 +240,17 @@ def add_options(sub: Any) -> None:
     o.add_argument(
         "--seed", type=count(0, 2**63 - 1), default=0, help="seed of the sample and the fit"
     )
-    o.add_argument("--out", required=True, help="folder for results.json, top.png, all.csv")
+    o.add_argument("--out", required=True, help="folder for results.json, top.png, proposals.csv")
     o.set_defaults(handler=optimize_command)
+
+
+def add_file_options(p: argparse.ArgumentParser) -> None:
+    """``--column`` and ``--skip-invalid`` of a command that reads a SMILES file."""
+    p.add_argument("--column", default=None, help="the SMILES column of a CSV file")
+    p.add_argument(
+        "--skip-invalid", action="store_true",
+        help="skip unparsable molecules of the file (counted in a warning) instead of stopping",
+    )  # fmt: skip
 
 
 # ---- train ------------------------------------------------------------------------------
@@ -410,10 +430,12 @@ def metrics_command(args: argparse.Namespace) -> str:
     if args.test is None:
         if args.test_scaffolds or args.train:
             raise ValueError("--test-scaffolds and --train go with --test (own references)")
-        references = moses_references(args.data_dir, quiet=False, device=args.device)
+        references = moses_references(
+            args.data_dir, chemnet=not args.no_fcd, quiet=False, device=args.device
+        )
     else:
         own = {
-            name: None if path is None else read_smiles(path).smiles
+            name: None if path is None else read_smiles(path, skip_invalid=args.skip_invalid).smiles
             for name, path in (
                 ("test", args.test),
                 ("test_scaffolds", args.test_scaffolds),
@@ -426,10 +448,18 @@ def metrics_command(args: argparse.Namespace) -> str:
     table = moses_metrics(
         generated, references, chemnet=not args.no_fcd, device=args.device, quiet=False
     )
-    if args.json:
-        record = {"generated": str(args.generated), "n": len(generated), "metrics": table}
-        write_text(args.json, json.dumps(record, indent=1) + "\n")
-    return metrics_table(table)
+    out = Path(args.json) if args.json else metrics_json_path(args.generated)
+    record = {"generated": str(args.generated), "n": len(generated), "metrics": table}
+    write_text(out, json.dumps(record, indent=1) + "\n")
+    return f"{metrics_table(table)}\nJSON: {out}"
+
+
+def metrics_json_path(generated: str | Path) -> Path:
+    """Where ``aevb molecules metrics GEN`` writes its JSON by default: beside GEN, its
+    name without the file type (and .gz) plus ``.metrics.json``."""
+    path = Path(generated)
+    stem = Path(path.name.removesuffix(".gz")).stem
+    return path.with_name(f"{stem}.metrics.json")
 
 
 # ---- reconstruct, interpolate -----------------------------------------------------------
@@ -442,7 +472,7 @@ def reconstruct_command(args: argparse.Namespace) -> str:
     from aevb.molecules.model import reconstruction_accuracy
 
     model = _load(args)
-    smiles = _corpus(args.data, None, False, split="test")
+    smiles = _corpus(args.data, args.column, args.skip_invalid, split="test")
     pick = np.random.default_rng(args.seed).permutation(len(smiles))[: args.n]
     found = reconstruction_accuracy(model, [smiles[i] for i in pick])
     return (
@@ -470,7 +500,7 @@ def optimize_command(args: argparse.Namespace) -> str:
     from aevb.molecules.design import optimize_report, run_optimization
 
     model = _load(args)
-    smiles = _corpus(args.data, None, False)
+    smiles = _corpus(args.data, args.column, args.skip_invalid)
     found = run_optimization(
         model,
         smiles,

@@ -106,10 +106,12 @@ def moses_references(
     download: bool = True,
     *,
     cache: bool = True,
+    chemnet: bool = True,
     device: str | None = None,
     quiet: bool = True,
 ) -> References:
-    """The MOSES test, scaffold-test and training sets as :class:`References`.
+    """The MOSES test, scaffold-test and training sets as :class:`References` (without
+    their ChemNet statistics, and so without FCD, when not ``chemnet``).
 
     The first call computes the statistics of 2 x 176k reference molecules (mostly
     ChemNet: 8 to 25 minutes a set on a shared 2-core CPU) and canonicalises the 1.6M
@@ -118,7 +120,13 @@ def moses_references(
     """
     data = load_moses(data_dir, download)
     return References.from_smiles(
-        data.test, data.test_scaffolds, data.train, cache=cache, device=device, quiet=quiet
+        data.test,
+        data.test_scaffolds,
+        data.train,
+        cache=cache,
+        chemnet=chemnet,
+        device=device,
+        quiet=quiet,
     )
 
 

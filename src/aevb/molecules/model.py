@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from aevb import io as aevb_io
-from aevb.data import Dataset
+from aevb.data import DataError, Dataset
 from aevb.models import SequenceVAE, SequenceVAEConfig
-from aevb.molecules.chem import canonical
+from aevb.molecules.chem import canonical, parse
 from aevb.molecules.tokens import Vocabulary
 from aevb.run import train_or_resume
 from aevb.training import TrainConfig, TrainResult
@@ -206,6 +206,12 @@ def interpolate(model: SequenceVAE, start: str, end: str, steps: int = 8) -> lis
     means of two molecules (the ends included)."""
     if steps < 2:
         raise ValueError(f"steps={steps}: expected at least 2 (the two ends)")
+    for name, smiles in (("start", start), ("end", end)):
+        if parse(smiles) is None:
+            raise DataError(
+                f"{name} {smiles!r}: not a valid molecule (RDKit cannot parse or sanitise "
+                "it); expected a SMILES string"
+            )
     a, b = encode_smiles(model, [start, end])
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return decode_codes(model, (1 - t) * a + t * b)
