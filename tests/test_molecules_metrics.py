@@ -167,3 +167,45 @@ def test_metrics_without_valid_molecules_are_nan(references):
     assert all(math.isnan(v) for name, v in table.items() if name != "Valid")
     with pytest.raises(DataError, match=r"^moses_metrics: no generated molecules$"):
         moses_metrics([], references)
+
+
+def test_fingerprints_are_moses_bit_vectors(moses):
+    """The bits of MOSES' own call, AllChem.GetMorganFingerprintAsBitVect(mol, 2, 1024)."""
+    import warnings
+
+    from rdkit.Chem import AllChem
+
+    mols = [parse(s) for s in moses.test[:50]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # newer RDKit calls that function deprecated
+        expected = [AllChem.GetMorganFingerprintAsBitVect(m, 2, nBits=1024) for m in mols]
+    ours = np.unpackbits(fingerprints(mols), axis=1)
+    assert ours.sum() > 0
+    for row, fp in zip(ours, expected, strict=True):
+        assert list(np.flatnonzero(row)) == list(fp.GetOnBits())
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # inside the fcd package
+def test_fcd_equals_the_fcd_package(moses):
+    """Our ChemNet moments (batched one-hot, padding, scaling) and Frechet distance give
+    the `fcd` package's get_fcd on the same two sets."""
+    import fcd as fcd_package
+
+    from aevb.molecules.references import chemnet_moments
+
+    a = [canonical(s) for s in moses.test[:100]]
+    b = [canonical(s) for s in moses.test_scaffolds[:100]]
+    ours = frechet_distance(*chemnet_moments(a), *chemnet_moments(b))
+    theirs = fcd_package.get_fcd(a, b, device="cpu")
+    assert ours > 1.0  # two different sets of 100: far from 0
+    assert ours == pytest.approx(theirs, rel=1e-4)
+
+
+def test_cosine_similarity_of_counts_by_hand():
+    """Frag and Scaf are the cosine of two count vectors: by hand, and 1 for proportional
+    counts (the same molecules, each twice)."""
+    a, b = {"x": 1, "y": 2}, {"y": 2, "z": 2}
+    assert metrics_module.cosine_similarity(a, b) == pytest.approx(4 / math.sqrt(5 * 8))
+    assert metrics_module.cosine_similarity(a, {"x": 2, "y": 4}) == pytest.approx(1.0)
+    assert metrics_module.cosine_similarity(a, {"z": 3}) == 0.0
+    assert math.isnan(metrics_module.cosine_similarity(a, {}))
