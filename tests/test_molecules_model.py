@@ -343,3 +343,43 @@ def test_lstm_networks_train_and_sample_from_the_command_line(smi, tmp_path):
     assert float(history[-1]["train_bound"]) > float(history[0]["train_bound"])  # it learns
     smiles = sample_smiles(model, 50, seed=0)
     assert all(parse(s) is not None for s in smiles if s)  # SELFIES: valid when not empty
+
+
+def test_reconstruction_counts_same_molecules_not_same_strings(monkeypatch):
+    """Accuracy compares canonical forms: another spelling of the molecule counts, a
+    valid other molecule and an invalid string do not."""
+    from aevb.molecules import model as model_module
+
+    originals = ["CCO", "c1ccccc1", "CCN", "CC"]
+    back = ["OCC", "C1=CC=CC=C1", "C1CC", "CCC"]  # same, same (Kekulé), invalid, other
+    monkeypatch.setattr(model_module, "encode_smiles", lambda m, s, b=1000: np.zeros((len(s), 2)))
+    monkeypatch.setattr(model_module, "decode_codes", lambda m, z, b=1000: back)
+    found = model_module.reconstruction_accuracy(None, originals)
+    assert (found.accuracy, found.valid, found.n, found.decoded) == (0.5, 0.75, 4, back)
+
+
+def test_design_counts_valid_novel_and_above_the_top_percent(monkeypatch, tmp_path):
+    """run_optimization's bookkeeping with the model's codes and decodings given: distinct
+    proposals, the valid share, the novel share of the valid ones, and the novel ones
+    above the training sample's 99th percentile, best first."""
+    from aevb.molecules import design
+
+    training = ["C" * n for n in range(1, 11)]  # alkanes: logP rises with the length
+    decoded = iter([["C" * 14, "CC"], ["C1CC", "C" * 16], ["CC", "C" * 5 + "O"]])
+    monkeypatch.setattr(design, "encode_smiles", lambda m, s: np.zeros((len(s), 2), np.float32))
+    monkeypatch.setattr(design, "decode_codes", lambda m, z: next(decoded))
+    monkeypatch.setattr(design, "fit_predictor", lambda z, y, seed: (None, 0.5))
+    monkeypatch.setattr(design, "ascend", lambda p, z, steps: [z, z, z])
+    found = design.run_optimization(None, training, "logp", starts=2, out=tmp_path)
+    proposed = ["C" * 14, "C" * 16, "CCCCCO"]
+    logp = dict(zip(proposed, score(proposed, "logp"), strict=True))
+    threshold = np.quantile(score(training, "logp"), 0.99)
+    assert found.top1_threshold == pytest.approx(threshold)
+    assert found.proposals == 5  # C14, CC, C1CC, C16, CCCCCO (CC twice)
+    assert found.valid == 4 / 5 and found.novel == 3 / 4  # CC is a training molecule
+    assert found.above_top1 == 2 and logp["CCCCCO"] < threshold < logp["C" * 14]
+    assert [t["smiles"] for t in found.top] == ["C" * 16, "C" * 14, "CCCCCO"]
+    assert found.top[0]["score"] == pytest.approx(logp["C" * 16])
+    rows = (tmp_path / "proposals.csv").read_text().splitlines()
+    assert rows[0] == "SMILES,score,novel" and len(rows) == 5
+    assert f"CC,{score(['CC'], 'logp')[0]:.4f},0" in rows
