@@ -383,3 +383,22 @@ def test_design_counts_valid_novel_and_above_the_top_percent(monkeypatch, tmp_pa
     rows = (tmp_path / "proposals.csv").read_text().splitlines()
     assert rows[0] == "SMILES,score,novel" and len(rows) == 5
     assert f"CC,{score(['CC'], 'logp')[0]:.4f},0" in rows
+
+
+def test_a_tiny_smiles_model_learns_to_write_valid_molecules(tmp_path):
+    """SMILES, unlike SELFIES, can be invalid: a small model trained on 30,000 molecules
+    (10 epochs of 3,000 MOSES training molecules, 20 s on one thread) writes valid ones
+    far more often than chance. Measured with these seeds: 0.13 of 300 samples valid,
+    against 0.007 for the same model after one step (random token strings); 0.07 is
+    three standard errors (0.019) below the first and ten times the second."""
+    train = load_moses(splits=("train",)).train
+    pick = np.random.default_rng(0).permutation(len(train))[:3000]
+    smi = tmp_path / "train.smi"
+    smi.write_text("\n".join(train[i] for i in pick) + "\n")
+    out = tmp_path / "run"
+    args = ["molecules", "train", str(smi), "--out", str(out), "--valid-size", "100"]
+    args += ["--latent-dim", "4", "--embedding-dim", "16", "--encoder-hidden", "16"]
+    args += ["--decoder-hidden", "64", "--batch-size", "32", "--lr", "3e-3", "--threads", "1"]
+    assert main([*args, "--max-examples", "30000", "--eval-every", "30000", "--quiet"]) == 0
+    samples = sample_smiles(load_molecule_model(out), 300, seed=0)
+    assert fraction_valid(samples) >= 0.07
