@@ -96,3 +96,17 @@ def one_thread():
 
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+@pytest.fixture
+def sigint_handled() -> Iterator[None]:
+    """SIGINT raising KeyboardInterrupt, as in a terminal, for the test's duration. A suite
+    started in the background by a script inherits SIGINT ignored, and training leaves an
+    ignored signal ignored (aevb.training.Trainer._stopping_on_signals)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

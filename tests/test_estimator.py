@@ -382,7 +382,7 @@ def test_dataframes_of_numbers_and_columns_named_when_not():
         fitted.transform(mixed.drop(columns="kind"))
 
 
-def test_a_signal_during_fit_says_whether_anything_was_kept(tmp_path, monkeypatch):
+def test_a_signal_during_fit_says_whether_anything_was_kept(tmp_path, monkeypatch, sigint_handled):
     """Ctrl-C during fit: with run_dir the run is checkpointed at that step and a later fit
     resumes it; without, the temporary run is gone, and the message says so."""
     import os

@@ -187,7 +187,9 @@ def test_checkpoints_between_evaluations_lose_less_and_change_nothing(tmp_path, 
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_training_after_a_checkpoint_of_its_step(tmp_path, monkeypatch, signum):
+def test_a_signal_stops_training_after_a_checkpoint_of_its_step(
+    tmp_path, monkeypatch, signum, sigint_handled
+):
     """SIGTERM or SIGINT, arriving in the 25th step (after 21 steps, three epochs of 200,
     and three more minibatches: 696 examples), lets that step finish, writes a checkpoint
     of it (728 examples, between the evaluations at 664 and 960) and raises
@@ -231,7 +233,7 @@ def test_a_signal_stops_training_after_a_checkpoint_of_its_step(tmp_path, monkey
     ]
 
 
-def test_a_second_signal_interrupts_at_once(tmp_path, monkeypatch):
+def test_a_second_signal_interrupts_at_once(tmp_path, monkeypatch, sigint_handled):
     """A second SIGINT while the step that the first one stops after is still running:
     KeyboardInterrupt there, not a checkpoint of that step."""
     original_step = Trainer._step
@@ -252,7 +254,9 @@ def test_a_second_signal_interrupts_at_once(tmp_path, monkeypatch):
     assert not (tmp_path / "c" / "checkpoint").exists()  # the first evaluation is at 328
 
 
-def test_a_signal_in_the_last_step_or_an_ignored_one_lets_the_run_finish(tmp_path, monkeypatch):
+def test_a_signal_in_the_last_step_or_an_ignored_one_lets_the_run_finish(
+    tmp_path, monkeypatch, sigint_handled
+):
     """SIGTERM in the step that meets the budget: the run is done, nothing is raised. An
     ignored SIGINT (a job a script started with &) stays ignored."""
     original_step = Trainer._step
