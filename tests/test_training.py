@@ -53,6 +53,34 @@ def params(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+def step_calling(n: int, action):
+    """A Trainer._step that calls ``action()`` before its ``n``-th step (counted in its
+    attribute ``calls``)."""
+    original = Trainer._step
+
+    def step(self, x, bar):
+        step.calls += 1
+        if step.calls == n:
+            action()
+        original(self, x, bar)
+
+    step.calls = 0
+    return step
+
+
+def assert_ends_as(run, result, straight_run, straight) -> None:
+    """The resumed ``run`` ends where the uninterrupted ``straight_run`` ends: the same
+    weights, bit for bit, and the same evaluations (their timings aside)."""
+    a = aevb_io.load_model(straight_run / "checkpoint")
+    b = aevb_io.load_model(run / "checkpoint")
+    for k, v in params(a).items():
+        assert torch.equal(v, params(b)[k]), k
+    timeless = [{k: v for k, v in row.items() if k != "train_seconds"} for row in result.history]
+    assert timeless == [
+        {k: v for k, v in row.items() if k != "train_seconds"} for row in straight.history
+    ]
+
+
 def test_config_round_trips_through_json():
     for c in (
         TrainConfig(max_examples=10, patience=3),
@@ -155,15 +183,11 @@ def test_checkpoints_between_evaluations_lose_less_and_change_nothing(tmp_path, 
     data = toy_data()
     straight = train(tiny_vae(seed=5), data, config(), tmp_path / "a", quiet=True)
     original_step = Trainer._step
-    calls = {"n": 0}
 
-    def dying_step(self, x, bar):
-        calls["n"] += 1
-        if calls["n"] == 23:
-            raise KeyboardInterrupt
-        original_step(self, x, bar)
+    def kill() -> None:
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(Trainer, "_step", dying_step)
+    monkeypatch.setattr(Trainer, "_step", step_calling(23, kill))
     with pytest.raises(KeyboardInterrupt):
         train(tiny_vae(seed=5), data, config(checkpoint_every=100), tmp_path / "b", quiet=True)
     monkeypatch.setattr(Trainer, "_step", original_step)
@@ -174,14 +198,7 @@ def test_checkpoints_between_evaluations_lose_less_and_change_nothing(tmp_path, 
     assert "No evaluation at these weights" in card  # not the bounds of 328 examples
     assert "No evaluation" not in (tmp_path / "a" / "checkpoint" / "README.md").read_text()
     result = resume(tmp_path / "b", data, quiet=True)
-    a = aevb_io.load_model(tmp_path / "a" / "checkpoint")
-    b = aevb_io.load_model(tmp_path / "b" / "checkpoint")
-    for k, v in params(a).items():
-        assert torch.equal(v, params(b)[k]), k
-    timeless = [{k: v for k, v in row.items() if k != "train_seconds"} for row in result.history]
-    assert timeless == [
-        {k: v for k, v in row.items() if k != "train_seconds"} for row in straight.history
-    ]
+    assert_ends_as(tmp_path / "b", result, tmp_path / "a", straight)
     with pytest.raises(ValueError, match=r"TrainConfig.checkpoint_every=0: expected"):
         config(checkpoint_every=0)
 
@@ -199,21 +216,15 @@ def test_a_signal_stops_training_after_a_checkpoint_of_its_step(
     data = toy_data()
     straight = train(tiny_vae(seed=5), data, config(), tmp_path / "a", quiet=True)
     original_step = Trainer._step
-    calls = {"n": 0}
-
-    def signalled_step(self, x, bar):
-        calls["n"] += 1
-        if calls["n"] == 25:
-            os.kill(os.getpid(), signum)  # handled at once, in this thread, mid-step
-        original_step(self, x, bar)
-
+    # handled at once, in this thread, before the 25th step
+    signalled_step = step_calling(25, lambda: os.kill(os.getpid(), signum))
     before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     monkeypatch.setattr(Trainer, "_step", signalled_step)
     with pytest.raises(TrainingInterrupted) as stopped:
         train(tiny_vae(seed=5), data, config(), tmp_path / "b", quiet=True)
     monkeypatch.setattr(Trainer, "_step", original_step)
     assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before
-    assert calls["n"] == 25  # no step after the signal's
+    assert signalled_step.calls == 25  # no step after the signal's
     assert stopped.value.signum == signum and stopped.value.examples == 728
     assert stopped.value.checkpoint == tmp_path / "b" / "checkpoint"
     assert str(stopped.value).startswith(f"training stopped by {signum.name} after 728 examples")
@@ -223,14 +234,7 @@ def test_a_signal_stops_training_after_a_checkpoint_of_its_step(
     assert saved["state"]["examples"] == 728
     assert [r["examples"] for r in saved["state"]["history"]] == [328, 664]
     result = resume(tmp_path / "b", data, quiet=True)
-    a = aevb_io.load_model(tmp_path / "a" / "checkpoint")
-    b = aevb_io.load_model(tmp_path / "b" / "checkpoint")
-    for k, v in params(a).items():
-        assert torch.equal(v, params(b)[k]), k
-    timeless = [{k: v for k, v in row.items() if k != "train_seconds"} for row in result.history]
-    assert timeless == [
-        {k: v for k, v in row.items() if k != "train_seconds"} for row in straight.history
-    ]
+    assert_ends_as(tmp_path / "b", result, tmp_path / "a", straight)
 
 
 def test_a_second_signal_interrupts_at_once(tmp_path, monkeypatch, sigint_handled):
