@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -161,11 +162,12 @@ def test_reproduction_workers_end_when_the_parent_is_killed(tmp_path):
 
 STOPPED_WORKER_SCRIPT = """
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from aevb.reproduce.runs import prefixed_call, worker_pool
 from aevb.training import TrainingInterrupted
 
 def stopped():
-    raise TrainingInterrupted(15, 10, None)
+    raise TrainingInterrupted(15, 10, Path("run/checkpoint"))
 
 if __name__ == "__main__":
     with worker_pool(1) as pool:
@@ -191,7 +193,7 @@ def test_a_worker_whose_run_a_signal_stopped_ends(tmp_path):
     assert proc.stdout.strip() == "the worker ended", proc.stderr
 
     def stopped():
-        raise TrainingInterrupted(15, 10, None)
+        raise TrainingInterrupted(15, 10, Path("run/checkpoint"))
 
     with pytest.raises(TrainingInterrupted):
         prefixed_call("run", stopped, ())

@@ -96,18 +96,17 @@ class TrainingInterrupted(KeyboardInterrupt):
     exactly as if the run had not stopped. A ``KeyboardInterrupt``, so that code catching
     ``Exception`` lets it through."""
 
-    def __init__(self, signum: int, examples: int, checkpoint: Path | None) -> None:
+    def __init__(self, signum: int, examples: int, checkpoint: Path) -> None:
         self.signum = signum
         self.examples = examples
         self.checkpoint = checkpoint
-        where = f"checkpoint {checkpoint}" if checkpoint else "no checkpoint (not the main process)"
         super().__init__(
             f"training stopped by {signal.Signals(signum).name} after {examples:,} examples; "
-            f"{where}; resume to continue"
+            f"checkpoint {checkpoint}; resume to continue"
         )
 
-    def __reduce__(self) -> tuple[type, tuple[int, int, Path | None]]:
-        # pickled as its fields (worker processes of `aevb reproduce --jobs` send it back)
+    def __reduce__(self) -> tuple[type, tuple[int, int, Path]]:
+        # pickled as its fields, so that it crosses from one process to another
         return type(self), (self.signum, self.examples, self.checkpoint)
 
 
@@ -581,7 +580,6 @@ class Trainer:
         bar = self._progress = Progress(
             self.total_examples, initial=st.examples, desc="train", quiet=self.quiet
         )
-        self._stop_signal = None
         try:
             with self._stopping_on_signals():
                 while st.examples < self.total_examples and not st.stopped_early:
@@ -596,8 +594,8 @@ class Trainer:
                         self.save_checkpoint()  # a checkpoint point, or a stop (a signal)
                     finished = st.examples >= self.total_examples or st.stopped_early
                     if self._stop_signal is not None and not finished:
-                        path = self.run_folder.checkpoint if self.process.is_main else None
-                        raise TrainingInterrupted(self._stop_signal, st.examples, path)
+                        checkpoint = self.run_folder.checkpoint  # one process: the main one
+                        raise TrainingInterrupted(self._stop_signal, st.examples, checkpoint)
         finally:
             self._stop_signal = None
             bar.close()
